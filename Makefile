@@ -1,0 +1,44 @@
+# The README's two commands (`make run`, `make test`) set everything up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export INFINITY_HOME := $(CURDIR)/build/infinity
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+STAMP := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+
+.PHONY: setup run test lint typecheck pytest bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  echo "installing ffmpeg with apt-get"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) \
+	  || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null); }
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	# torch first and pinned: any later resolution of a looser torch pulls CUDA wheels.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[embed,video,watch,dev]'
+	rm -f $(VENV)/.setup-*
+	touch $@
+
+run: setup
+	$(VENV)/bin/msearch serve
+
+lint: setup
+	$(VENV)/bin/ruff check msearch tests scripts
+	$(VENV)/bin/mypy msearch
+
+test: setup lint
+	$(VENV)/bin/pytest -q -rfEs $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) scripts/bench_index.py --n 200
+	$(PY) scripts/bench_search.py --n 100000
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from msearch.cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""Request ids and the one error envelope: ``{"error": {"code", "message", "request_id"}}``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from msearch.errors import MSearchError
+
+log = logging.getLogger(__name__)
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "-"))
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    rid = request_id(request)
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "request_id": rid}},
+        status_code=status,
+        headers={"X-Request-ID": rid},
+    )
+
+
+def install_error_handling(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        request.state.request_id = (
+            incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        )
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = error_response(request, 500, "internal_error",
+                                      "internal error; see the server log")
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @app.exception_handler(MSearchError)
+    async def _msearch_error(request: Request, exc: MSearchError) -> JSONResponse:
+        return error_response(request, exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: "
+            f"{e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        return error_response(request, 422, "validation_error", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        phrase = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+        return error_response(request, exc.status_code, phrase, str(exc.detail))

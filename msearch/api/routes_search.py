@@ -1,0 +1,106 @@
+"""/api/v1/search: by text, by uploaded image, or by an indexed file."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from msearch.api.deps import ReadAccess, ServicesDep
+from msearch.api.schemas import ImageSearchByFileRequest, SearchFilters, TextSearchRequest
+from msearch.api.views import API, search_hit
+from msearch.errors import InvalidRequest, PayloadTooLarge
+from msearch.search import SearchOptions
+from msearch.store.adapter import StoredHit
+
+router = APIRouter(prefix=f"{API}/search", tags=["search"])
+_CHUNK = 1 << 16
+
+
+def _options(filters: SearchFilters) -> SearchOptions:
+    from pathlib import Path
+
+    return SearchOptions(
+        limit=filters.limit, offset=filters.offset,
+        media_types=tuple(filters.media_types or ()),
+        folder=str(Path(filters.folder).expanduser().resolve()) if filters.folder else None,
+        min_score=filters.min_score, taken_after=filters.taken_after,
+        taken_before=filters.taken_before,
+    )
+
+
+def _response(hits: list[StoredHit], started: float) -> dict[str, Any]:
+    return {"results": [search_hit(h) for h in hits],
+            "took_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+@router.post("/text", dependencies=[ReadAccess])
+async def search_text(body: TextSearchRequest, services: ServicesDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    services.require_ready()
+    return _response(await services.searcher.by_text(body.query, _options(body)), started)
+
+
+async def _read_upload(upload: UploadFile, limit_bytes: int) -> bytes:
+    data = bytearray()
+    while chunk := await upload.read(_CHUNK):
+        data.extend(chunk)
+        if len(data) > limit_bytes:
+            raise PayloadTooLarge(f"the upload is larger than {limit_bytes // (1 << 20)} MB")
+    if not data:
+        raise InvalidRequest("the uploaded file is empty")
+    return bytes(data)
+
+
+@router.post(
+    "/image",
+    dependencies=[ReadAccess],
+    openapi_extra={"requestBody": {"content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "limit": {"type": "integer"}, "offset": {"type": "integer"},
+            "media_types": {"type": "string", "description": "comma-separated"},
+            "folder": {"type": "string"}, "min_score": {"type": "number"},
+            "taken_after": {"type": "string", "format": "date-time"},
+            "taken_before": {"type": "string", "format": "date-time"}}}},
+        "application/json": {"schema": ImageSearchByFileRequest.model_json_schema()},
+    }}},
+)
+async def search_image(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Multipart ``file`` (an example image) or JSON ``{"file_id"}`` (more like this)."""
+    started = time.perf_counter()
+    services.require_ready()
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            body = ImageSearchByFileRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise InvalidRequest(_validation_message(exc)) from exc
+        return _response(await services.searcher.by_file(body.file_id, _options(body)), started)
+    if not content_type.startswith("multipart/form-data"):
+        raise InvalidRequest("send multipart/form-data with a 'file' field, or JSON "
+                             "with a 'file_id'")
+    limit_bytes = int(services.settings.api.max_upload_mb * (1 << 20))
+    async with request.form(max_files=1, max_fields=16) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidRequest("the multipart body has no 'file' field")
+        fields: dict[str, Any] = {k: v for k, v in form.items()
+                                  if k != "file" and isinstance(v, str) and v != ""}
+        if "media_types" in fields:
+            fields["media_types"] = [m.strip() for m in fields["media_types"].split(",")
+                                     if m.strip()]
+        try:
+            filters = SearchFilters.model_validate(fields)
+        except ValidationError as exc:
+            raise InvalidRequest(_validation_message(exc)) from exc
+        data = await _read_upload(upload, limit_bytes)
+    return _response(await services.searcher.by_image(data, _options(filters)), started)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                     for e in exc.errors())

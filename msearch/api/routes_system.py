@@ -1,0 +1,48 @@
+"""/health, jobs and /api/v1/system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from msearch import __version__
+from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
+from msearch.api.schemas import ResetRequest
+from msearch.api.views import API
+from msearch.errors import NotFound
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+async def health(services: ServicesDep) -> JSONResponse:
+    if not services.ready:
+        return JSONResponse(
+            {"status": "degraded", "version": __version__,
+             "model": {"id": services.settings.embedding.model, "dim": None,
+                       "error": services.model_error},
+             "counts": {"files": await services.adapter.metadata.status_counts()}},
+            status_code=503)
+    return JSONResponse({
+        "status": "ok",
+        "version": __version__,
+        "model": {"id": services.engine.model_id, "dim": services.engine.dim},
+        "counts": {**await services.adapter.counts(), "queued": services.orchestrator.queued},
+    })
+
+
+@router.get(f"{API}/jobs/{{job_id}}", dependencies=[ReadAccess])
+async def job_status(job_id: str, services: ServicesDep) -> dict[str, Any]:
+    job = await services.adapter.get_job(job_id)
+    if job is None:
+        raise NotFound(f"no job with id {job_id}")
+    return {"job_id": job.id, "status": job.status, "total": job.total, "done": job.done,
+            "failed": job.failed, "progress": job.done / job.total if job.total else 1.0}
+
+
+@router.post(f"{API}/system/reset", dependencies=[WriteAccess])
+async def reset(body: ResetRequest, services: ServicesDep) -> dict[str, Any]:
+    removed = await services.reset(body.reset_type)
+    return {"reset_type": body.reset_type, "removed": removed}

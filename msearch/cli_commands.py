@@ -1,0 +1,236 @@
+"""What each CLI command does, locally on the data directory or against ``--server``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from msearch.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, _err, _out, format_results
+from msearch.config import Settings
+from msearch.errors import InvalidRequest
+from msearch.store.records import FileRecord, FileStatus
+
+log = logging.getLogger("msearch.cli")
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from msearch.api import create_app
+    from msearch.api.security import is_loopback
+
+    host, port = settings.api.host, settings.api.port
+    if not is_loopback(host) and not settings.api.api_key:
+        log.warning("listening on %s without api.api_key: searches are open to the network "
+                    "and every change (processing, reset) is refused", host)
+    app = create_app(settings, owner={"url": f"http://{host}:{port}"})
+    uvicorn.run(app, host=host, port=port, log_level="info")
+    return EXIT_OK
+
+
+def _summarise(records: list[FileRecord], started_wall: float, took: float) -> int:
+    indexed = [r for r in records if r.status == FileStatus.INDEXED]
+    fresh = [r for r in indexed if (r.indexed_at or 0) >= started_wall]
+    failed = [r for r in records if r.status == FileStatus.FAILED]
+    _out(f"{len(records)} files in {took:.1f}s: {len(fresh)} indexed, "
+         f"{len(indexed) - len(fresh)} unchanged, {len(failed)} failed")
+    for record in failed:
+        _out(f"  failed  {record.path}: [{record.error_code}] {record.error}")
+    if failed:
+        return EXIT_PARTIAL if indexed else EXIT_FAILED
+    return EXIT_OK
+
+
+def _search_options(args: argparse.Namespace) -> Any:
+    from msearch.search import SearchOptions
+
+    folder = str(Path(args.folder).expanduser().resolve()) if args.folder else None
+    return SearchOptions(limit=args.limit, offset=args.offset,
+                         media_types=tuple(args.media_types or ()), folder=folder,
+                         min_score=args.min_score)
+
+
+def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
+    from msearch.api.views import search_hit
+
+    return [search_hit(h) for h in hits]
+
+
+async def local(args: argparse.Namespace, settings: Settings) -> int:
+    from msearch.services import build_services, open_adapter
+
+    if args.command in ("status", "reset"):
+        adapter, lock = await open_adapter(settings)
+        try:
+            if args.command == "status":
+                return await _status(adapter, settings, args.json)
+            return await _reset(adapter, args)
+        finally:
+            await adapter.close()
+            lock.release()
+    if args.command == "search" and not (args.query or args.image):
+        raise InvalidRequest("give a text query or --image FILE")
+    services = await build_services(settings, owner={"command": args.command})
+    try:
+        if args.command == "index":
+            return await _index(services, args)
+        return await _search(services, args)
+    finally:
+        await services.aclose()
+
+
+async def _index(services: Any, args: argparse.Namespace) -> int:
+    from msearch.media.scan import expand_paths
+
+    monitoring = services.settings.file_monitoring
+    missing = [p for p in args.paths if not p.exists()]
+    for path in missing:
+        _err(f"warning: {path} does not exist")
+    paths = await asyncio.to_thread(expand_paths, [p for p in args.paths if p.exists()],
+                                    monitoring.file_extensions, monitoring.ignore)
+    if not paths:
+        _err("no media files found")
+        return EXIT_FAILED if missing else EXIT_OK
+    await services.orchestrator.wait_idle()  # files re-queued at start-up go first
+    started_wall, started = time.time(), time.perf_counter()
+    _, records = await services.orchestrator.submit_batch(paths)
+    bar = tqdm(total=len(records), unit="file", disable=args.no_progress or None,
+               file=sys.stderr)
+    outcomes: list[FileRecord] = []
+    for future in asyncio.as_completed([services.orchestrator.process_file(Path(r.path))
+                                        for r in records]):
+        outcomes.append(await future)
+        bar.update(1)
+    bar.close()
+    await services.orchestrator.wait_idle()
+    return _summarise(outcomes, started_wall, time.perf_counter() - started)
+
+
+async def _search(services: Any, args: argparse.Namespace) -> int:
+    options = _search_options(args)
+    if args.image:
+        hits = await services.searcher.by_image(args.image.read_bytes(), options)
+    else:
+        hits = await services.searcher.by_text(args.query, options)
+    results = _hits_json(hits)
+    _out(json.dumps({"results": results}, indent=2) if args.json else format_results(results))
+    return EXIT_OK
+
+
+async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
+    stored = await adapter.metadata.get_model()
+    failed, _ = await adapter.list_files(status="failed", limit=20)
+    counts = await adapter.metadata.status_counts()
+    vectors = await adapter.counts() if stored else {}
+    status = {
+        "data_dir": str(settings.data_dir),
+        "configured_model": settings.embedding.model,
+        "index_model": {"id": stored[0], "dim": stored[1]} if stored else None,
+        "files": counts,
+        "vectors": vectors.get("vectors", 0),
+        "failed": [{"path": r.path, "code": r.error_code, "message": r.error} for r in failed],
+    }
+    if as_json:
+        _out(json.dumps(status, indent=2))
+        return EXIT_OK
+    _out(f"data dir: {status['data_dir']}")
+    model = status["index_model"]
+    _out(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
+    _out("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    _out(f"vectors:  {status['vectors']}")
+    for item in status["failed"]:
+        _out(f"  failed  {item['path']}: [{item['code']}] {item['message']}")
+    return EXIT_OK
+
+
+def _confirmed(args: argparse.Namespace) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        _err("refusing to reset without --yes (no terminal to ask)")
+        return False
+    answer = input(f"reset '{args.reset_type}'? originals are not touched [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def _reset(adapter: Any, args: argparse.Namespace) -> int:
+    if not _confirmed(args):
+        return EXIT_USAGE
+    removed = await adapter.reset(args.reset_type)
+    _out(f"reset {args.reset_type}: " + ", ".join(f"{k}={v}" for k, v in removed.items()))
+    if args.reset_type == "index":
+        _out("files are queued and are re-indexed when 'msearch serve' or 'msearch index' "
+             "runs next")
+    return EXIT_OK
+
+
+def remote(args: argparse.Namespace, settings: Settings) -> int:
+    from msearch.client import ServerClient
+
+    client = ServerClient(args.server, args.api_key or settings.api.api_key)
+    try:
+        if args.command == "index":
+            return _remote_index(client, args)
+        if args.command == "search":
+            return _remote_search(client, args)
+        if args.command == "status":
+            health = client.request("GET", "/health")
+            failed = client.request("GET", "/api/v1/files", params={"status": "failed",
+                                                                    "limit": 20})
+            _out(json.dumps({"health": health, "failed": failed["files"]}, indent=2))
+            return EXIT_OK
+        if not _confirmed(args):
+            return EXIT_USAGE
+        _out(json.dumps(client.request("POST", "/api/v1/system/reset",
+                                       json={"reset_type": args.reset_type}), indent=2))
+        return EXIT_OK
+    finally:
+        client.close()
+
+
+def _remote_index(client: Any, args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    paths = [str(p.expanduser().resolve()) for p in args.paths]
+    job = client.request("POST", "/api/v1/files/batch-process", json={"paths": paths})
+    bar = tqdm(total=len(job["files"]), unit="file", disable=args.no_progress or None,
+               file=sys.stderr)
+    while True:
+        state = client.request("GET", job["status_url"])
+        bar.update(state["done"] - bar.n)
+        if state["status"] == "finished":
+            break
+        time.sleep(0.5)
+    bar.close()
+    _out(f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
+         f"{state['done'] - state['failed']} indexed, {state['failed']} failed")
+    return EXIT_PARTIAL if state["failed"] else EXIT_OK
+
+
+def _remote_search(client: Any, args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {"limit": args.limit, "offset": args.offset}
+    if args.media_types:
+        options["media_types"] = args.media_types
+    if args.folder:
+        options["folder"] = args.folder
+    if args.min_score is not None:
+        options["min_score"] = args.min_score
+    if args.image:
+        form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in options.items()}
+        with args.image.open("rb") as fh:
+            body = client.request("POST", "/api/v1/search/image", data=form,
+                                  files={"file": (args.image.name, fh)})
+    elif args.query:
+        body = client.request("POST", "/api/v1/search/text", json={"query": args.query,
+                                                                   **options})
+    else:
+        raise InvalidRequest("give a text query or --image FILE")
+    _out(json.dumps(body, indent=2) if args.json else format_results(body["results"]))
+    return EXIT_OK

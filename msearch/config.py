@@ -1,0 +1,150 @@
+"""Typed settings: ``config/msearch.yaml`` overridden by ``MSEARCH_<SECTION>__<KEY>``.
+
+One ``Settings`` object is created at the entry point (CLI or app factory) and handed down;
+each component receives only its own section.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "msearch.yaml"
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = DEFAULT_MODEL
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    timeout_s: float = Field(default=120.0, gt=0)
+    text_max_tokens: int | None = Field(default=None, ge=1)
+
+
+class QdrantSettings(BaseModel):
+    url: str | None = None
+    api_key: str | None = None
+    hnsw_m: int = Field(default=16, ge=4)
+    hnsw_ef_construct: int = Field(default=100, ge=8)
+    search_ef: int = Field(default=128, ge=8)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_key: str | None = None
+    allowed_roots: list[Path] = Field(default_factory=list)
+    max_upload_mb: float = Field(default=25.0, gt=0)
+
+
+class FileMonitoringSettings(BaseModel):
+    folders: list[Path] = Field(default_factory=list)
+    file_extensions: list[str] = Field(
+        default_factory=lambda: [
+            ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
+            ".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v",
+        ]
+    )
+    debounce_ms: int = Field(default=1000, ge=0)
+    ignore: list[str] = Field(
+        default_factory=lambda: [".*", "*.part", "*.crdownload", "~$*", "*.tmp", "*.swp"]
+    )
+
+    @field_validator("file_extensions")
+    @classmethod
+    def _normalise_extensions(cls, value: list[str]) -> list[str]:
+        return [e.lower() if e.startswith(".") else f".{e.lower()}" for e in value]
+
+
+class PerformanceSettings(BaseModel):
+    max_concurrent_files: int = Field(default=16, ge=1)
+    decode_workers: int = Field(default=2, ge=1)
+    max_image_pixels: int = Field(default=100_000_000, ge=1)
+    decode_max_side: int = Field(default=1024, ge=64)
+    thumbnail_size: int = Field(default=320, ge=32)
+
+
+class VideoSettings(BaseModel):
+    scene_threshold: float = Field(default=0.3, gt=0, lt=1)
+    min_scene_seconds: float = Field(default=1.0, ge=0)
+    max_scene_seconds: float = Field(default=30.0, gt=0)
+
+
+class EnhancementSettings(BaseModel):
+    enabled: bool = False
+    min_side: int = Field(default=256, ge=1)
+    weights_dir: Path | None = None
+    face_restore: bool = False
+
+
+class Settings(BaseSettings):
+    """Everything msearch can be told. See config/msearch.yaml for the documented defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MSEARCH_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("./data")
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    file_monitoring: FileMonitoringSettings = Field(default_factory=FileMonitoringSettings)
+    performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
+    video: VideoSettings = Field(default_factory=VideoSettings)
+    enhancement: EnhancementSettings = Field(default_factory=EnhancementSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats explicit values from the YAML file (passed as init kwargs).
+        return (env_settings, init_settings)
+
+    def resolved(self) -> Settings:
+        """Paths made absolute so every component agrees on them."""
+        copy = self.model_copy(deep=True)
+        copy.data_dir = copy.data_dir.expanduser().resolve()
+        copy.api.allowed_roots = [p.expanduser().resolve() for p in copy.api.allowed_roots]
+        copy.file_monitoring.folders = [
+            p.expanduser().resolve() for p in copy.file_monitoring.folders
+        ]
+        return copy
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML config (explicit file, ``MSEARCH_CONFIG``, or the repo default) and env.
+
+    ``overrides`` (nested dicts by section) sit between the file and the environment; tests
+    use them to point at temporary directories.
+    """
+    path = config_file or (Path(os.environ["MSEARCH_CONFIG"]) if "MSEARCH_CONFIG" in os.environ
+                           else DEFAULT_CONFIG_PATH)
+    values: dict[str, Any] = {}
+    if path.is_file():
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: the config file must be a mapping of sections")
+        values = loaded
+    elif config_file is not None:
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            values[key] = {**values[key], **value}
+        else:
+            values[key] = value
+    return Settings(**values).resolved()

@@ -1,0 +1,30 @@
+"""The small interface every embedding engine implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from PIL import Image
+
+
+class EmbeddingEngine(Protocol):
+    """Turns texts and images into L2-normalised vectors in one shared space.
+
+    ``start`` loads the model (slow, once); ``embed_*`` may be called concurrently and
+    each call either returns one vector per input, in order, or raises an EmbeddingError
+    within the engine's timeout. Images must be fully decoded RGB PIL images.
+    """
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def embed_texts(self, texts: list[str]) -> list[list[float]]: ...
+
+    async def embed_images(self, images: list[Image.Image]) -> list[list[float]]: ...

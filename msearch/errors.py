@@ -1,0 +1,111 @@
+"""The typed outcomes of msearch.
+
+Each error has a stable machine-readable ``code`` (recorded in a failed file's status and
+returned in the API's error envelope) and the HTTP status the API maps it to. Library code
+raises these; only the API edge turns them into responses and only the CLI into exit codes.
+"""
+
+from __future__ import annotations
+
+
+class MSearchError(Exception):
+    """Base of every error msearch reports on purpose."""
+
+    code = "internal_error"
+    http_status = 500
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class MediaError(MSearchError):
+    """A file that cannot be turned into vectors; the file ends ``failed``."""
+
+    code = "media_error"
+    http_status = 422
+
+
+class UnsupportedMedia(MediaError):
+    code = "unsupported_media"
+
+
+class CorruptMedia(MediaError):
+    code = "corrupt_media"
+
+
+class EmptyFile(MediaError):
+    code = "empty_file"
+
+
+class DecompressionBomb(MediaError):
+    code = "too_many_pixels"
+
+
+class FileVanished(MediaError):
+    code = "file_not_found"
+    http_status = 404
+
+
+class FileUnreadable(MediaError):
+    code = "file_unreadable"
+
+
+class EmbeddingError(MSearchError):
+    code = "embedding_failed"
+    http_status = 503
+
+
+class EmbeddingTimeout(EmbeddingError):
+    code = "embedding_timeout"
+
+
+class ModelUnavailable(EmbeddingError):
+    code = "model_unavailable"
+
+
+class StoreError(MSearchError):
+    code = "store_error"
+    http_status = 503
+
+
+class DataDirLocked(StoreError):
+    code = "data_dir_locked"
+    http_status = 409
+
+
+class NotFound(MSearchError):
+    code = "not_found"
+    http_status = 404
+
+
+class InvalidRequest(MSearchError):
+    code = "invalid_request"
+    http_status = 400
+
+
+class PathNotAllowed(MSearchError):
+    code = "path_not_allowed"
+    http_status = 403
+
+
+class Unauthorized(MSearchError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(MSearchError):
+    code = "forbidden"
+    http_status = 403
+
+
+class PayloadTooLarge(MSearchError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class Conflict(MSearchError):
+    code = "conflict"
+    http_status = 409

@@ -1,0 +1,1 @@
+"""Media: bytes in, decoded pixels and metadata out. No persistence, no inference."""

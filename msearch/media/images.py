@@ -1,0 +1,154 @@
+"""Image decoding for embedding: every mode to RGB, EXIF orientation applied, big JPEGs
+decoded at reduced size, decompression bombs rejected before any pixel is allocated."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from msearch.errors import CorruptMedia, DecompressionBomb, UnsupportedMedia
+
+# Our own pixel check runs first with a clear message; Pillow's global guard stays as a
+# second line but must not fire before ours on large-but-allowed images.
+Image.MAX_IMAGE_PIXELS = None
+
+_EXIF_DATETIME_ORIGINAL = 0x9003
+_EXIF_DATETIME = 0x0132
+_EXIF_MAKE = 0x010F
+_EXIF_MODEL = 0x0110
+_EXIF_IFD = 0x8769
+_ORIENTATION = 0x0112
+_TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
+
+
+@dataclass
+class DecodedImage:
+    """An image ready for the embedder plus what we learned while decoding it."""
+
+    image: Image.Image
+    width: int
+    height: int
+    taken_at: datetime | None
+    camera: str | None
+
+
+def _parse_exif_datetime(raw: object) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S").replace(
+            tzinfo=UTC
+        )
+    except ValueError:
+        return None
+
+
+def _exif_metadata(img: Image.Image) -> tuple[datetime | None, str | None, int]:
+    try:
+        exif = img.getexif()
+    except Exception:  # malformed EXIF never fails the image
+        return None, None, 1
+    sub = exif.get_ifd(_EXIF_IFD) if exif else {}
+    taken = _parse_exif_datetime(sub.get(_EXIF_DATETIME_ORIGINAL)) or _parse_exif_datetime(
+        exif.get(_EXIF_DATETIME)
+    )
+    make = str(exif.get(_EXIF_MAKE, "")).strip().rstrip("\x00")
+    model = str(exif.get(_EXIF_MODEL, "")).strip().rstrip("\x00")
+    if make and model.lower().startswith(make.lower()):
+        make = ""
+    camera = " ".join(part for part in (make, model) if part) or None
+    orientation = exif.get(_ORIENTATION, 1)
+    return taken, camera, orientation if isinstance(orientation, int) else 1
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB for every mode: alpha composited on white, 16-bit scaled, CMYK/palette converted."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit greyscale: scale the actual range down to 8 bits instead of clipping.
+        img = img.convert("I")
+        extrema = img.getextrema()
+        lo, hi = 0.0, 0.0
+        if isinstance(extrema, tuple) and all(isinstance(v, int | float) for v in extrema):
+            lo, hi = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
+        scale = 255.0 / max(1.0, hi - lo)
+        offset = -lo * scale
+        img = img.point(lambda v: v * scale + offset).convert("L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def decode_image(
+    source: Path | bytes | BinaryIO, *, max_pixels: int, max_side: int
+) -> DecodedImage:
+    """Fully decode an image for embedding.
+
+    The returned image is RGB, upright and at most ``max_side`` on its longer side;
+    ``width``/``height`` are the original size as displayed (after EXIF orientation).
+    Raises CorruptMedia, UnsupportedMedia or DecompressionBomb.
+    """
+    fh: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else (
+        source.open("rb") if isinstance(source, Path) else source
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img: Image.Image
+            try:
+                img = Image.open(fh)
+            except UnidentifiedImageError as exc:
+                raise UnsupportedMedia("not an image format msearch can decode") from exc
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise CorruptMedia(f"cannot read image header: {exc}") from exc
+            width, height = img.size
+            if width <= 0 or height <= 0:
+                raise CorruptMedia("image has no pixels")
+            if width * height > max_pixels:
+                raise DecompressionBomb(
+                    f"image is {width}x{height} = {width * height} pixels, above the limit of "
+                    f"{max_pixels} (performance.max_image_pixels)"
+                )
+            taken_at, camera, orientation = _exif_metadata(img)
+            if img.format == "JPEG" and max(width, height) > max_side:
+                # DCT-domain downscaling: decodes a 4000px JPEG at 1/2..1/8 the cost.
+                scale = max(width, height) / max_side
+                img.draft("RGB", (int(width / scale) + 1, int(height / scale) + 1))
+            try:
+                if getattr(img, "n_frames", 1) > 1:
+                    img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img) or img
+                img = to_rgb(img)
+                if max(img.size) > max_side:
+                    img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                raise CorruptMedia(f"image data is truncated or corrupt: {exc}") from exc
+    finally:
+        if not isinstance(source, bytes) and isinstance(source, Path):
+            fh.close()
+    if orientation in _TRANSPOSED_ORIENTATIONS:
+        width, height = height, width
+    return DecodedImage(image=img, width=width, height=height, taken_at=taken_at, camera=camera)
+
+
+def write_thumbnail(image: Image.Image, dest: Path, size: int) -> None:
+    """A JPEG thumbnail no larger than ``size`` on its longer side, written atomically."""
+    thumb = image.copy()
+    thumb.thumbnail((size, size), Image.Resampling.BICUBIC)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    thumb.save(tmp, "JPEG", quality=85)
+    tmp.replace(dest)

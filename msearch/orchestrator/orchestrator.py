@@ -1,0 +1,235 @@
+"""ProcessingOrchestrator: routes files through their stages with bounded concurrency,
+records every outcome, and never lets one file's failure stop another."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from msearch.config import PerformanceSettings
+from msearch.embedding.base import EmbeddingEngine
+from msearch.errors import MSearchError
+from msearch.orchestrator.context import ProcessingContext
+from msearch.orchestrator.progress import ProgressSink, Step, StoreProgressSink
+from msearch.orchestrator.stages import DecodeImage, Embed, Persist, Preflight, Stage
+from msearch.store.adapter import UnifiedDatabaseAdapter
+from msearch.store.records import FileRecord, FileStatus, JobRecord
+
+log = logging.getLogger(__name__)
+
+# Optimise the vector index (HNSW build) once this many points were written since the last.
+_OPTIMIZE_AFTER = 512
+
+
+@dataclass
+class _Work:
+    file_id: str
+    path: Path
+    previous: FileRecord | None
+    job_id: str | None
+    done: asyncio.Future[FileRecord]
+
+
+class ProcessingOrchestrator:
+    """Queue files, process them with at most ``max_concurrent_files`` in flight.
+
+    ``submit``/``submit_batch`` return at once with the registered (queued) records;
+    ``process_file``/``batch_process_files`` also wait for the outcomes. A file already
+    queued is not queued twice: its callers share one outcome.
+    """
+
+    def __init__(
+        self,
+        adapter: UnifiedDatabaseAdapter,
+        engine: EmbeddingEngine,
+        settings: PerformanceSettings,
+        *,
+        progress: ProgressSink | None = None,
+    ) -> None:
+        self._adapter = adapter
+        self._engine = engine
+        self._settings = settings
+        self._progress = progress or StoreProgressSink(adapter)
+        self._executor = ThreadPoolExecutor(settings.decode_workers,
+                                            thread_name_prefix="msearch-media")
+        self._stages: list[Stage] = [
+            Preflight(adapter, self._executor),
+            DecodeImage(adapter, settings, self._executor),
+            Embed(engine),
+            Persist(adapter),
+        ]
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
+        self._pending: dict[str, _Work] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._register_lock = asyncio.Lock()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._written_since_optimize = 0
+
+    async def start(self) -> None:
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._worker(), name=f"msearch-worker-{i}")
+                             for i in range(self._settings.max_concurrent_files)]
+
+    async def stop(self) -> None:
+        workers, self._workers = self._workers, []
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for work in self._pending.values():
+            if not work.done.done():
+                work.done.cancel()
+        self._pending.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    # public API ------------------------------------------------------------------------
+
+    async def submit(self, path: Path, *, job_id: str | None = None) -> FileRecord:
+        return (await self._register([path], job_id))[0][0]
+
+    async def submit_batch(self, paths: Sequence[Path]) -> tuple[JobRecord, list[FileRecord]]:
+        job = JobRecord(id=uuid.uuid4().hex, total=len(paths))
+        records, _ = await self._register(paths, job.id, job)
+        return job, records
+
+    async def process_file(self, path: Path) -> FileRecord:
+        _, futures = await self._register([path], None)
+        return await futures[0]
+
+    async def batch_process_files(self, paths: Sequence[Path]) -> list[FileRecord]:
+        job = JobRecord(id=uuid.uuid4().hex, total=len(paths))
+        _, futures = await self._register(paths, job.id, job)
+        return list(await asyncio.gather(*futures))
+
+    async def requeue(self, records: Iterable[FileRecord]) -> int:
+        paths = [Path(r.path) for r in records]
+        await self._register(paths, None)
+        return len(paths)
+
+    async def get_processing_status(self, file_id: str) -> FileRecord | None:
+        return await self._adapter.get_file(file_id)
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    # internals -------------------------------------------------------------------------
+
+    async def _register(
+        self, paths: Sequence[Path], job_id: str | None, job: JobRecord | None = None
+    ) -> tuple[list[FileRecord], list[asyncio.Future[FileRecord]]]:
+        records: list[FileRecord] = []
+        futures: list[asyncio.Future[FileRecord]] = []
+        loop = asyncio.get_running_loop()
+        async with self._register_lock:
+            new_work: list[_Work] = []
+            for raw in paths:
+                path = Path(raw).expanduser().resolve()
+                previous = await self._adapter.get_file_by_path(str(path))
+                if previous is not None and previous.id in self._pending:
+                    pending = self._pending[previous.id]
+                    records.append(previous)
+                    futures.append(pending.done)
+                    continue
+                record = previous or FileRecord(id=uuid.uuid4().hex, path=str(path),
+                                                folder=str(path.parent))
+                snapshot = FileRecord(**{**record.__dict__, "scenes": list(record.scenes)}) \
+                    if previous else None
+                record.status = FileStatus.QUEUED
+                record.progress = 0.0
+                await self._adapter.save_file(record)
+                work = _Work(record.id, path, snapshot, job_id, loop.create_future())
+                self._pending[record.id] = work
+                new_work.append(work)
+                records.append(record)
+                futures.append(work.done)
+            if job is not None:
+                await self._adapter.create_job(job, [r.id for r in records])
+            for work in new_work:
+                self._idle.clear()
+                self._queue.put_nowait(work)
+        return records, futures
+
+    async def _worker(self) -> None:
+        while True:
+            work = await self._queue.get()
+            try:
+                outcome = await self._process(work)
+                if not work.done.done():
+                    work.done.set_result(outcome)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # the worker must survive anything
+                log.exception("unexpected failure processing %s", work.path)
+                if not work.done.done():
+                    work.done.set_exception(exc)
+            finally:
+                self._pending.pop(work.file_id, None)
+                self._queue.task_done()
+                if not self._pending:
+                    self._idle.set()
+                    await self._maybe_optimize()
+
+    async def _process(self, work: _Work) -> FileRecord:
+        record = await self._adapter.get_file(work.file_id)
+        if record is None:  # deleted or reset while queued
+            raise MSearchError(f"file {work.file_id} was removed before processing")
+        await self._adapter.set_status(record.id, FileStatus.PROCESSING, progress=0.0)
+        ctx = ProcessingContext(path=work.path, record=record, previous=work.previous)
+        failed = False
+        try:
+            for stage in self._stages:
+                if ctx.skipped:
+                    break
+                if stage.applies(ctx):
+                    await self._progress.step(record.id, stage.step)
+                    await stage.run(ctx)
+            if ctx.skipped:
+                await self._keep_previous(ctx)
+            elif not ctx.vectors:
+                raise MSearchError("no stage produced vectors for this file")
+            else:
+                self._written_since_optimize += len(ctx.vectors)
+        except MSearchError as exc:
+            failed = True
+            await self._adapter.mark_failed(record.id, exc.code, exc.message)
+        except Exception as exc:
+            failed = True
+            log.exception("processing %s failed unexpectedly", work.path)
+            await self._adapter.mark_failed(record.id, "internal_error",
+                                            f"{type(exc).__name__}: {exc}")
+        finally:
+            for stage in self._stages:
+                stage.cleanup(ctx)
+        if work.job_id is not None:
+            await self._adapter.record_job_progress(work.job_id, failed=failed)
+        final = await self._adapter.get_file(record.id)
+        if final is None:
+            raise MSearchError(f"file {record.id} disappeared while processing")
+        return final
+
+    async def _keep_previous(self, ctx: ProcessingContext) -> None:
+        """An unchanged file keeps its vectors; only size/mtime may be refreshed."""
+        assert ctx.previous is not None
+        kept = ctx.previous
+        kept.size, kept.mtime = ctx.record.size or kept.size, ctx.record.mtime or kept.mtime
+        kept.status, kept.progress = FileStatus.INDEXED, 1.0
+        await self._adapter.save_file(kept)
+        await self._progress.step(kept.id, Step.DONE)
+
+    async def _maybe_optimize(self) -> None:
+        if self._written_since_optimize < _OPTIMIZE_AFTER:
+            return
+        self._written_since_optimize = 0
+        try:
+            await self._adapter.optimize()
+        except MSearchError:
+            log.exception("optimising the vector index failed; search stays exact")

@@ -1,0 +1,166 @@
+"""The pipeline's stages. Each does one thing; the orchestrator runs them in order.
+
+A stage's ``applies`` says whether it has work for this file, ``run`` does it (raising an
+MSearchError on bad input) and ``cleanup`` frees what it held, success or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Protocol
+
+from msearch.config import PerformanceSettings
+from msearch.embedding.base import EmbeddingEngine
+from msearch.errors import EmptyFile, FileUnreadable, FileVanished, UnsupportedMedia
+from msearch.media.detect import MediaType, detect_file
+from msearch.media.fingerprint import content_fingerprint
+from msearch.media.images import DecodedImage, decode_image, write_thumbnail
+from msearch.orchestrator.context import ProcessingContext
+from msearch.orchestrator.progress import Step
+from msearch.store.adapter import UnifiedDatabaseAdapter
+from msearch.store.records import FileStatus
+
+
+class Stage(Protocol):
+    step: Step
+
+    def applies(self, ctx: ProcessingContext) -> bool: ...
+
+    async def run(self, ctx: ProcessingContext) -> None: ...
+
+    def cleanup(self, ctx: ProcessingContext) -> None: ...
+
+
+def _unchanged(ctx: ProcessingContext, size: int, mtime: float, model: str | None) -> bool:
+    prev = ctx.previous
+    return (prev is not None and prev.status == FileStatus.INDEXED and prev.model == model
+            and prev.size == size and prev.mtime == mtime)
+
+
+class Preflight:
+    """Is the file there, a regular non-empty file, media we know, and changed at all?"""
+
+    step = Step.PREFLIGHT
+
+    def __init__(self, adapter: UnifiedDatabaseAdapter, executor: Executor) -> None:
+        self._adapter = adapter
+        self._executor = executor
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return True
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            info = await loop.run_in_executor(self._executor, os.stat, ctx.path)
+        except FileNotFoundError as exc:
+            raise FileVanished(f"file not found: {ctx.path}") from exc
+        except PermissionError as exc:
+            raise FileUnreadable(f"permission denied: {ctx.path}") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsupportedMedia("not a regular file")
+        if info.st_size == 0:
+            raise EmptyFile("the file is empty (0 bytes)")
+        record = ctx.record
+        if _unchanged(ctx, info.st_size, info.st_mtime, self._adapter.model_id):
+            ctx.skipped = True
+            return
+        try:
+            detected = await loop.run_in_executor(self._executor, detect_file, ctx.path)
+            fingerprint = await loop.run_in_executor(
+                self._executor, content_fingerprint, ctx.path)
+        except FileNotFoundError as exc:
+            raise FileVanished(f"file vanished while reading: {ctx.path}") from exc
+        except OSError as exc:
+            raise FileUnreadable(f"cannot read file: {exc}") from exc
+        record.size, record.mtime = info.st_size, info.st_mtime
+        prev = ctx.previous
+        if (prev is not None and prev.status == FileStatus.INDEXED
+                and prev.model == self._adapter.model_id and prev.fingerprint == fingerprint):
+            ctx.skipped = True  # touched, not changed: keep the vectors
+            return
+        record.fingerprint = fingerprint
+        if detected is None:
+            raise UnsupportedMedia("not an image or video format msearch recognises "
+                                   "(content checked, not the extension)")
+        ctx.detected = detected
+        record.media_type, record.mime = str(detected.media_type), detected.mime
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None
+
+
+class DecodeImage:
+    """Decode to RGB (orientation, mode, size limits), note EXIF, write the thumbnail."""
+
+    step = Step.DECODE
+
+    def __init__(self, adapter: UnifiedDatabaseAdapter, settings: PerformanceSettings,
+                 executor: Executor) -> None:
+        self._adapter = adapter
+        self._settings = settings
+        self._executor = executor
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return ctx.detected is not None and ctx.detected.media_type == MediaType.IMAGE
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        loop = asyncio.get_running_loop()
+        thumb = self._adapter.thumbnail_path(ctx.record.id)
+        decoded = await loop.run_in_executor(self._executor, self._decode, ctx.path, thumb)
+        record = ctx.record
+        record.width, record.height = decoded.width, decoded.height
+        record.taken_at = decoded.taken_at.isoformat() if decoded.taken_at else None
+        record.camera = decoded.camera
+        record.duration = None
+        ctx.images = [decoded.image]
+
+    def _decode(self, path: Path, thumb: Path) -> DecodedImage:
+        try:
+            decoded = decode_image(path, max_pixels=self._settings.max_image_pixels,
+                                   max_side=self._settings.decode_max_side)
+        except FileNotFoundError as exc:
+            raise FileVanished(f"file vanished while decoding: {path}") from exc
+        write_thumbnail(decoded.image, thumb, self._settings.thumbnail_size)
+        return decoded
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        for image in ctx.images:
+            image.close()
+        ctx.images = []
+
+
+class Embed:
+    step = Step.EMBED
+
+    def __init__(self, engine: EmbeddingEngine) -> None:
+        self._engine = engine
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return bool(ctx.images)
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        ctx.vectors = await self._engine.embed_images(ctx.images)
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None
+
+
+class Persist:
+    step = Step.PERSIST
+
+    def __init__(self, adapter: UnifiedDatabaseAdapter) -> None:
+        self._adapter = adapter
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return bool(ctx.vectors)
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        await self._adapter.commit_indexed(ctx.record, ctx.vectors, ctx.scenes)
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None

@@ -1,0 +1,85 @@
+"""Search: embed the query with the index's model, ask the vector store, enrich from SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from msearch.config import PerformanceSettings
+from msearch.embedding.base import EmbeddingEngine
+from msearch.errors import InvalidRequest, NotFound
+from msearch.media.images import decode_image
+from msearch.store.adapter import StoredHit, UnifiedDatabaseAdapter
+from msearch.store.records import FileStatus, VectorFilter
+
+MAX_QUERY_CHARS = 1000
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    limit: int = 20
+    offset: int = 0
+    media_types: tuple[str, ...] = ()
+    folder: str | None = None
+    min_score: float | None = None
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
+    exclude_file_ids: tuple[str, ...] = field(default=())
+
+    def vector_filter(self) -> VectorFilter:
+        return VectorFilter(
+            media_types=self.media_types,
+            folder=self.folder.rstrip("/") or "/" if self.folder else None,
+            taken_after=self.taken_after.timestamp() if self.taken_after else None,
+            taken_before=self.taken_before.timestamp() if self.taken_before else None,
+            exclude_file_ids=self.exclude_file_ids,
+        )
+
+
+class Searcher:
+    def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
+                 settings: PerformanceSettings) -> None:
+        self._adapter = adapter
+        self._engine = engine
+        self._settings = settings
+
+    async def _search(self, vector: list[float], options: SearchOptions) -> list[StoredHit]:
+        if not 1 <= options.limit <= MAX_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
+        if options.offset < 0:
+            raise InvalidRequest("offset must not be negative")
+        return await self._adapter.search(vector, limit=options.limit, offset=options.offset,
+                                          filter=options.vector_filter(),
+                                          min_score=options.min_score)
+
+    async def by_text(self, query: str, options: SearchOptions) -> list[StoredHit]:
+        query = query.strip()
+        if not query:
+            raise InvalidRequest("the query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
+        [vector] = await self._engine.embed_texts([query])
+        return await self._search(vector, options)
+
+    async def by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
+        decoded = await asyncio.to_thread(
+            decode_image, data, max_pixels=self._settings.max_image_pixels,
+            max_side=self._settings.decode_max_side)
+        [vector] = await self._engine.embed_images([decoded.image])
+        return await self._search(vector, options)
+
+    async def by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:
+        """More like this indexed file; the file itself is left out of the results."""
+        record = await self._adapter.get_file(file_id)
+        if record is None:
+            raise NotFound(f"no file with id {file_id}")
+        if record.status != FileStatus.INDEXED:
+            raise InvalidRequest(f"file {file_id} is not indexed (status {record.status})")
+        vector = await self._adapter.file_vector(file_id)
+        if vector is None:
+            raise NotFound(f"file {file_id} has no vector in the index")
+        excluded = SearchOptions(**{**options.__dict__,
+                                    "exclude_file_ids": (*options.exclude_file_ids, file_id)})
+        return await self._search(vector, excluded)

@@ -1,0 +1,128 @@
+"""The one place that wires msearch together; the API lifespan and the CLI both use it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from msearch.config import Settings
+from msearch.datadir import DataDirLock
+from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.factory import create_engine
+from msearch.embedding.models import resolve_model
+from msearch.errors import ModelUnavailable
+from msearch.orchestrator import ProcessingOrchestrator
+from msearch.search import Searcher
+from msearch.store.adapter import UnifiedDatabaseAdapter
+from msearch.store.factory import create_vector_store
+from msearch.store.metadata import MetadataStore
+from msearch.store.records import FileStatus
+from msearch.store.vectors import collection_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    adapter: UnifiedDatabaseAdapter
+    engine: EmbeddingEngine
+    orchestrator: ProcessingOrchestrator
+    searcher: Searcher
+    lock: DataDirLock
+    model_error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.model_error is None
+
+    def require_ready(self) -> None:
+        if self.model_error is not None:
+            raise ModelUnavailable(self.model_error)
+
+    async def reset(self, reset_type: str) -> dict[str, int]:
+        """Reset stores (see UnifiedDatabaseAdapter.reset); ``index`` re-embeds every file."""
+        self.require_ready()
+        removed = await self.adapter.reset(reset_type)
+        if reset_type == "index":
+            await self.orchestrator.requeue(
+                await self.adapter.metadata.files_with_status([FileStatus.QUEUED]))
+        return removed
+
+    async def aclose(self) -> None:
+        try:
+            await self.orchestrator.stop()
+            await self.engine.stop()
+            await self.adapter.close()
+        finally:
+            self.lock.release()
+
+
+async def open_adapter(settings: Settings, *, owner: dict[str, Any] | None = None
+                       ) -> tuple[UnifiedDatabaseAdapter, DataDirLock]:
+    """The stores alone, locked, for maintenance commands that need no model."""
+    lock = DataDirLock(settings.data_dir)
+    lock.acquire(owner=owner or {})
+    adapter = _make_adapter(settings)
+    try:
+        await adapter.open()
+        await adapter.use_stored_model()
+    except BaseException:
+        await adapter.close()
+        lock.release()
+        raise
+    return adapter, lock
+
+
+def _make_adapter(settings: Settings) -> UnifiedDatabaseAdapter:
+    return UnifiedDatabaseAdapter(
+        MetadataStore(settings.data_dir / "msearch.db"),
+        create_vector_store(settings.qdrant, settings.data_dir),
+        settings.data_dir / "cache",
+    )
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    engine: EmbeddingEngine | None = None,
+    owner: dict[str, Any] | None = None,
+    allow_degraded: bool = False,
+) -> Services:
+    """Open the data directory, start the model and stores, repair what a crash left and
+    re-queue unfinished files. With ``allow_degraded`` a model that cannot load leaves the
+    service up (health and listings work; search and indexing answer 503)."""
+    data_dir = settings.data_dir
+    lock = DataDirLock(data_dir)
+    lock.acquire(owner=owner or {})
+    adapter: UnifiedDatabaseAdapter | None = None
+    try:
+        adapter = _make_adapter(settings)
+        await adapter.open()
+        engine = engine or create_engine(settings.embedding, cache_dir=data_dir / "cache")
+        orchestrator = ProcessingOrchestrator(adapter, engine, settings.performance)
+        services = Services(settings, adapter, engine, orchestrator,
+                            Searcher(adapter, engine, settings.performance), lock)
+        try:
+            await engine.start()
+        except ModelUnavailable as exc:
+            if not allow_degraded:
+                raise
+            log.error("%s", exc.message)
+            services.model_error = exc.message
+            return services
+        collection = collection_name(engine.model_id, resolve_model(settings.embedding.model),
+                                     engine.dim)
+        await adapter.activate_model(engine.model_id, collection, engine.dim)
+        await orchestrator.start()
+        unfinished = await adapter.reconcile()
+        if unfinished:
+            log.info("re-queueing %d files left unfinished", len(unfinished))
+            await orchestrator.requeue(unfinished)
+        return services
+    except BaseException:
+        if adapter is not None:
+            await adapter.close()
+        lock.release()
+        raise

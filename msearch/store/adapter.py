@@ -1,0 +1,285 @@
+"""UnifiedDatabaseAdapter: the only door to persistence; keeps SQLite and Qdrant consistent.
+
+Write order: metadata row (processing) -> vectors (idempotent upsert) -> metadata (indexed).
+Delete order: mark deleted -> delete vectors -> delete row. A crash between any two steps
+leaves a state that ``reconcile`` repairs: unfinished files are re-queued, vectors without
+an indexed file are removed, files marked deleted are finished off.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from msearch.errors import ModelUnavailable
+from msearch.store.metadata import MetadataStore
+from msearch.store.records import (
+    UNFINISHED,
+    FileRecord,
+    FileStatus,
+    JobRecord,
+    SceneRecord,
+    VectorFilter,
+    VectorPoint,
+)
+from msearch.store.vectors import VectorStore, ancestor_dirs, point_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StoredHit:
+    file: FileRecord
+    score: float
+    scene: SceneRecord | None
+
+
+def _taken_epoch(taken_at: str | None) -> float | None:
+    if not taken_at:
+        return None
+    try:
+        return datetime.fromisoformat(taken_at).timestamp()
+    except ValueError:
+        return None
+
+
+class UnifiedDatabaseAdapter:
+    """Metadata in SQLite, vectors in Qdrant, one collection per embedding model."""
+
+    def __init__(self, metadata: MetadataStore, vectors: VectorStore, cache_dir: Path) -> None:
+        self.metadata = metadata
+        self._vectors = vectors
+        self.cache_dir = cache_dir
+        self._collection: str | None = None
+        self._model_id: str | None = None
+
+    async def open(self) -> None:
+        await self.metadata.open()
+
+    async def close(self) -> None:
+        try:
+            await self._vectors.close()
+        finally:
+            await self.metadata.close()
+
+    @property
+    def collection(self) -> str:
+        if self._collection is None:
+            raise ModelUnavailable("no embedding model is active")
+        return self._collection
+
+    @property
+    def model_id(self) -> str | None:
+        return self._model_id
+
+    async def activate_model(self, model_id: str, collection: str, dim: int) -> int:
+        """Make ``collection`` the one searched and written. When the index was built by
+        another model, every file is re-queued for the new one and the old vectors are
+        dropped, so two models' vectors are never mixed. Returns how many were re-queued."""
+        await self._vectors.ensure_collection(collection, dim)
+        previous = await self.metadata.get_model()
+        self._collection, self._model_id = collection, model_id
+        requeued = 0
+        if previous is not None and previous[2] != collection:
+            log.warning("embedding model changed from %s to %s: re-indexing every file",
+                        previous[0], model_id)
+            requeued = await self.metadata.requeue_all()
+        await self.metadata.set_model(model_id, dim, collection)
+        for name in await self._vectors.list_collections():
+            if name != collection:
+                await self._vectors.drop_collection(name)
+        return requeued
+
+    async def use_stored_model(self) -> tuple[str, int] | None:
+        """Point at the collection of the model that built the index, without loading the
+        model (for maintenance commands). Returns (model id, dim) or None when none was."""
+        stored = await self.metadata.get_model()
+        if stored is None:
+            return None
+        self._model_id, dim, self._collection = stored
+        return stored[0], dim
+
+    # files -----------------------------------------------------------------------------
+
+    async def get_file(self, file_id: str) -> FileRecord | None:
+        return await self.metadata.get_file(file_id)
+
+    async def get_file_by_path(self, path: str) -> FileRecord | None:
+        return await self.metadata.get_file_by_path(path)
+
+    async def save_file(self, record: FileRecord) -> None:
+        await self.metadata.save_file(record)
+
+    async def set_status(self, file_id: str, status: FileStatus, *,
+                         progress: float | None = None) -> None:
+        await self.metadata.set_status(file_id, status, progress=progress)
+
+    async def set_progress(self, file_id: str, progress: float) -> None:
+        await self.metadata.set_progress(file_id, progress)
+
+    async def list_files(self, **filters: Any) -> tuple[list[FileRecord], int]:
+        return await self.metadata.list_files(**filters)
+
+    def _payload(self, record: FileRecord, scene: SceneRecord | None) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "file_id": record.id,
+            "media_type": record.media_type,
+            "path": record.path,
+            "folder": record.folder,
+            "dirs": ancestor_dirs(record.folder),
+            "scene_index": scene.index if scene else 0,
+        }
+        taken = _taken_epoch(record.taken_at)
+        if taken is not None:
+            payload["taken_at"] = taken
+        if scene is not None:
+            payload.update(start=scene.start, end=scene.end, keyframe=scene.keyframe)
+        return payload
+
+    async def commit_indexed(
+        self, record: FileRecord, vectors: list[list[float]], scenes: list[SceneRecord]
+    ) -> None:
+        """Store a processed file: vectors first (idempotent ids), then the metadata that
+        says ``indexed``. ``scenes`` is empty for images (one vector) or one per vector."""
+        if scenes and len(scenes) != len(vectors):
+            raise ValueError("one vector per scene is required")
+        collection = self.collection
+        points = [
+            VectorPoint(point_id(record.id, i), vector,
+                        self._payload(record, scenes[i] if scenes else None))
+            for i, vector in enumerate(vectors)
+        ]
+        previous = await self.metadata.get_file(record.id)
+        await self._vectors.upsert(collection, points)
+        # A re-processed video may now have fewer scenes: its ids beyond them are stale.
+        previous_count = max(1, len(previous.scenes)) if previous else 1
+        stale = [point_id(record.id, i) for i in range(len(points), previous_count)]
+        if stale:
+            await self._vectors.delete_points(collection, stale)
+        record.model = self._model_id
+        await self.metadata.mark_indexed(record, scenes)
+
+    async def mark_failed(self, file_id: str, code: str, message: str) -> None:
+        """A file that cannot be indexed keeps no vectors: stale ones would find old content."""
+        await self._vectors.delete_files(self.collection, [file_id])
+        await self.metadata.set_status(file_id, FileStatus.FAILED, error_code=code,
+                                       error=message, progress=0.0)
+
+    async def mark_skipped(self, record: FileRecord, code: str, message: str) -> None:
+        record.status = FileStatus.SKIPPED
+        record.error_code, record.error = code, message
+        await self.metadata.save_file(record)
+
+    async def delete_file(self, file_id: str) -> bool:
+        record = await self.metadata.get_file(file_id)
+        if record is None:
+            return False
+        await self.metadata.set_status(file_id, FileStatus.DELETED)
+        await self._vectors.delete_files(self.collection, [file_id])
+        await self.metadata.delete_files([file_id])
+        thumb = self.thumbnail_path(file_id)
+        thumb.unlink(missing_ok=True)
+        return True
+
+    def thumbnail_path(self, file_id: str, scene_index: int | None = None) -> Path:
+        suffix = f"_{scene_index}" if scene_index else ""
+        return self.cache_dir / "thumbnails" / file_id[:2] / f"{file_id}{suffix}.jpg"
+
+    # jobs ------------------------------------------------------------------------------
+
+    async def create_job(self, job: JobRecord, file_ids: list[str]) -> None:
+        await self.metadata.create_job(job, file_ids)
+
+    async def record_job_progress(self, job_id: str, *, failed: bool) -> None:
+        await self.metadata.record_job_progress(job_id, failed=failed)
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        return await self.metadata.get_job(job_id)
+
+    # search ----------------------------------------------------------------------------
+
+    async def search(
+        self,
+        vector: list[float],
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: VectorFilter | None = None,
+        min_score: float | None = None,
+    ) -> list[StoredHit]:
+        hits = await self._vectors.search(self.collection, vector, limit=limit, offset=offset,
+                                          filter=filter, score_threshold=min_score)
+        files = await self.metadata.get_files(h.payload.get("file_id", "") for h in hits)
+        results: list[StoredHit] = []
+        for hit in hits:
+            record = files.get(str(hit.payload.get("file_id")))
+            if record is None or record.status != FileStatus.INDEXED:
+                continue  # vectors of a file being deleted or re-indexed
+            scene = None
+            if record.media_type == "video":
+                index = int(hit.payload.get("scene_index", 0))
+                scene = next((s for s in record.scenes if s.index == index), None)
+            results.append(StoredHit(record, hit.score, scene))
+        return results
+
+    async def file_vector(self, file_id: str) -> list[float] | None:
+        found = await self._vectors.retrieve_vectors(self.collection, [point_id(file_id, 0)])
+        return next(iter(found.values()), None)
+
+    # health and maintenance ------------------------------------------------------------
+
+    async def counts(self) -> dict[str, Any]:
+        return {
+            "files": await self.metadata.status_counts(),
+            "indexed_by_type": await self.metadata.media_type_counts(),
+            "vectors": await self._vectors.count(self.collection),
+        }
+
+    async def optimize(self) -> None:
+        await self._vectors.optimize(self.collection)
+
+    async def reconcile(self) -> list[FileRecord]:
+        """Repair what a crash may have left and return the files to process again."""
+        for record in await self.metadata.files_with_status([FileStatus.DELETED]):
+            await self.delete_file(record.id)
+        known = await self.metadata.file_ids()
+        indexed = await self.metadata.file_ids(FileStatus.INDEXED)
+        grouped = await self._vectors.file_point_ids(self.collection)
+        orphans = [p for f, ids in grouped.items() if f not in known for p in ids]
+        if orphans:
+            log.info("reconcile: removing %d vectors whose file is gone", len(orphans))
+            await self._vectors.delete_points(self.collection, orphans)
+        lost = sorted(indexed - grouped.keys())
+        for file_id in lost:
+            await self.metadata.set_status(file_id, FileStatus.QUEUED, progress=0.0)
+        if lost:
+            log.warning("reconcile: %d indexed files had no vectors; re-queued", len(lost))
+        return await self.metadata.files_with_status(list(UNFINISHED))
+
+    async def reset(self, reset_type: str) -> dict[str, int]:
+        """``index``: drop vectors, re-queue every file. ``database``: forget files, scenes,
+        jobs and vectors, keep watched folders. ``all``: also folders and caches."""
+        removed: dict[str, int] = {"vectors": 0}
+        stored = await self.metadata.get_model()
+        if self._collection is not None and stored is not None:
+            removed["vectors"] = await self._vectors.count(self._collection)
+            await self._vectors.drop_collection(self._collection)
+            await self._vectors.ensure_collection(self._collection, stored[1])
+        if reset_type == "index":
+            removed["requeued_files"] = await self.metadata.requeue_all()
+            return removed
+        removed.update(await self.metadata.clear_files())
+        if reset_type == "all":
+            removed["folders"] = await self.metadata.clear_folders()
+            if self.cache_dir.is_dir():
+                removed["cache_files"] = sum(1 for p in self.cache_dir.rglob("*") if p.is_file())
+                shutil.rmtree(self.cache_dir)
+        else:
+            thumbs = self.cache_dir / "thumbnails"
+            if thumbs.is_dir():
+                shutil.rmtree(thumbs)
+        return removed

@@ -1,0 +1,337 @@
+"""SQLite metadata store (aiosqlite, WAL, one serialised writer, parameterised SQL only)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from msearch.errors import StoreError
+from msearch.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from msearch.store.records import FileRecord, FileStatus, JobRecord, SceneRecord
+
+_FILE_COLUMNS = (
+    "id", "path", "folder", "media_type", "mime", "size", "mtime", "fingerprint", "width",
+    "height", "duration", "taken_at", "camera", "status", "error_code", "error", "progress",
+    "model", "enhanced", "created_at", "updated_at", "indexed_at",
+)
+
+
+def _row_to_file(row: aiosqlite.Row) -> FileRecord:
+    values = dict(zip(_FILE_COLUMNS, row, strict=True))
+    values["status"] = FileStatus(values["status"])
+    values["enhanced"] = bool(values["enhanced"])
+    return FileRecord(**values)
+
+
+def _file_values(record: FileRecord) -> tuple[Any, ...]:
+    return tuple(
+        str(getattr(record, c)) if c == "status" else getattr(record, c) for c in _FILE_COLUMNS
+    )
+
+
+def _under_folder(folder: str) -> tuple[str, list[Any]]:
+    """SQL matching files in ``folder`` or any folder below it."""
+    prefix = folder.rstrip("/") + "/"
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "(folder = ? OR folder LIKE ? ESCAPE '\\')", [folder.rstrip("/") or "/",
+                                                        escaped + "%"]
+
+
+class MetadataStore:
+    """The files, scenes, folders, jobs and models tables."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(str(self._path), timeout=30)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._migrate()
+
+    async def _migrate(self) -> None:
+        db = self.db
+        async with db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database schema (v{version}) is newer than this msearch (v{SCHEMA_VERSION})"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            await db.executescript(
+                f"BEGIN; {MIGRATIONS[number]}; PRAGMA user_version = {number + 1}; COMMIT;"
+            )
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("the metadata store is not open")
+        return self._db
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.rollback()
+                raise
+            await db.commit()
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    # files ---------------------------------------------------------------------------------
+
+    async def _with_scenes(self, records: list[FileRecord]) -> list[FileRecord]:
+        videos = [r for r in records if r.media_type == "video"]
+        if videos:
+            marks = ",".join("?" * len(videos))
+            rows = await self._fetchall(
+                f'SELECT file_id, idx, start, "end", keyframe FROM scenes '
+                f"WHERE file_id IN ({marks}) ORDER BY file_id, idx",
+                [r.id for r in videos],
+            )
+            by_id = {r.id: r for r in videos}
+            for file_id, idx, start, end, keyframe in rows:
+                by_id[file_id].scenes.append(SceneRecord(idx, start, end, keyframe))
+        return records
+
+    async def get_file(self, file_id: str) -> FileRecord | None:
+        row = await self._fetchone(
+            f"SELECT {','.join(_FILE_COLUMNS)} FROM files WHERE id = ?", [file_id]
+        )
+        return (await self._with_scenes([_row_to_file(row)]))[0] if row else None
+
+    async def get_files(self, file_ids: Iterable[str]) -> dict[str, FileRecord]:
+        ids = list(dict.fromkeys(file_ids))
+        found: list[FileRecord] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = await self._fetchall(
+                f"SELECT {','.join(_FILE_COLUMNS)} FROM files "
+                f"WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.extend(_row_to_file(r) for r in rows)
+        return {r.id: r for r in await self._with_scenes(found)}
+
+    async def get_file_by_path(self, path: str) -> FileRecord | None:
+        row = await self._fetchone(
+            f"SELECT {','.join(_FILE_COLUMNS)} FROM files WHERE path = ?", [path]
+        )
+        return (await self._with_scenes([_row_to_file(row)]))[0] if row else None
+
+    async def save_file(self, record: FileRecord) -> None:
+        """Insert or replace the row (scenes untouched)."""
+        now = time.time()
+        record.updated_at = now
+        if not record.created_at:
+            record.created_at = now
+        async with self._write() as db:
+            await db.execute(
+                f"INSERT INTO files ({','.join(_FILE_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(_FILE_COLUMNS))}) "
+                f"ON CONFLICT(id) DO UPDATE SET "
+                + ",".join(f"{c}=excluded.{c}" for c in _FILE_COLUMNS if c != "id"),
+                _file_values(record),
+            )
+
+    async def set_status(
+        self,
+        file_id: str,
+        status: FileStatus,
+        *,
+        error_code: str | None = None,
+        error: str | None = None,
+        progress: float | None = None,
+    ) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE files SET status = ?, error_code = ?, error = ?, "
+                "progress = COALESCE(?, progress), updated_at = ? WHERE id = ?",
+                [str(status), error_code, error, progress, time.time(), file_id],
+            )
+
+    async def set_progress(self, file_id: str, progress: float) -> None:
+        async with self._write() as db:
+            await db.execute("UPDATE files SET progress = ?, updated_at = ? WHERE id = ?",
+                             [progress, time.time(), file_id])
+
+    async def mark_indexed(self, record: FileRecord, scenes: list[SceneRecord]) -> None:
+        """Commit a finished file: its metadata, status ``indexed`` and scenes, atomically."""
+        now = time.time()
+        record.status = FileStatus.INDEXED
+        record.error_code = record.error = None
+        record.progress = 1.0
+        record.indexed_at = now
+        record.updated_at = now
+        async with self._write() as db:
+            await db.execute(
+                f"UPDATE files SET {','.join(f'{c} = ?' for c in _FILE_COLUMNS[1:])} "
+                "WHERE id = ?",
+                [*_file_values(record)[1:], record.id],
+            )
+            await db.execute("DELETE FROM scenes WHERE file_id = ?", [record.id])
+            await db.executemany(
+                'INSERT INTO scenes (file_id, idx, start, "end", keyframe) VALUES (?,?,?,?,?)',
+                [(record.id, s.index, s.start, s.end, s.keyframe) for s in scenes],
+            )
+        record.scenes = list(scenes)
+
+    async def delete_files(self, file_ids: Sequence[str]) -> None:
+        async with self._write() as db:
+            await db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in file_ids])
+
+    async def list_files(
+        self,
+        *,
+        status: str | None = None,
+        media_type: str | None = None,
+        folder: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[FileRecord], int]:
+        where: list[str] = []
+        params: list[Any] = []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if media_type:
+            where.append("media_type = ?")
+            params.append(media_type)
+        if folder:
+            clause, extra = _under_folder(folder)
+            where.append(clause)
+            params.extend(extra)
+        sql_where = f" WHERE {' AND '.join(where)}" if where else ""
+        total_row = await self._fetchone(f"SELECT COUNT(*) FROM files{sql_where}", params)
+        rows = await self._fetchall(
+            f"SELECT {','.join(_FILE_COLUMNS)} FROM files{sql_where} "
+            "ORDER BY path LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        records = await self._with_scenes([_row_to_file(r) for r in rows])
+        return records, int(total_row[0]) if total_row else 0
+
+    async def files_with_status(self, statuses: Sequence[FileStatus]) -> list[FileRecord]:
+        rows = await self._fetchall(
+            f"SELECT {','.join(_FILE_COLUMNS)} FROM files "
+            f"WHERE status IN ({','.join('?' * len(statuses))}) ORDER BY path",
+            [str(s) for s in statuses],
+        )
+        return [_row_to_file(r) for r in rows]
+
+    async def file_ids(self, status: FileStatus | None = None) -> set[str]:
+        if status is None:
+            rows = await self._fetchall("SELECT id FROM files")
+        else:
+            rows = await self._fetchall("SELECT id FROM files WHERE status = ?", [str(status)])
+        return {r[0] for r in rows}
+
+    async def status_counts(self) -> dict[str, int]:
+        rows = await self._fetchall("SELECT status, COUNT(*) FROM files GROUP BY status")
+        return {str(status): int(n) for status, n in rows}
+
+    async def media_type_counts(self) -> dict[str, int]:
+        rows = await self._fetchall(
+            "SELECT media_type, COUNT(*) FROM files WHERE status = 'indexed' GROUP BY media_type"
+        )
+        return {str(kind): int(n) for kind, n in rows}
+
+    async def requeue_all(self) -> int:
+        async with self._write() as db:
+            cur = await db.execute(
+                "UPDATE files SET status = 'queued', progress = 0, error_code = NULL, "
+                "error = NULL, updated_at = ? WHERE status != 'deleted'",
+                [time.time()],
+            )
+            return cur.rowcount
+
+    async def clear_files(self) -> dict[str, int]:
+        async with self._write() as db:
+            removed: dict[str, int] = {}
+            for table in ("scenes", "job_files", "jobs", "files"):
+                cur = await db.execute(f"DELETE FROM {table}")
+                removed[table] = cur.rowcount
+            return removed
+
+    async def clear_folders(self) -> int:
+        async with self._write() as db:
+            cur = await db.execute("DELETE FROM folders")
+            return cur.rowcount
+
+    # jobs ----------------------------------------------------------------------------------
+
+    async def create_job(self, job: JobRecord, file_ids: Sequence[str]) -> None:
+        now = time.time()
+        job.created_at = job.updated_at = now
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO jobs (id, total, done, failed, status, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [job.id, job.total, job.done, job.failed, job.status, now, now],
+            )
+            await db.executemany(
+                "INSERT OR IGNORE INTO job_files (job_id, file_id) VALUES (?, ?)",
+                [(job.id, f) for f in file_ids],
+            )
+
+    async def record_job_progress(self, job_id: str, *, failed: bool) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE jobs SET done = done + 1, failed = failed + ?, updated_at = ?, "
+                "status = CASE WHEN done + 1 >= total THEN 'finished' ELSE status END "
+                "WHERE id = ?",
+                [1 if failed else 0, time.time(), job_id],
+            )
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        row = await self._fetchone(
+            "SELECT id, total, done, failed, status, created_at, updated_at FROM jobs "
+            "WHERE id = ?",
+            [job_id],
+        )
+        return JobRecord(*row) if row else None
+
+    # models --------------------------------------------------------------------------------
+
+    async def get_model(self, role: str = "active") -> tuple[str, int, str] | None:
+        row = await self._fetchone(
+            "SELECT model_id, dim, collection FROM models WHERE role = ?", [role]
+        )
+        return (str(row[0]), int(row[1]), str(row[2])) if row else None
+
+    async def set_model(self, model_id: str, dim: int, collection: str,
+                        role: str = "active") -> None:
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO models (role, model_id, dim, collection, updated_at) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(role) DO UPDATE SET model_id = excluded.model_id,"
+                " dim = excluded.dim, collection = excluded.collection, "
+                "updated_at = excluded.updated_at",
+                [role, model_id, dim, collection, time.time()],
+            )

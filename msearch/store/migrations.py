@@ -1,0 +1,74 @@
+"""The SQLite schema as a ladder of migrations; ``PRAGMA user_version`` is the rung."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        folder TEXT NOT NULL,
+        media_type TEXT,
+        mime TEXT,
+        size INTEGER NOT NULL DEFAULT 0,
+        mtime REAL NOT NULL DEFAULT 0,
+        fingerprint TEXT,
+        width INTEGER,
+        height INTEGER,
+        duration REAL,
+        taken_at TEXT,
+        camera TEXT,
+        status TEXT NOT NULL,
+        error_code TEXT,
+        error TEXT,
+        progress REAL NOT NULL DEFAULT 0,
+        model TEXT,
+        enhanced INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        indexed_at REAL
+    );
+    CREATE INDEX files_status ON files(status);
+    CREATE INDEX files_folder ON files(folder);
+    CREATE INDEX files_fingerprint ON files(fingerprint);
+    CREATE INDEX files_media_type ON files(media_type);
+    CREATE TABLE scenes (
+        file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        start REAL NOT NULL,
+        "end" REAL NOT NULL,
+        keyframe REAL NOT NULL,
+        PRIMARY KEY (file_id, idx)
+    );
+    CREATE TABLE folders (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL UNIQUE,
+        recursive INTEGER NOT NULL DEFAULT 1,
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        total INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE job_files (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        file_id TEXT NOT NULL,
+        PRIMARY KEY (job_id, file_id)
+    );
+    CREATE TABLE models (
+        role TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        collection TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,199 @@
+"""Qdrant Edge: the embedded default. One shard (directory) per collection."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from msearch.config import QdrantSettings
+from msearch.errors import StoreError
+from msearch.store.records import VectorFilter, VectorHit, VectorPoint
+from msearch.store.vectors import FLOAT_FIELDS, KEYWORD_FIELDS
+
+_SCROLL_PAGE = 2048
+
+
+def _edge_filter(flt: VectorFilter | None) -> qe.Filter | None:
+    if flt is None or flt.empty:
+        return None
+    must: list[Any] = []
+    must_not: list[Any] = []
+    if flt.media_types:
+        must.append(qe.FieldCondition("media_type", match=qe.MatchAny(list(flt.media_types))))
+    if flt.folder:
+        must.append(qe.FieldCondition("dirs", match=qe.MatchValue(flt.folder)))
+    if flt.taken_after is not None or flt.taken_before is not None:
+        must.append(qe.FieldCondition(
+            "taken_at", range=qe.RangeFloat(gte=flt.taken_after, lte=flt.taken_before)))
+    if flt.exclude_file_ids:
+        must_not.append(qe.FieldCondition("file_id",
+                                          match=qe.MatchAny(list(flt.exclude_file_ids))))
+    return qe.Filter(must=must or None, must_not=must_not or None)
+
+
+def _file_filter(file_ids: list[str]) -> qe.Filter:
+    return qe.Filter(must=[qe.FieldCondition("file_id", match=qe.MatchAny(file_ids))])
+
+
+class EdgeVectorStore:
+    """VectorStore on ``qdrant-edge-py``; calls run in threads off the event loop."""
+
+    def __init__(self, root: Path, settings: QdrantSettings) -> None:
+        self._root = root
+        self._settings = settings
+        self._shards: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _config(self, dim: int | None) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
+            if dim is not None else None,
+            hnsw_config=qe.HnswIndexConfig(
+                m=self._settings.hnsw_m,
+                ef_construct=self._settings.hnsw_ef_construct,
+                full_scan_threshold=10_000,
+            ),
+        )
+
+    def _shard(self, name: str) -> Any:
+        with self._lock:
+            shard = self._shards.get(name)
+            if shard is None:
+                path = self._root / name
+                if not path.is_dir():
+                    raise StoreError(f"vector collection {name!r} does not exist")
+                try:
+                    shard = qe.EdgeShard.load(str(path))
+                except Exception as exc:
+                    raise StoreError(f"cannot open vector collection {name!r}: {exc}") from exc
+                self._shards[name] = shard
+            return shard
+
+    def _ensure(self, name: str, dim: int) -> None:
+        path = self._root / name
+        with self._lock:
+            if name in self._shards:
+                return
+            try:
+                if path.is_dir() and any(path.iterdir()):
+                    shard = qe.EdgeShard.load(str(path))
+                    existing = shard.info()
+                    del existing
+                else:
+                    self._root.mkdir(parents=True, exist_ok=True)
+                    shard = qe.EdgeShard.create(str(path), self._config(dim))
+                    for field in KEYWORD_FIELDS:
+                        shard.update(qe.UpdateOperation.create_field_index(
+                            field, qe.PayloadSchemaType.Keyword))
+                    for field in FLOAT_FIELDS:
+                        shard.update(qe.UpdateOperation.create_field_index(
+                            field, qe.PayloadSchemaType.Float))
+            except Exception as exc:
+                raise StoreError(f"cannot open vector collection {name!r}: {exc}") from exc
+            self._shards[name] = shard
+
+    async def ensure_collection(self, name: str, dim: int) -> None:
+        await asyncio.to_thread(self._ensure, name, dim)
+
+    async def list_collections(self) -> list[str]:
+        if not self._root.is_dir():
+            return []
+        return sorted(p.name for p in self._root.iterdir() if p.is_dir())
+
+    def _drop(self, name: str) -> None:
+        with self._lock:
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                shard.close()
+            shutil.rmtree(self._root / name, ignore_errors=True)
+
+    async def drop_collection(self, name: str) -> None:
+        await asyncio.to_thread(self._drop, name)
+
+    async def upsert(self, name: str, points: list[VectorPoint]) -> None:
+        if not points:
+            return
+        shard = self._shard(name)
+        edge_points = [qe.Point(p.id, p.vector, p.payload) for p in points]
+        await asyncio.to_thread(shard.update, qe.UpdateOperation.upsert_points(edge_points))
+
+    async def delete_points(self, name: str, ids: list[str]) -> None:
+        if ids:
+            shard = self._shard(name)
+            await asyncio.to_thread(shard.update, qe.UpdateOperation.delete_points(list(ids)))
+
+    async def delete_files(self, name: str, file_ids: list[str]) -> None:
+        if file_ids:
+            shard = self._shard(name)
+            await asyncio.to_thread(
+                shard.update, qe.UpdateOperation.delete_points_by_filter(_file_filter(file_ids)))
+
+    async def search(
+        self,
+        name: str,
+        vector: list[float],
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: VectorFilter | None = None,
+        score_threshold: float | None = None,
+    ) -> list[VectorHit]:
+        shard = self._shard(name)
+        request = qe.QueryRequest(
+            limit=limit,
+            offset=offset or None,
+            query=qe.Query.Nearest(vector),
+            filter=_edge_filter(filter),
+            with_payload=True,
+            with_vector=False,
+            score_threshold=score_threshold,
+            params=qe.SearchParams(hnsw_ef=max(self._settings.search_ef, limit + offset)),
+        )
+        points = await asyncio.to_thread(shard.query, request)
+        return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+    def _file_point_ids(self, name: str) -> dict[str, set[str]]:
+        shard = self._shard(name)
+        grouped: dict[str, set[str]] = {}
+        offset = None
+        while True:
+            records, offset = shard.scroll(qe.ScrollRequest(
+                offset=offset, limit=_SCROLL_PAGE, with_payload=["file_id"], with_vector=False))
+            for record in records:
+                file_id = str((record.payload or {}).get("file_id", ""))
+                grouped.setdefault(file_id, set()).add(str(record.id))
+            if offset is None:
+                return grouped
+
+    async def file_point_ids(self, name: str) -> dict[str, set[str]]:
+        return await asyncio.to_thread(self._file_point_ids, name)
+
+    async def retrieve_vectors(self, name: str, ids: list[str]) -> dict[str, list[float]]:
+        if not ids:
+            return {}
+        shard = self._shard(name)
+        records = await asyncio.to_thread(shard.retrieve, list(ids), False, True)
+        return {str(r.id): list(r.vector) for r in records if r.vector is not None}
+
+    async def count(self, name: str) -> int:
+        shard = self._shard(name)
+        return int(await asyncio.to_thread(shard.count, qe.CountRequest(exact=True)))
+
+    async def optimize(self, name: str) -> None:
+        shard = self._shard(name)
+        await asyncio.to_thread(shard.optimize)
+
+    def _close(self) -> None:
+        with self._lock:
+            for shard in self._shards.values():
+                shard.flush()
+                shard.close()
+            self._shards.clear()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)

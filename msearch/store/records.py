@@ -1,0 +1,124 @@
+"""Plain records exchanged with the stores (no SQL or Qdrant types leak out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class FileStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    INDEXED = "indexed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DELETED = "deleted"
+
+
+UNFINISHED = (FileStatus.QUEUED, FileStatus.PROCESSING)
+
+
+@dataclass
+class SceneRecord:
+    index: int
+    start: float
+    end: float
+    keyframe: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"index": self.index, "start": self.start, "end": self.end,
+                "keyframe": self.keyframe}
+
+
+@dataclass
+class FileRecord:
+    id: str
+    path: str
+    folder: str
+    media_type: str | None = None
+    mime: str | None = None
+    size: int = 0
+    mtime: float = 0.0
+    fingerprint: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    taken_at: str | None = None
+    camera: str | None = None
+    status: FileStatus = FileStatus.QUEUED
+    error_code: str | None = None
+    error: str | None = None
+    progress: float = 0.0
+    model: str | None = None
+    enhanced: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    indexed_at: float | None = None
+    scenes: list[SceneRecord] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        """The file's metadata as the API and CLI show it."""
+        return {
+            "file_id": self.id,
+            "path": self.path,
+            "folder": self.folder,
+            "media_type": self.media_type,
+            "mime": self.mime,
+            "size": self.size,
+            "mtime": self.mtime,
+            "width": self.width,
+            "height": self.height,
+            "duration": self.duration,
+            "taken_at": self.taken_at,
+            "camera": self.camera,
+            "status": str(self.status),
+            "progress": self.progress,
+            "error": ({"code": self.error_code, "message": self.error}
+                      if self.error_code else None),
+            "model": self.model,
+            "enhanced": self.enhanced,
+            "indexed_at": self.indexed_at,
+            "scenes": [s.as_dict() for s in self.scenes] if self.media_type == "video" else None,
+        }
+
+
+@dataclass
+class JobRecord:
+    id: str
+    total: int
+    done: int = 0
+    failed: int = 0
+    status: str = "running"
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class VectorPoint:
+    id: str
+    vector: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VectorFilter:
+    """Search restrictions; every field is optional and they combine with AND."""
+
+    media_types: tuple[str, ...] = ()
+    folder: str | None = None
+    taken_after: float | None = None
+    taken_before: float | None = None
+    exclude_file_ids: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.media_types or self.folder or self.exclude_file_ids
+                    or self.taken_after is not None or self.taken_before is not None)
