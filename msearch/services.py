@@ -32,6 +32,7 @@ class Services:
     searcher: Searcher
     lock: DataDirLock
     model_error: str | None = None
+    owns_engine: bool = True
 
     @property
     def ready(self) -> bool:
@@ -53,7 +54,8 @@ class Services:
     async def aclose(self) -> None:
         try:
             await self.orchestrator.stop()
-            await self.engine.stop()
+            if self.owns_engine:
+                await self.engine.stop()
             await self.adapter.close()
         finally:
             self.lock.release()
@@ -90,7 +92,8 @@ async def build_services(
     owner: dict[str, Any] | None = None,
     allow_degraded: bool = False,
 ) -> Services:
-    """Open the data directory, start the model and stores, repair what a crash left and
+    """Open the data directory, start the model and stores (an ``engine`` passed in is
+    shared: started if needed, never stopped here), repair what a crash left and
     re-queue unfinished files. With ``allow_degraded`` a model that cannot load leaves the
     service up (health and listings work; search and indexing answer 503)."""
     data_dir = settings.data_dir
@@ -100,10 +103,12 @@ async def build_services(
     try:
         adapter = _make_adapter(settings)
         await adapter.open()
+        owns_engine = engine is None
         engine = engine or create_engine(settings.embedding, cache_dir=data_dir / "cache")
         orchestrator = ProcessingOrchestrator(adapter, engine, settings.performance)
         services = Services(settings, adapter, engine, orchestrator,
-                            Searcher(adapter, engine, settings.performance), lock)
+                            Searcher(adapter, engine, settings.performance), lock,
+                            owns_engine=owns_engine)
         try:
             await engine.start()
         except ModelUnavailable as exc:

@@ -12,18 +12,23 @@ from msearch import __version__
 from msearch.api import routes_files, routes_search, routes_system
 from msearch.api.errors import error_response, install_error_handling
 from msearch.config import Settings
-from msearch.services import Services, build_services
+from msearch.embedding.base import EmbeddingEngine
+from msearch.services import build_services
 
-ServicesFactory = Callable[[Settings], Awaitable[Services]]
 
-
-def create_app(settings: Settings, *, owner: dict[str, Any] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    owner: dict[str, Any] | None = None,
+    engine: EmbeddingEngine | None = None,
+) -> FastAPI:
     """The app; its lifespan opens the data directory and starts the model (degraded mode
     if the model cannot load, so health and listings still answer)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(settings, owner=owner, allow_degraded=True)
+        services = await build_services(settings, owner=owner, engine=engine,
+                                        allow_degraded=True)
         app.state.services = services
         try:
             yield

@@ -1,0 +1,113 @@
+"""The Infinity engine against a direct transformers computation of the same checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import CLIPModel, CLIPProcessor
+
+from media_factory import noise
+from msearch.config import EmbeddingSettings
+from msearch.embedding.infinity import InfinityEngine
+from msearch.errors import EmbeddingError, EmbeddingTimeout, ModelUnavailable
+
+LONG_QUERY = ("a red dog running on the beach at sunset with a blue ball while a cat "
+              "watches from the photo of the sunset on the beach")
+
+
+def _reference(model_dir: Path, texts: list[str], images: list[Image.Image]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    model = CLIPModel.from_pretrained(str(model_dir)).eval()
+    processor = CLIPProcessor.from_pretrained(str(model_dir))
+    with torch.no_grad():
+        text = model.get_text_features(**processor(text=texts, return_tensors="pt",
+                                                   padding=True)).numpy()
+        image = model.get_image_features(**processor(images=images,
+                                                     return_tensors="pt")).numpy()
+    return (text / np.linalg.norm(text, axis=1, keepdims=True),
+            image / np.linalg.norm(image, axis=1, keepdims=True))
+
+
+async def test_vectors_match_transformers(tiny_engine: InfinityEngine,
+                                          tiny_clip_dir: Path) -> None:
+    processor = CLIPProcessor.from_pretrained(str(tiny_clip_dir))
+    assert len(processor.tokenizer(LONG_QUERY)["input_ids"]) >= 40
+    texts = ["a dog", "the photo of a cat on the beach", LONG_QUERY]
+    images = [noise(80, 60, seed=s) for s in range(3)] + [Image.new("RGB", (32, 90), "red")]
+    ours_text = np.array(await tiny_engine.embed_texts(texts))
+    ours_image = np.array(await tiny_engine.embed_images(images))
+    ref_text, ref_image = _reference(tiny_clip_dir, texts, images)
+    assert np.all((ours_text * ref_text).sum(axis=1) >= 0.999)
+    assert np.all((ours_image * ref_image).sum(axis=1) >= 0.999)
+    assert np.allclose(np.linalg.norm(ours_text, axis=1), 1.0, atol=1e-4)
+
+
+async def test_long_queries_are_not_cut_at_twenty_tokens(tiny_engine: InfinityEngine,
+                                                         tiny_clip_dir: Path) -> None:
+    # Two queries equal in their first 20 tokens must still embed differently.
+    tail_a, tail_b = " with a red ball", " with a blue cat"
+    head = LONG_QUERY
+    a, b = await tiny_engine.embed_texts([head + tail_a, head + tail_b])
+    assert float(np.dot(a, b)) < 0.9999
+    # ...and what Infinity does unpatched (max_length 20) is measurably not transformers.
+    ref_text, _ = _reference(tiny_clip_dir, [head + tail_a], [noise(8, 8)])
+    processor = CLIPProcessor.from_pretrained(str(tiny_clip_dir))
+    model = CLIPModel.from_pretrained(str(tiny_clip_dir)).eval()
+    with torch.no_grad():
+        cut = model.get_text_features(**processor(text=[head + tail_a], return_tensors="pt",
+                                                  truncation=True, max_length=20)).numpy()
+    cut /= np.linalg.norm(cut)
+    assert float((cut * ref_text).sum()) < 0.999
+    assert float(np.dot(a, ref_text[0])) >= 0.999
+
+
+async def test_reports_model_identity(tiny_engine: InfinityEngine, tiny_clip_dir: Path) -> None:
+    assert tiny_engine.dim == 64
+    assert tiny_engine.model_id == tiny_clip_dir.name
+    assert tiny_engine.device == "cpu"
+
+
+async def test_rejects_undecoded_input(tiny_engine: InfinityEngine) -> None:
+    with pytest.raises(EmbeddingError):
+        await tiny_engine.embed_images([Image.new("L", (10, 10))])
+    with pytest.raises(EmbeddingError):
+        await tiny_engine.embed_images(["/etc/passwd"])  # type: ignore[list-item]
+
+
+async def test_wedged_engine_times_out_restarts_and_recovers(tiny_clip_dir: Path) -> None:
+    """A worker-thread exception wedges Infinity (upstream issue 609): every later call
+    hangs. The call must fail within the timeout, and the engine must work again after."""
+    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu",
+                                              timeout_s=3))
+    await engine.start()
+    replica: Any = engine._engine._model_replicas[0]  # the real model object
+    original = replica.encode_core
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("simulated CUDA error in the worker thread")
+
+    replica.encode_core = explode
+    with pytest.raises(EmbeddingTimeout, match="restarted"):
+        await engine.embed_texts(["a dog"])
+    replica.encode_core = original
+    vectors = await asyncio.wait_for(engine.embed_texts(["a dog"]), timeout=30)
+    assert len(vectors[0]) == 64 and engine.restarts == 1
+    await engine.stop()
+
+
+async def test_missing_local_model_is_a_clear_error(tmp_path: Path) -> None:
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    engine = InfinityEngine(EmbeddingSettings(model=str(empty), device="cpu"))
+    with pytest.raises(ModelUnavailable, match="cannot load embedding model"):
+        await engine.start()
+    offline = InfinityEngine(EmbeddingSettings(model="someone/not-downloaded-model",
+                                               device="cpu"))
+    with pytest.raises(ModelUnavailable, match="not-downloaded-model"):
+        await offline.start()

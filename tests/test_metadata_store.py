@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from msearch.store.metadata import MetadataStore
+from msearch.store.migrations import SCHEMA_VERSION
+from msearch.store.records import FileRecord, FileStatus, JobRecord, SceneRecord
+
+
+async def _open(tmp_path: Path) -> MetadataStore:
+    store = MetadataStore(tmp_path / "m.db")
+    await store.open()
+    return store
+
+
+async def test_schema_is_versioned_and_wal(tmp_path: Path) -> None:
+    store = await _open(tmp_path)
+    await store.close()
+    raw = sqlite3.connect(tmp_path / "m.db")
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    raw.close()
+    reopened = await _open(tmp_path)  # migrating again is a no-op
+    await reopened.close()
+
+
+async def test_files_round_trip_with_scenes(tmp_path: Path) -> None:
+    store = await _open(tmp_path)
+    record = FileRecord(id="v1", path="/m/clip.mp4", folder="/m", media_type="video")
+    await store.save_file(record)
+    await store.mark_indexed(record, [SceneRecord(0, 0.0, 2.0, 1.0),
+                                      SceneRecord(1, 2.0, 5.0, 3.5)])
+    loaded = await store.get_file("v1")
+    assert loaded is not None and loaded.status == FileStatus.INDEXED
+    assert [s.as_dict() for s in loaded.scenes] == [
+        {"index": 0, "start": 0.0, "end": 2.0, "keyframe": 1.0},
+        {"index": 1, "start": 2.0, "end": 5.0, "keyframe": 3.5}]
+    await store.mark_indexed(record, [SceneRecord(0, 0.0, 5.0, 2.5)])
+    assert len((await store.get_file("v1")).scenes) == 1  # type: ignore[union-attr]
+    await store.close()
+
+
+async def test_listing_filters_and_pages(tmp_path: Path) -> None:
+    store = await _open(tmp_path)
+    folders = ["/lib/a", "/lib/a/b", "/lib/a_b", "/lib/c"]
+    for i, folder in enumerate(folders):
+        await store.save_file(FileRecord(id=f"f{i}", path=f"{folder}/{i}.jpg", folder=folder,
+                                         media_type="image", status=FileStatus.INDEXED))
+    records, total = await store.list_files(folder="/lib/a")
+    # "/lib/a_b" must not match "/lib/a" (LIKE wildcards are escaped)
+    assert total == 2 and {r.id for r in records} == {"f0", "f1"}
+    page, total = await store.list_files(limit=2, offset=2)
+    assert total == 4 and [r.id for r in page] == ["f2", "f3"]
+    await store.set_status("f3", FileStatus.FAILED, error_code="corrupt_media", error="bad")
+    failed, _ = await store.list_files(status="failed")
+    assert [(r.id, r.error_code, r.error) for r in failed] == [("f3", "corrupt_media", "bad")]
+    assert await store.status_counts() == {"indexed": 3, "failed": 1}
+    await store.close()
+
+
+async def test_jobs_count_progress(tmp_path: Path) -> None:
+    store = await _open(tmp_path)
+    await store.create_job(JobRecord(id="j", total=2), ["a", "b"])
+    await store.record_job_progress("j", failed=False)
+    job = await store.get_job("j")
+    assert job is not None and (job.done, job.failed, job.status) == (1, 0, "running")
+    await store.record_job_progress("j", failed=True)
+    job = await store.get_job("j")
+    assert job is not None and (job.done, job.failed, job.status) == (2, 1, "finished")
+    await store.close()
