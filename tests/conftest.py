@@ -97,10 +97,10 @@ async def api_client(settings: Settings, engine: Any) -> AsyncIterator[httpx.Asy
             yield client
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0,
+async def wait_for(predicate: Callable[[], Any], limit_s: float = 60.0,
                    interval: float = 0.05) -> Any:
     """Poll an (async) predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + limit_s
     while True:
         value = predicate()
         if asyncio.iscoroutine(value):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media_factory import jpeg_with_exif, noise, png_bomb, write_all_formats, write_broken
 from PIL import Image
 
-from media_factory import jpeg_with_exif, noise, png_bomb, write_all_formats, write_broken
 from msearch.errors import CorruptMedia, DecompressionBomb, UnsupportedMedia
 from msearch.media.detect import MediaType, detect_bytes, detect_file
 from msearch.media.fingerprint import content_fingerprint
@@ -60,7 +60,7 @@ def test_exif_orientation_taken_at_and_camera(tmp_path: Path) -> None:
     decoded = decode_image(path, **LIMITS)
     assert (decoded.width, decoded.height) == (80, 120)
     assert decoded.image.size == (80, 120)
-    red, green, blue = decoded.image.getpixel((40, 5))  # left edge is now on top
+    red, _green, blue = decoded.image.getpixel((40, 5))  # left edge is now on top
     assert red > 200 and blue < 60
     assert decoded.taken_at is not None and decoded.taken_at.isoformat().startswith(
         "2021-07-04T18:30:00")
