@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli_helpers import cli_env, free_port, run_cli
+from media_factory import noise, solid
+
+
+@pytest.fixture
+def library(media_dir: Path) -> Path:
+    solid(64, 64, (255, 0, 0)).save(media_dir / "red.png")
+    for i in range(4):
+        noise(64, 64, seed=i).save(media_dir / f"n{i}.jpg")
+    (media_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    return media_dir
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_clip_dir: Path, media_dir: Path) -> dict[str, str]:
+    return cli_env(tmp_path / "data", tiny_clip_dir,
+                   MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(media_dir)]))
+
+
+def test_index_search_status_reset(env: dict[str, str], library: Path) -> None:
+    first = run_cli(env, "index", str(library))
+    assert first.returncode == 3, first.stderr  # partial: one file failed
+    assert "6 files" in first.stdout and "5 indexed" in first.stdout
+    assert "broken.jpg" in first.stdout and "corrupt_media" in first.stdout
+    again = run_cli(env, "index", str(library), "--no-progress")
+    assert "5 unchanged" in again.stdout
+
+    table = run_cli(env, "search", "a red square", "--limit", "3")
+    assert table.returncode == 0 and len(table.stdout.strip().splitlines()) == 4
+    as_json = json.loads(run_cli(env, "search", "a dog", "--json").stdout)
+    assert len(as_json["results"]) == 5
+    by_image = json.loads(run_cli(env, "search", "--image", str(library / "red.png"),
+                                  "--json", "--limit", "1").stdout)
+    assert Path(by_image["results"][0]["path"]).name == "red.png"
+
+    status = json.loads(run_cli(env, "status", "--json").stdout)
+    assert status["files"] == {"indexed": 5, "failed": 1} and status["vectors"] == 5
+    assert status["failed"][0]["code"] == "corrupt_media"
+    human = run_cli(env, "status")
+    assert "5 indexed" in human.stdout
+
+    refused = run_cli(env, "reset", "--type", "database")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    done = run_cli(env, "reset", "--type", "database", "--yes")
+    assert done.returncode == 0 and "files=6" in done.stdout
+    assert sorted(p.name for p in library.iterdir()) == [
+        "broken.jpg", "n0.jpg", "n1.jpg", "n2.jpg", "n3.jpg", "red.png"]
+
+
+def test_bad_arguments_and_missing_paths(env: dict[str, str], tmp_path: Path) -> None:
+    assert run_cli(env, "search").returncode == 1
+    missing = run_cli(env, "index", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    bad_config = tmp_path / "c.yaml"
+    bad_config.write_text("api:\n  port: -1\n")
+    assert run_cli(env, "--config", str(bad_config), "status").returncode == 2
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "msearch", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path,
+                                       server: str) -> None:
+    locked = run_cli(env, "status")
+    assert locked.returncode == 1
+    assert f"running msearch server at {server}" in locked.stderr
+    assert "--server" in locked.stderr
+    indexed = run_cli(env, "index", str(library), "--server", server, "--no-progress")
+    assert indexed.returncode == 3 and "5 indexed, 1 failed" in indexed.stdout
+    hits = json.loads(run_cli(env, "search", "red", "--server", server, "--json").stdout)
+    assert len(hits["results"]) == 5
+    by_image = run_cli(env, "search", "--image", str(library / "red.png"), "--server", server,
+                       "--limit", "1")
+    assert "red.png" in by_image.stdout
+    status = json.loads(run_cli(env, "status", "--server", server).stdout)
+    assert status["health"]["counts"]["vectors"] == 5
