@@ -67,10 +67,9 @@ class FileMonitoringSettings(BaseModel):
 
 
 class PerformanceSettings(BaseModel):
-    max_concurrent_files: int = Field(default=16, ge=1)
+    max_concurrent_files: int = Field(default=64, ge=1)
     decode_workers: int = Field(default=2, ge=1)
     max_image_pixels: int = Field(default=100_000_000, ge=1)
-    decode_max_side: int = Field(default=768, ge=64)
     thumbnail_size: int = Field(default=320, ge=32)
 
 

@@ -66,7 +66,7 @@ class Searcher:
     async def by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
         decoded = await asyncio.to_thread(
             decode_image, data, max_pixels=self._settings.max_image_pixels,
-            max_side=self._settings.decode_max_side)
+            min_short=self._engine.input_size, min_long=self._engine.input_size)
         [vector] = await self._engine.embed_images([decoded.image])
         return await self._search(vector, options)
 

@@ -13,7 +13,7 @@ from msearch.media.fingerprint import content_fingerprint
 from msearch.media.images import decode_image
 from msearch.media.scan import expand_paths, iter_media_files
 
-LIMITS = {"max_pixels": 50_000_000, "max_side": 1024}
+LIMITS = {"max_pixels": 50_000_000}
 
 
 def test_type_comes_from_content_not_extension(tmp_path: Path) -> None:
@@ -67,12 +67,18 @@ def test_exif_orientation_taken_at_and_camera(tmp_path: Path) -> None:
     assert decoded.camera == "Canon EOS R5"
 
 
-def test_big_jpeg_is_downscaled_while_decoding(tmp_path: Path) -> None:
+def test_big_images_decode_only_as_large_as_needed(tmp_path: Path) -> None:
     path = tmp_path / "big.jpg"
     noise(4000, 3000).save(path, "JPEG")
-    decoded = decode_image(path, max_pixels=50_000_000, max_side=512)
-    assert max(decoded.image.size) == 512
+    decoded = decode_image(path, max_pixels=50_000_000, min_short=224, min_long=320)
+    assert decoded.image.size == (320, 240)  # long side bound: the thumbnail needs 320
     assert (decoded.width, decoded.height) == (4000, 3000)
+    wide = tmp_path / "wide.png"
+    noise(1920, 1080).save(wide)
+    assert decode_image(wide, max_pixels=50_000_000).image.size == (398, 224)  # short bound
+    small = tmp_path / "small.png"
+    noise(100, 80).save(small)
+    assert decode_image(small, max_pixels=50_000_000).image.size == (100, 80)  # no upscale
 
 
 def test_broken_files_raise_typed_errors(tmp_path: Path) -> None:
@@ -90,7 +96,7 @@ def test_pixel_limit_checked_before_decoding(tmp_path: Path) -> None:
     bomb = png_bomb(tmp_path / "b.png", 30_000, 30_000)
     assert bomb.stat().st_size < 2_000_000
     with pytest.raises(DecompressionBomb):
-        decode_image(bomb, max_pixels=100_000_000, max_side=1024)
+        decode_image(bomb, max_pixels=100_000_000)
 
 
 def test_fingerprint_follows_content_not_name(tmp_path: Path) -> None:

@@ -108,7 +108,8 @@ async def thumbnail(file_id: str, services: ServicesDep) -> FileResponse:
 
         def regenerate() -> None:
             decoded = decode_image(original, max_pixels=perf.max_image_pixels,
-                                   max_side=perf.decode_max_side)
+                                   min_short=perf.thumbnail_size,
+                                   min_long=perf.thumbnail_size)
             write_thumbnail(decoded.image, thumb, perf.thumbnail_size)
 
         await asyncio.to_thread(regenerate)

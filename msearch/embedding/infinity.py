@@ -24,6 +24,18 @@ from msearch.errors import EmbeddingError, EmbeddingTimeout, ModelUnavailable
 log = logging.getLogger(__name__)
 
 
+def _image_input_size(replica: Any) -> int | None:
+    processor = getattr(getattr(replica, "processor", None), "image_processor", None)
+    sides: list[int] = []
+    for attr in ("crop_size", "size"):
+        value = getattr(processor, attr, None)
+        if isinstance(value, dict):
+            sides.extend(int(v) for v in value.values() if isinstance(v, int))
+        elif isinstance(value, int):
+            sides.append(value)
+    return max(sides) if sides else None
+
+
 def _text_context_length(model: Any) -> int | None:
     config = getattr(model, "config", None)
     text_config = getattr(config, "text_config", None)
@@ -41,6 +53,7 @@ class InfinityEngine:
         self._cache_dir = cache_dir
         self._engine: Any = None
         self._dim: int | None = None
+        self._input_size = 224
         self._restart_lock = asyncio.Lock()
         self.restarts = 0
 
@@ -55,6 +68,10 @@ class InfinityEngine:
         return self._dim
 
     @property
+    def input_size(self) -> int:
+        return self._input_size
+
+    @property
     def device(self) -> str:
         replicas = getattr(self._engine, "_model_replicas", None) or []
         model = getattr(replicas[0], "model", None) if replicas else None
@@ -67,6 +84,8 @@ class InfinityEngine:
         await self._engine.astart()
         probe = await self._call(self._engine.embed(sentences=["msearch"]))
         self._dim = len(probe[0][0])
+        replicas = getattr(self._engine, "_model_replicas", None) or [None]
+        self._input_size = _image_input_size(replicas[0]) or self._input_size
         log.info("embedding model %s loaded (dim %d, device %s)", self.model_id, self._dim,
                  self.device)
 

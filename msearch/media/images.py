@@ -4,6 +4,7 @@ decoded at reduced size, decompression bombs rejected before any pixel is alloca
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,14 +92,24 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _reduction(width: int, height: int, min_short: int, min_long: int) -> float:
+    """The smallest scale (<= 1) keeping the short side >= min_short and the long side
+    >= min_long: enough for the model's input and for the thumbnail, nothing more."""
+    short, long = min(width, height), max(width, height)
+    return min(1.0, max(min_short / short, min_long / long))
+
+
 def decode_image(
-    source: Path | bytes | BinaryIO, *, max_pixels: int, max_side: int
+    source: Path | bytes | BinaryIO, *, max_pixels: int, min_short: int = 224,
+    min_long: int = 320,
 ) -> DecodedImage:
     """Fully decode an image for embedding.
 
-    The returned image is RGB, upright and at most ``max_side`` on its longer side;
-    ``width``/``height`` are the original size as displayed (after EXIF orientation).
-    Raises CorruptMedia, UnsupportedMedia or DecompressionBomb.
+    The returned image is RGB, upright and downscaled to the smallest size whose short side
+    is still >= ``min_short`` (the model's input) and long side >= ``min_long`` (the
+    thumbnail); JPEGs are reduced while decoding (DCT scaling), which is most of the cost
+    of a large photo. ``width``/``height`` are the original size as displayed (after EXIF
+    orientation). Raises CorruptMedia, UnsupportedMedia or DecompressionBomb.
     """
     fh: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else (
         source.open("rb") if isinstance(source, Path) else source
@@ -122,18 +133,20 @@ def decode_image(
                     f"{max_pixels} (performance.max_image_pixels)"
                 )
             taken_at, camera, orientation = _exif_metadata(img)
-            if img.format == "JPEG" and max(width, height) > max_side:
-                # DCT-domain downscaling: decodes a 4000px JPEG at 1/2..1/8 the cost.
-                scale = max(width, height) / max_side
-                img.draft("RGB", (int(width / scale) + 1, int(height / scale) + 1))
+            scale = _reduction(width, height, min_short, min_long)
+            if img.format == "JPEG" and scale < 1.0:
+                img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
             try:
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
                 img = to_rgb(img)
-                if max(img.size) > max_side:
-                    img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+                target = _reduction(img.width, img.height, min_short, min_long)
+                if target < 1.0:
+                    img = img.resize((max(1, round(img.width * target)),
+                                      max(1, round(img.height * target))),
+                                     Image.Resampling.BICUBIC, reducing_gap=3.0)
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise CorruptMedia(f"image data is truncated or corrupt: {exc}") from exc
     finally:

@@ -8,14 +8,14 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import MSearchError
 from msearch.orchestrator.context import ProcessingContext
-from msearch.orchestrator.progress import ProgressSink, Step, StoreProgressSink
+from msearch.orchestrator.progress import ProgressSink, StoreProgressSink
 from msearch.orchestrator.stages import DecodeImage, Embed, Persist, Preflight, Stage
 from msearch.store.adapter import UnifiedDatabaseAdapter
 from msearch.store.records import FileRecord, FileStatus, JobRecord
@@ -59,7 +59,7 @@ class ProcessingOrchestrator:
                                             thread_name_prefix="msearch-media")
         self._stages: list[Stage] = [
             Preflight(adapter, self._executor),
-            DecodeImage(adapter, settings, self._executor),
+            DecodeImage(adapter, engine, settings, self._executor),
             Embed(engine),
             Persist(adapter),
         ]
@@ -130,28 +130,30 @@ class ProcessingOrchestrator:
         futures: list[asyncio.Future[FileRecord]] = []
         loop = asyncio.get_running_loop()
         async with self._register_lock:
+            resolved = list(dict.fromkeys(Path(raw).expanduser().resolve() for raw in paths))
+            known = await self._adapter.get_files_by_path([str(p) for p in resolved])
             new_work: list[_Work] = []
-            for raw in paths:
-                path = Path(raw).expanduser().resolve()
-                previous = await self._adapter.get_file_by_path(str(path))
+            to_save: list[FileRecord] = []
+            for path in resolved:
+                previous = known.get(str(path))
                 if previous is not None and previous.id in self._pending:
-                    pending = self._pending[previous.id]
                     records.append(previous)
-                    futures.append(pending.done)
+                    futures.append(self._pending[previous.id].done)
                     continue
                 record = previous or FileRecord(id=uuid.uuid4().hex, path=str(path),
                                                 folder=str(path.parent))
-                snapshot = FileRecord(**{**record.__dict__, "scenes": list(record.scenes)}) \
-                    if previous else None
+                snapshot = replace(record, scenes=list(record.scenes)) if previous else None
                 record.status = FileStatus.QUEUED
                 record.progress = 0.0
-                await self._adapter.save_file(record)
+                to_save.append(record)
                 work = _Work(record.id, path, snapshot, job_id, loop.create_future())
                 self._pending[record.id] = work
                 new_work.append(work)
                 records.append(record)
                 futures.append(work.done)
+            await self._adapter.save_files(to_save)
             if job is not None:
+                job.total = len(records)
                 await self._adapter.create_job(job, [r.id for r in records])
             for work in new_work:
                 self._idle.clear()
@@ -183,8 +185,10 @@ class ProcessingOrchestrator:
         if record is None:  # deleted or reset while queued
             raise MSearchError(f"file {work.file_id} was removed before processing")
         await self._adapter.set_status(record.id, FileStatus.PROCESSING, progress=0.0)
+        record.status = FileStatus.PROCESSING
         ctx = ProcessingContext(path=work.path, record=record, previous=work.previous)
         failed = False
+        self._progress.started(record.id)
         try:
             for stage in self._stages:
                 if ctx.skipped:
@@ -200,21 +204,23 @@ class ProcessingOrchestrator:
                 self._written_since_optimize += len(ctx.vectors)
         except MSearchError as exc:
             failed = True
-            await self._adapter.mark_failed(record.id, exc.code, exc.message)
+            await self._fail(record, exc.code, exc.message)
         except Exception as exc:
             failed = True
             log.exception("processing %s failed unexpectedly", work.path)
-            await self._adapter.mark_failed(record.id, "internal_error",
-                                            f"{type(exc).__name__}: {exc}")
+            await self._fail(record, "internal_error", f"{type(exc).__name__}: {exc}")
         finally:
+            self._progress.finished(record.id)
             for stage in self._stages:
                 stage.cleanup(ctx)
         if work.job_id is not None:
             await self._adapter.record_job_progress(work.job_id, failed=failed)
-        final = await self._adapter.get_file(record.id)
-        if final is None:
-            raise MSearchError(f"file {record.id} disappeared while processing")
-        return final
+        return ctx.previous if ctx.skipped and ctx.previous else record
+
+    async def _fail(self, record: FileRecord, code: str, message: str) -> None:
+        await self._adapter.mark_failed(record.id, code, message)
+        record.status, record.error_code, record.error = FileStatus.FAILED, code, message
+        record.progress = 0.0
 
     async def _keep_previous(self, ctx: ProcessingContext) -> None:
         """An unchanged file keeps its vectors; only size/mtime may be refreshed."""
@@ -223,7 +229,6 @@ class ProcessingOrchestrator:
         kept.size, kept.mtime = ctx.record.size or kept.size, ctx.record.mtime or kept.mtime
         kept.status, kept.progress = FileStatus.INDEXED, 1.0
         await self._adapter.save_file(kept)
-        await self._progress.step(kept.id, Step.DONE)
 
     async def _maybe_optimize(self) -> None:
         if self._written_since_optimize < _OPTIMIZE_AFTER:

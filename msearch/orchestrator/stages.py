@@ -99,9 +99,10 @@ class DecodeImage:
 
     step = Step.DECODE
 
-    def __init__(self, adapter: UnifiedDatabaseAdapter, settings: PerformanceSettings,
-                 executor: Executor) -> None:
+    def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
+                 settings: PerformanceSettings, executor: Executor) -> None:
         self._adapter = adapter
+        self._engine = engine
         self._settings = settings
         self._executor = executor
 
@@ -122,7 +123,8 @@ class DecodeImage:
     def _decode(self, path: Path, thumb: Path) -> DecodedImage:
         try:
             decoded = decode_image(path, max_pixels=self._settings.max_image_pixels,
-                                   max_side=self._settings.decode_max_side)
+                                   min_short=self._engine.input_size,
+                                   min_long=self._settings.thumbnail_size)
         except FileNotFoundError as exc:
             raise FileVanished(f"file vanished while decoding: {path}") from exc
         write_thumbnail(decoded.image, thumb, self._settings.thumbnail_size)
@@ -160,7 +162,9 @@ class Persist:
         return bool(ctx.vectors)
 
     async def run(self, ctx: ProcessingContext) -> None:
-        await self._adapter.commit_indexed(ctx.record, ctx.vectors, ctx.scenes)
+        previous = ctx.previous.scenes if ctx.previous else []
+        await self._adapter.commit_indexed(ctx.record, ctx.vectors, ctx.scenes,
+                                           previous_points=max(1, len(previous)))
 
     def cleanup(self, ctx: ProcessingContext) -> None:
         return None

@@ -111,8 +111,14 @@ class UnifiedDatabaseAdapter:
     async def get_file_by_path(self, path: str) -> FileRecord | None:
         return await self.metadata.get_file_by_path(path)
 
+    async def get_files_by_path(self, paths: list[str]) -> dict[str, FileRecord]:
+        return await self.metadata.get_files_by_path(paths)
+
     async def save_file(self, record: FileRecord) -> None:
         await self.metadata.save_file(record)
+
+    async def save_files(self, records: list[FileRecord]) -> None:
+        await self.metadata.save_files(records)
 
     async def set_status(self, file_id: str, status: FileStatus, *,
                          progress: float | None = None) -> None:
@@ -141,10 +147,12 @@ class UnifiedDatabaseAdapter:
         return payload
 
     async def commit_indexed(
-        self, record: FileRecord, vectors: list[list[float]], scenes: list[SceneRecord]
+        self, record: FileRecord, vectors: list[list[float]], scenes: list[SceneRecord],
+        *, previous_points: int | None = None,
     ) -> None:
         """Store a processed file: vectors first (idempotent ids), then the metadata that
-        says ``indexed``. ``scenes`` is empty for images (one vector) or one per vector."""
+        says ``indexed``. ``scenes`` is empty for images (one vector) or one per vector;
+        ``previous_points`` (how many points the file had) is looked up when not given."""
         if scenes and len(scenes) != len(vectors):
             raise ValueError("one vector per scene is required")
         collection = self.collection
@@ -153,15 +161,31 @@ class UnifiedDatabaseAdapter:
                         self._payload(record, scenes[i] if scenes else None))
             for i, vector in enumerate(vectors)
         ]
-        previous = await self.metadata.get_file(record.id)
+        if previous_points is None:
+            previous = await self.metadata.get_file(record.id)
+            previous_points = max(1, len(previous.scenes)) if previous else 1
         await self._vectors.upsert(collection, points)
         # A re-processed video may now have fewer scenes: its ids beyond them are stale.
-        previous_count = max(1, len(previous.scenes)) if previous else 1
-        stale = [point_id(record.id, i) for i in range(len(points), previous_count)]
+        stale = [point_id(record.id, i) for i in range(len(points), previous_points)]
         if stale:
             await self._vectors.delete_points(collection, stale)
         record.model = self._model_id
         await self.metadata.mark_indexed(record, scenes)
+
+    async def import_indexed(
+        self, records: list[FileRecord], vectors: list[list[float]]
+    ) -> None:
+        """Bulk-load already embedded images (benchmarks, migrations): same write order as
+        ``commit_indexed`` (rows, vectors, then ``indexed``), in large batches."""
+        for record in records:
+            record.status, record.model = FileStatus.PROCESSING, self._model_id
+        await self.metadata.save_files(records)
+        await self._vectors.upsert(self.collection, [
+            VectorPoint(point_id(r.id, 0), v, self._payload(r, None))
+            for r, v in zip(records, vectors, strict=True)])
+        for record in records:
+            record.status, record.progress = FileStatus.INDEXED, 1.0
+        await self.metadata.save_files(records)
 
     async def mark_failed(self, file_id: str, code: str, message: str) -> None:
         """A file that cannot be indexed keeps no vectors: stale ones would find old content."""

@@ -145,19 +145,35 @@ class MetadataStore:
         )
         return (await self._with_scenes([_row_to_file(row)]))[0] if row else None
 
+    async def get_files_by_path(self, paths: Sequence[str]) -> dict[str, FileRecord]:
+        found: list[FileRecord] = []
+        for start in range(0, len(paths), 500):
+            chunk = list(paths[start:start + 500])
+            rows = await self._fetchall(
+                f"SELECT {','.join(_FILE_COLUMNS)} FROM files "
+                f"WHERE path IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.extend(_row_to_file(r) for r in rows)
+        return {r.path: r for r in await self._with_scenes(found)}
+
     async def save_file(self, record: FileRecord) -> None:
         """Insert or replace the row (scenes untouched)."""
+        await self.save_files([record])
+
+    async def save_files(self, records: Sequence[FileRecord]) -> None:
+        """Insert or replace many rows in one transaction (bulk registration, imports)."""
         now = time.time()
-        record.updated_at = now
-        if not record.created_at:
-            record.created_at = now
+        for record in records:
+            record.updated_at = now
+            record.created_at = record.created_at or now
         async with self._write() as db:
-            await db.execute(
+            await db.executemany(
                 f"INSERT INTO files ({','.join(_FILE_COLUMNS)}) "
                 f"VALUES ({','.join('?' * len(_FILE_COLUMNS))}) "
                 f"ON CONFLICT(id) DO UPDATE SET "
                 + ",".join(f"{c}=excluded.{c}" for c in _FILE_COLUMNS if c != "id"),
-                _file_values(record),
+                [_file_values(r) for r in records],
             )
 
     async def set_status(
