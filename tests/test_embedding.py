@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from media_factory import noise
 from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
+from media_factory import noise
 from msearch.config import EmbeddingSettings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.errors import EmbeddingError, EmbeddingTimeout, ModelUnavailable

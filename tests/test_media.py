@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media_factory import jpeg_with_exif, noise, png_bomb, write_all_formats, write_broken
 from PIL import Image
 
+from media_factory import jpeg_with_exif, noise, png_bomb, write_all_formats, write_broken
 from msearch.errors import CorruptMedia, DecompressionBomb, UnsupportedMedia
 from msearch.media.detect import MediaType, detect_bytes, detect_file
 from msearch.media.fingerprint import content_fingerprint

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from media_factory import noise, write_all_formats, write_broken
 from PIL import Image
 
+from media_factory import noise, write_all_formats, write_broken
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.services import Services, build_services
