@@ -5,11 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export INFINITY_HOME := $(CURDIR)/build/infinity
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
 STAMP := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run test lint bench clean
 
 setup: $(STAMP)
 
@@ -33,9 +31,13 @@ lint: setup
 	$(VENV)/bin/ruff check msearch tests scripts
 	$(VENV)/bin/mypy msearch
 
+# Tests build their own models and must never reach a model hub.
+test: export HF_HUB_OFFLINE := 1
+test: export TRANSFORMERS_OFFLINE := 1
 test: setup lint
 	$(VENV)/bin/pytest -q -rfEs $(PYTEST_ARGS)
 
+bench: export HF_HUB_OFFLINE := 1
 bench: setup
 	$(PY) scripts/bench_index.py --n 200
 	$(PY) scripts/bench_search.py --n 100000

@@ -46,44 +46,58 @@ def photo_like(i: int) -> Image.Image:
 class Floor:
     """The model alone: same weights, pre-decoded tensors, its best batch size."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, device: str, batches: tuple[int, ...]) -> None:
         import torch
         from transformers import CLIPModel
 
         self._torch = torch
-        self._model = CLIPModel.from_pretrained(str(model_dir)).eval()
-        rates = {b: self._rate(b, rounds=1) for b in (8, 16, 32, 64)}
+        # What Infinity does: fp16 on CUDA, fp32 on CPU.
+        self._dtype = torch.float16 if device == "cuda" else torch.float32
+        self._device = device
+        self._model = CLIPModel.from_pretrained(str(model_dir)).eval().to(device, self._dtype)
+        rates = {b: self._rate(b, rounds=1) for b in batches}
         self.batch = max(rates, key=lambda b: rates[b])
 
     def _rate(self, batch: int, rounds: int) -> float:
-        pixels = self._torch.randn(batch, 3, 224, 224)
+        pixels = self._torch.randn(batch, 3, 224, 224, device=self._device, dtype=self._dtype)
         with self._torch.inference_mode():
             self._model.get_image_features(pixel_values=pixels)  # warm-up
+            self._sync()
             started = time.perf_counter()
             for _ in range(rounds):
                 self._model.get_image_features(pixel_values=pixels)
+            self._sync()
         return batch * rounds / (time.perf_counter() - started)
+
+    def _sync(self) -> None:
+        if self._device == "cuda":
+            self._torch.cuda.synchronize()
 
     def measure(self) -> float:
         return self._rate(self.batch, rounds=max(1, 96 // self.batch))
 
 
-async def measure(model_dir: Path, files: list[Path], data_dir: Path, rounds: int
+async def measure(model_dir: Path, files: list[Path], data_dir: Path, args: argparse.Namespace
                   ) -> tuple[float, float, int]:
     """Alternate floor measurements with chunks of pipeline work, so both see the same
     machine (shared CPUs here drift by tens of percent within minutes)."""
     from msearch.config import load_settings
     from msearch.services import build_services
 
-    settings = load_settings(None, data_dir=data_dir,
-                             embedding={"model": str(model_dir), "device": "cpu"})
+    settings = load_settings(
+        None, data_dir=data_dir,
+        embedding={"model": str(model_dir), "device": args.device,
+                   "batch_size": args.batch_size},
+        performance={"decode_workers": args.decode_workers,
+                     "max_concurrent_files": max(64, 2 * args.batch_size)})
     services = await build_services(settings)
-    floor = Floor(model_dir)
+    batches = (8, 16, 32, 64) if args.device == "cpu" else (32, 64, 128, 256)
+    floor = Floor(model_dir, args.device, batches)
     try:
         warm = await services.orchestrator.batch_process_files(files[:8])  # model warm-up
         assert all(r.status == "indexed" for r in warm)
         work = files[8:]
-        chunk = -(-len(work) // rounds)
+        chunk = -(-len(work) // args.rounds)
         pipeline_s, floor_rates = 0.0, [floor.measure()]
         for start in range(0, len(work), chunk):
             started = time.perf_counter()
@@ -105,6 +119,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=4,
                         help="pipeline chunks, each followed by a floor measurement")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--decode-workers", type=int, default=2)
     parser.add_argument("--model-dir", type=Path,
                         default=ROOT / "build" / "bench-models" / "vit-b-32-random")
     args = parser.parse_args()
@@ -119,11 +136,10 @@ def main() -> None:
             files.append(path)
         mb = sum(p.stat().st_size for p in files) / len(files) / 1e6
         print(f"generated {len(files)} 1920x1080 JPEGs, {mb:.2f} MB each", file=sys.stderr)
-        rate, floor, batch = asyncio.run(measure(model_dir, files, Path(tmp) / "data",
-                                                 args.rounds))
+        rate, floor, batch = asyncio.run(measure(model_dir, files, Path(tmp) / "data", args))
     print(f"pipeline {rate:.2f} img/s, model floor {floor:.2f} img/s at batch {batch}",
           file=sys.stderr)
-    print(json.dumps({"n": args.n, "images_per_s": round(rate, 2),
+    print(json.dumps({"n": args.n, "device": args.device, "images_per_s": round(rate, 2),
                       "floor_images_per_s": round(floor, 2), "ratio": round(rate / floor, 3)}))
 
 

@@ -1,19 +1,12 @@
-"""Where a configured model name points: a local directory, a built-in alias, or a hub id."""
+"""Where a configured model name points: a local directory or a hub id."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-# The demo model trained by scripts/train_demo_model.py ships inside the repository.
-BUILTIN_MODELS: dict[str, Path] = {
-    "demo": Path(__file__).resolve().parent.parent.parent / "models" / "demo-clip",
-}
-
 
 def resolve_model(name: str) -> str:
-    """A path Infinity can load (local directories win) or the hub id unchanged."""
-    if name in BUILTIN_MODELS:
-        return str(BUILTIN_MODELS[name])
+    """A path Infinity can load (an existing local directory wins) or the hub id unchanged."""
     local = Path(name).expanduser()
     if local.is_dir():
         return str(local.resolve())
@@ -21,9 +14,7 @@ def resolve_model(name: str) -> str:
 
 
 def model_label(name: str) -> str:
-    """A stable human id for a model: the alias, the hub id, or the directory's name."""
-    if name in BUILTIN_MODELS:
-        return name
+    """A stable human id for a model: the hub id, or the directory's name."""
     local = Path(name).expanduser()
     if local.is_dir():
         return local.resolve().name
