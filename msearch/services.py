@@ -45,6 +45,7 @@ class Services:
     async def reset(self, reset_type: str) -> dict[str, int]:
         """Reset stores (see UnifiedDatabaseAdapter.reset); ``index`` re-embeds every file."""
         self.require_ready()
+        await self.orchestrator.drain()
         removed = await self.adapter.reset(reset_type)
         if reset_type == "index":
             await self.orchestrator.requeue(

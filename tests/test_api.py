@@ -320,6 +320,21 @@ async def test_resets(client: httpx.AsyncClient, media_dir: Path) -> None:
     _assert_error(await client.post("/api/v1/system/reset", json={"reset_type": "x"}), 422)
 
 
+async def test_reset_during_a_batch_leaves_nothing_behind(client: httpx.AsyncClient,
+                                                          media_dir: Path) -> None:
+    for i in range(40):
+        noise(64, 64, seed=i).save(media_dir / f"{i}.png")
+    response = await client.post("/api/v1/files/batch-process",
+                                 json={"paths": [str(media_dir)]})
+    assert response.status_code == 202
+    reset = await client.post("/api/v1/system/reset", json={"reset_type": "database"})
+    assert reset.status_code == 200
+    health = (await client.get("/health")).json()
+    assert health["counts"]["queued"] == 0
+    assert health["counts"]["vectors"] == 0 and health["counts"]["files"] == {}
+    assert (await client.get("/api/v1/files")).json()["total"] == 0
+
+
 async def test_unknown_routes_and_methods_use_the_envelope(client: httpx.AsyncClient) -> None:
     _assert_error(await client.get("/api/v1/nothing"), 404)
     _assert_error(await client.delete("/health"), 405)

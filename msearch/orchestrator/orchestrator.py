@@ -117,6 +117,23 @@ class ProcessingOrchestrator:
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
+    async def drain(self) -> int:
+        """Drop the queued files (their waiters are cancelled) and wait for the files in
+        flight to finish, so that nothing writes behind a reset. Returns how many were
+        dropped."""
+        dropped = 0
+        while not self._queue.empty():
+            work = self._queue.get_nowait()
+            self._queue.task_done()
+            self._pending.pop(work.file_id, None)
+            if not work.done.done():
+                work.done.cancel()
+            dropped += 1
+        if not self._pending:
+            self._idle.set()
+        await self.wait_idle()
+        return dropped
+
     @property
     def queued(self) -> int:
         return len(self._pending)

@@ -126,18 +126,23 @@ class MetadataStore:
         )
         return (await self._with_scenes([_row_to_file(row)]))[0] if row else None
 
-    async def get_files(self, file_ids: Iterable[str]) -> dict[str, FileRecord]:
-        ids = list(dict.fromkeys(file_ids))
+    async def _files_where_in(self, column: str, values: Iterable[str]) -> list[FileRecord]:
+        """Rows whose ``column`` (a fixed name, never user input) is one of ``values``,
+        queried in chunks below SQLite's parameter limit."""
+        wanted = list(dict.fromkeys(values))
         found: list[FileRecord] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
             rows = await self._fetchall(
                 f"SELECT {','.join(_FILE_COLUMNS)} FROM files "
-                f"WHERE id IN ({','.join('?' * len(chunk))})",
+                f"WHERE {column} IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
             found.extend(_row_to_file(r) for r in rows)
-        return {r.id: r for r in await self._with_scenes(found)}
+        return await self._with_scenes(found)
+
+    async def get_files(self, file_ids: Iterable[str]) -> dict[str, FileRecord]:
+        return {r.id: r for r in await self._files_where_in("id", file_ids)}
 
     async def get_file_by_path(self, path: str) -> FileRecord | None:
         row = await self._fetchone(
@@ -146,16 +151,7 @@ class MetadataStore:
         return (await self._with_scenes([_row_to_file(row)]))[0] if row else None
 
     async def get_files_by_path(self, paths: Sequence[str]) -> dict[str, FileRecord]:
-        found: list[FileRecord] = []
-        for start in range(0, len(paths), 500):
-            chunk = list(paths[start:start + 500])
-            rows = await self._fetchall(
-                f"SELECT {','.join(_FILE_COLUMNS)} FROM files "
-                f"WHERE path IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.extend(_row_to_file(r) for r in rows)
-        return {r.path: r for r in await self._with_scenes(found)}
+        return {r.path: r for r in await self._files_where_in("path", paths)}
 
     async def save_file(self, record: FileRecord) -> None:
         """Insert or replace the row (scenes untouched)."""
