@@ -17,11 +17,11 @@ from msearch.errors import MSearchError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
-def _out(text: str = "") -> None:
+def echo(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def _err(text: str) -> None:
+def echo_err(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
@@ -35,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+
+    demo = sub.add_parser("demo", help="offline demo: generate a library, index it with the "
+                                       "built-in demo model and serve it")
+    demo.add_argument("dir", nargs="?", type=Path, default=Path("msearch-demo"))
+    demo.add_argument("--count", type=int, default=240, help="images to generate")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--no-serve", action="store_true", help="index, then exit")
 
     def remote(p: argparse.ArgumentParser) -> None:
         p.add_argument("--server", help="talk to a running server at this URL")
@@ -73,7 +81,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
-    if args.command == "serve":
+    if args.command in ("serve", "demo"):
         api = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         if api:
             overrides["api"] = api
@@ -89,10 +97,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = _settings(args)
         code = _dispatch(args, settings)
     except MSearchError as exc:
-        _err(f"error: {exc.message}")
+        echo_err(f"error: {exc.message}")
         code = EXIT_FAILED
     except (ValueError, FileNotFoundError) as exc:
-        _err(f"error: {exc}")
+        echo_err(f"error: {exc}")
         code = EXIT_USAGE
     except KeyboardInterrupt:
         code = 130
@@ -104,6 +112,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "serve":
         return commands.serve(settings)
+    if args.command == "demo":
+        return commands.demo(args, settings)
     if getattr(args, "server", None):
         return commands.remote(args, settings)
     return asyncio.run(commands.local(args, settings))

@@ -13,7 +13,15 @@ from typing import Any
 
 from tqdm import tqdm
 
-from msearch.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, _err, _out, format_results
+from msearch.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    echo,
+    echo_err,
+    format_results,
+)
 from msearch.config import Settings
 from msearch.errors import InvalidRequest
 from msearch.store.records import FileRecord, FileStatus
@@ -36,14 +44,54 @@ def serve(settings: Settings) -> int:
     return EXIT_OK
 
 
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Everything a newcomer needs to see search work, offline: a generated library of
+    coloured shapes, indexed with the built-in demo model, served."""
+    from msearch.demo import write_library
+
+    root = args.dir.expanduser().resolve()
+    library = root / "library"
+    if not library.is_dir() or not any(library.rglob("*.png")):
+        echo(f"writing {args.count} demo images to {library}")
+        write_library(library, args.count)
+    settings = settings.model_copy(deep=True)
+    settings.data_dir = root / "data"
+    settings.embedding.model = "demo"
+    settings.api.allowed_roots = [library, *settings.api.allowed_roots]
+    code = asyncio.run(_demo_index(settings, library))
+    if code != EXIT_OK or args.no_serve:
+        return code
+    url = f"http://{settings.api.host}:{settings.api.port}"
+    echo(f"\nserving the demo at {url} (OpenAPI docs at {url}/docs). Try:\n"
+         f"  curl -s -X POST {url}/api/v1/search/text -H 'content-type: application/json' "
+         "-d '{\"query\": \"a red star\", \"limit\": 5}'\n"
+         f"  msearch search 'a small blue ring' --server {url}\n")
+    return serve(settings)
+
+
+async def _demo_index(settings: Settings, library: Path) -> int:
+    from msearch.media.scan import iter_media_files
+    from msearch.services import build_services
+
+    services = await build_services(settings, owner={"command": "demo"})
+    try:
+        monitoring = settings.file_monitoring
+        paths = list(iter_media_files(library, monitoring.file_extensions, monitoring.ignore))
+        started_wall, started = time.time(), time.perf_counter()
+        outcomes = await services.orchestrator.batch_process_files(paths)
+        return _summarise(outcomes, started_wall, time.perf_counter() - started)
+    finally:
+        await services.aclose()
+
+
 def _summarise(records: list[FileRecord], started_wall: float, took: float) -> int:
     indexed = [r for r in records if r.status == FileStatus.INDEXED]
     fresh = [r for r in indexed if (r.indexed_at or 0) >= started_wall]
     failed = [r for r in records if r.status == FileStatus.FAILED]
-    _out(f"{len(records)} files in {took:.1f}s: {len(fresh)} indexed, "
+    echo(f"{len(records)} files in {took:.1f}s: {len(fresh)} indexed, "
          f"{len(indexed) - len(fresh)} unchanged, {len(failed)} failed")
     for record in failed:
-        _out(f"  failed  {record.path}: [{record.error_code}] {record.error}")
+        echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
     if failed:
         return EXIT_PARTIAL if indexed else EXIT_FAILED
     return EXIT_OK
@@ -93,11 +141,11 @@ async def _index(services: Any, args: argparse.Namespace) -> int:
     monitoring = services.settings.file_monitoring
     missing = [p for p in args.paths if not p.exists()]
     for path in missing:
-        _err(f"warning: {path} does not exist")
+        echo_err(f"warning: {path} does not exist")
     paths = await asyncio.to_thread(expand_paths, [p for p in args.paths if p.exists()],
                                     monitoring.file_extensions, monitoring.ignore)
     if not paths:
-        _err("no media files found")
+        echo_err("no media files found")
         return EXIT_FAILED if missing else EXIT_OK
     await services.orchestrator.wait_idle()  # files re-queued at start-up go first
     started_wall, started = time.time(), time.perf_counter()
@@ -121,7 +169,7 @@ async def _search(services: Any, args: argparse.Namespace) -> int:
     else:
         hits = await services.searcher.by_text(args.query, options)
     results = _hits_json(hits)
-    _out(json.dumps({"results": results}, indent=2) if args.json else format_results(results))
+    echo(json.dumps({"results": results}, indent=2) if args.json else format_results(results))
     return EXIT_OK
 
 
@@ -139,15 +187,15 @@ async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
         "failed": [{"path": r.path, "code": r.error_code, "message": r.error} for r in failed],
     }
     if as_json:
-        _out(json.dumps(status, indent=2))
+        echo(json.dumps(status, indent=2))
         return EXIT_OK
-    _out(f"data dir: {status['data_dir']}")
+    echo(f"data dir: {status['data_dir']}")
     model = status["index_model"]
-    _out(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
-    _out("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
-    _out(f"vectors:  {status['vectors']}")
+    echo(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
+    echo("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    echo(f"vectors:  {status['vectors']}")
     for item in status["failed"]:
-        _out(f"  failed  {item['path']}: [{item['code']}] {item['message']}")
+        echo(f"  failed  {item['path']}: [{item['code']}] {item['message']}")
     return EXIT_OK
 
 
@@ -155,7 +203,7 @@ def _confirmed(args: argparse.Namespace) -> bool:
     if args.yes:
         return True
     if not sys.stdin.isatty():
-        _err("refusing to reset without --yes (no terminal to ask)")
+        echo_err("refusing to reset without --yes (no terminal to ask)")
         return False
     answer = input(f"reset '{args.reset_type}'? originals are not touched [y/N] ")
     return answer.strip().lower() in ("y", "yes")
@@ -165,9 +213,9 @@ async def _reset(adapter: Any, args: argparse.Namespace) -> int:
     if not _confirmed(args):
         return EXIT_USAGE
     removed = await adapter.reset(args.reset_type)
-    _out(f"reset {args.reset_type}: " + ", ".join(f"{k}={v}" for k, v in removed.items()))
+    echo(f"reset {args.reset_type}: " + ", ".join(f"{k}={v}" for k, v in removed.items()))
     if args.reset_type == "index":
-        _out("files are queued and are re-indexed when 'msearch serve' or 'msearch index' "
+        echo("files are queued and are re-indexed when 'msearch serve' or 'msearch index' "
              "runs next")
     return EXIT_OK
 
@@ -185,11 +233,11 @@ def remote(args: argparse.Namespace, settings: Settings) -> int:
             health = client.request("GET", "/health")
             failed = client.request("GET", "/api/v1/files", params={"status": "failed",
                                                                     "limit": 20})
-            _out(json.dumps({"health": health, "failed": failed["files"]}, indent=2))
+            echo(json.dumps({"health": health, "failed": failed["files"]}, indent=2))
             return EXIT_OK
         if not _confirmed(args):
             return EXIT_USAGE
-        _out(json.dumps(client.request("POST", "/api/v1/system/reset",
+        echo(json.dumps(client.request("POST", "/api/v1/system/reset",
                                        json={"reset_type": args.reset_type}), indent=2))
         return EXIT_OK
     finally:
@@ -209,7 +257,7 @@ def _remote_index(client: Any, args: argparse.Namespace) -> int:
             break
         time.sleep(0.5)
     bar.close()
-    _out(f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
+    echo(f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
          f"{state['done'] - state['failed']} indexed, {state['failed']} failed")
     return EXIT_PARTIAL if state["failed"] else EXIT_OK
 
@@ -232,5 +280,5 @@ def _remote_search(client: Any, args: argparse.Namespace) -> int:
                                                                    **options})
     else:
         raise InvalidRequest("give a text query or --image FILE")
-    _out(json.dumps(body, indent=2) if args.json else format_results(body["results"]))
+    echo(json.dumps(body, indent=2) if args.json else format_results(body["results"]))
     return EXIT_OK

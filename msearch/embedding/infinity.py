@@ -120,7 +120,7 @@ class InfinityEngine:
         except Exception as exc:
             raise ModelUnavailable(
                 f"cannot load embedding model {self._settings.model!r} ({self._source}): {exc}. "
-                "Set embedding.model to a local model directory (see README)."
+                "Set embedding.model to a local model directory, or 'demo' (see README)."
             ) from exc
         self._fix_text_truncation(engine)
         return engine

@@ -1,0 +1,194 @@
+"""Synthetic captioned shapes: the demo library, and the data the demo model learns from.
+
+Every picture is one coloured shape (circle, square, triangle, star, ring, cross) of a size
+at a position on a plain or textured background, with captions drawn from varied templates.
+Deterministic for a seed. ``variation="heldout"`` renders what training never shows (a
+gradient background, a softened image, a wider rotation) to test generalisation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 30, 30),
+    "green": (40, 170, 60),
+    "blue": (35, 70, 220),
+    "yellow": (240, 220, 40),
+    "orange": (245, 140, 20),
+    "purple": (140, 50, 180),
+    "black": (15, 15, 15),
+    "white": (250, 250, 250),
+}
+SHAPES = ("circle", "square", "triangle", "star", "ring", "cross")
+SIZES = {"small": 0.26, "medium": 0.38, "large": 0.54}
+POSITIONS = {
+    "center": (0.5, 0.5), "top left corner": (0.27, 0.27), "top right corner": (0.73, 0.27),
+    "bottom left corner": (0.27, 0.73), "bottom right corner": (0.73, 0.73),
+    "left": (0.3, 0.5), "right": (0.7, 0.5), "top": (0.5, 0.3), "bottom": (0.5, 0.7),
+}
+# Backgrounds: name -> (base colour, textured?). Shapes never share their background's tone.
+BACKGROUNDS: dict[str, tuple[tuple[int, int, int], bool]] = {
+    "grey": ((128, 128, 128), False),
+    "light grey": ((200, 200, 200), False),
+    "dark grey": ((60, 60, 60), False),
+    "beige": ((225, 210, 180), False),
+    "striped": ((150, 150, 150), True),
+    "noisy": ((110, 110, 110), True),
+}
+_CLASH = {"white": {"light grey", "beige"}, "black": {"dark grey"},
+          "yellow": {"beige"}}
+
+TEMPLATES = (
+    "a {colour} {shape}",
+    "{colour} {shape}",
+    "a {size} {colour} {shape}",
+    "a picture of a {colour} {shape}",
+    "a photo of a {colour} {shape}",
+    "{size} {colour} {shape} on a {background} background",
+    "a {colour} {shape} on a {background} background",
+    "a {colour} {shape} in the {position}",
+    "a {size} {colour} {shape} in the {position}",
+    "an image with a {colour} {shape}",
+)
+
+
+@dataclass(frozen=True)
+class ShapeSpec:
+    colour: str
+    shape: str
+    size: str
+    position: str
+    background: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.colour} {self.shape}"
+
+
+def random_spec(rng: random.Random) -> ShapeSpec:
+    colour = rng.choice(list(COLOURS))
+    backgrounds = [b for b in BACKGROUNDS if b not in _CLASH.get(colour, set())]
+    return ShapeSpec(colour, rng.choice(SHAPES), rng.choice(list(SIZES)),
+                     rng.choice(list(POSITIONS)), rng.choice(backgrounds))
+
+
+def caption(spec: ShapeSpec, rng: random.Random) -> str:
+    text = rng.choice(TEMPLATES).format(colour=spec.colour, shape=spec.shape, size=spec.size,
+                                        position=spec.position, background=spec.background)
+    return text.replace("a orange", "an orange")
+
+
+def vocabulary() -> list[str]:
+    words = {"an"}
+    for template in TEMPLATES:
+        words.update(w for w in template.split() if not w.startswith("{"))
+    for group in (COLOURS, SHAPES, SIZES, POSITIONS, BACKGROUNDS):
+        for name in group:
+            words.update(name.split())
+    return sorted(words)
+
+
+def _background(size: int, name: str, rng: random.Random, variation: str | None
+                ) -> Image.Image:
+    base, textured = BACKGROUNDS[name]
+    if variation == "heldout":
+        # A diagonal gradient between two greys: never seen in training.
+        lo, hi = rng.randint(70, 120), rng.randint(150, 210)
+        ramp = Image.new("L", (size, size))
+        ramp.putdata([lo + (hi - lo) * (x + y) // (2 * size - 2)
+                      for y in range(size) for x in range(size)])
+        return Image.merge("RGB", [ramp] * 3)
+    image = Image.new("RGB", (size, size), base)
+    if textured and name == "striped":
+        draw = ImageDraw.Draw(image)
+        step = max(4, size // 12)
+        shade = tuple(max(0, c - 45) for c in base)
+        for x in range(-size, size, step * 2):
+            draw.polygon([(x, 0), (x + step, 0), (x + step + size, size), (x + size, size)],
+                         fill=shade)
+    elif textured:
+        noise = Image.effect_noise((size, size), 40).convert("RGB")
+        image = Image.blend(image, noise, 0.35)
+    return image
+
+
+def _star(cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
+    points = []
+    for i in range(10):
+        radius = r if i % 2 == 0 else r * 0.45
+        theta = angle - math.pi / 2 + i * math.pi / 5
+        points.append((cx + radius * math.cos(theta), cy + radius * math.sin(theta)))
+    return points
+
+
+def _rotated(points: list[tuple[float, float]], cx: float, cy: float, angle: float
+             ) -> list[tuple[float, float]]:
+    cos, sin = math.cos(angle), math.sin(angle)
+    return [(cx + (x - cx) * cos - (y - cy) * sin, cy + (x - cx) * sin + (y - cy) * cos)
+            for x, y in points]
+
+
+def render(spec: ShapeSpec, size: int, rng: random.Random, variation: str | None = None
+           ) -> Image.Image:
+    """Draw ``spec`` on a ``size``-pixel square, supersampled for smooth edges."""
+    scale = 2
+    canvas = size * scale
+    image = _background(canvas, spec.background, rng, variation)
+    draw = ImageDraw.Draw(image)
+    fill = COLOURS[spec.colour]
+    jitter = 0.04 * canvas
+    cx = POSITIONS[spec.position][0] * canvas + rng.uniform(-jitter, jitter)
+    cy = POSITIONS[spec.position][1] * canvas + rng.uniform(-jitter, jitter)
+    r = SIZES[spec.size] * canvas / 2 * rng.uniform(0.9, 1.1)
+    angle = rng.uniform(-0.6, 0.6) if variation == "heldout" else rng.uniform(-0.5, 0.5)
+    box = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    if spec.shape == "circle":
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+    elif spec.shape == "ring":
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=fill, width=max(2, int(r * 0.3)))
+    elif spec.shape == "square":
+        draw.polygon(_rotated(box, cx, cy, angle), fill=fill)
+    elif spec.shape == "triangle":
+        tri = [(cx, cy - r), (cx + r * 0.95, cy + r * 0.8), (cx - r * 0.95, cy + r * 0.8)]
+        draw.polygon(_rotated(tri, cx, cy, angle), fill=fill)
+    elif spec.shape == "star":
+        draw.polygon(_star(cx, cy, r, angle), fill=fill)
+    elif spec.shape == "cross":
+        arm = r * 0.32
+        for part in ([(cx - r, cy - arm), (cx + r, cy - arm), (cx + r, cy + arm),
+                      (cx - r, cy + arm)],
+                     [(cx - arm, cy - r), (cx + arm, cy - r), (cx + arm, cy + r),
+                      (cx - arm, cy + r)]):
+            draw.polygon(_rotated(part, cx, cy, angle), fill=fill)
+    image = image.resize((size, size), Image.Resampling.LANCZOS)
+    if variation == "heldout":
+        image = image.filter(ImageFilter.GaussianBlur(0.6))
+    return image
+
+
+def write_library(folder: Path, count: int, *, seed: int = 7, size: int = 256,
+                  variation: str | None = None) -> list[tuple[Path, ShapeSpec]]:
+    """A folder of PNGs, one shape each, in subfolders by background (for folder filters).
+    Every colour×shape pair appears before any repeats."""
+    rng = random.Random(seed)
+    pairs = [(c, s) for c in COLOURS for s in SHAPES]
+    written: list[tuple[Path, ShapeSpec]] = []
+    for i in range(count):
+        colour, shape = pairs[i % len(pairs)]
+        drawn = random_spec(rng)
+        backgrounds = [b for b in BACKGROUNDS if b not in _CLASH.get(colour, set())]
+        spec = ShapeSpec(colour, shape, drawn.size, drawn.position,
+                         drawn.background if drawn.background in backgrounds
+                         else backgrounds[i % len(backgrounds)])
+        path = folder / spec.background.replace(" ", "-") / (
+            f"{spec.colour}-{spec.shape}-{i:04}.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render(spec, size, rng, variation).save(path)
+        written.append((path, spec))
+    return written
