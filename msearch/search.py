@@ -15,6 +15,7 @@ from msearch.store.records import FileStatus, VectorFilter
 
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 200
+_GROUP_WINDOW = 2000
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class SearchOptions:
     taken_after: datetime | None = None
     taken_before: datetime | None = None
     exclude_file_ids: tuple[str, ...] = field(default=())
+    group_by_file: bool = False
 
     def vector_filter(self) -> VectorFilter:
         return VectorFilter(
@@ -50,9 +52,24 @@ class Searcher:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
         if options.offset < 0:
             raise InvalidRequest("offset must not be negative")
-        return await self._adapter.search(vector, limit=options.limit, offset=options.offset,
-                                          filter=options.vector_filter(),
+        if not options.group_by_file:
+            return await self._adapter.search(vector, limit=options.limit,
+                                              offset=options.offset,
+                                              filter=options.vector_filter(),
+                                              min_score=options.min_score)
+        # One result per file (its best scene), the file's other matching scenes attached.
+        # Scenes of one video crowd the top, so a deeper window of vectors is grouped.
+        window = min(_GROUP_WINDOW, (options.offset + options.limit) * 8)
+        hits = await self._adapter.search(vector, limit=window, filter=options.vector_filter(),
                                           min_score=options.min_score)
+        groups: dict[str, StoredHit] = {}
+        for hit in hits:
+            best = groups.get(hit.file.id)
+            if best is None:
+                groups[hit.file.id] = hit
+            else:
+                best.more.append(hit)
+        return list(groups.values())[options.offset:options.offset + options.limit]
 
     async def by_text(self, query: str, options: SearchOptions) -> list[StoredHit]:
         query = query.strip()

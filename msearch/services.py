@@ -106,7 +106,9 @@ async def build_services(
         await adapter.open()
         owns_engine = engine is None
         engine = engine or create_engine(settings.embedding, cache_dir=data_dir / "cache")
-        orchestrator = ProcessingOrchestrator(adapter, engine, settings.performance)
+        orchestrator = ProcessingOrchestrator(adapter, engine, settings.performance,
+                                              video=settings.video,
+                                              batch_size=settings.embedding.batch_size)
         services = Services(settings, adapter, engine, orchestrator,
                             Searcher(adapter, engine, settings.performance), lock,
                             owns_engine=owns_engine)

@@ -97,9 +97,13 @@ def _checked_original(record: FileRecord) -> Path:
 
 
 @router.get("/{file_id}/thumbnail", dependencies=[ReadAccess], response_class=FileResponse)
-async def thumbnail(file_id: str, services: ServicesDep) -> FileResponse:
+async def thumbnail(file_id: str, services: ServicesDep,
+                    scene: int | None = Query(default=None, ge=0)) -> FileResponse:
+    """The file's thumbnail; for a video, ``?scene=N`` gives that scene's keyframe."""
     record = await _record(services, file_id)
-    thumb = services.adapter.thumbnail_path(record.id)
+    if scene is not None and not any(s.index == scene for s in record.scenes):
+        raise NotFound(f"file {file_id} has no scene {scene}")
+    thumb = services.adapter.thumbnail_path(record.id, scene)
     if not thumb.is_file():
         if record.media_type != "image":
             raise NotFound("no thumbnail for this file")

@@ -28,7 +28,7 @@ def _options(filters: SearchFilters) -> SearchOptions:
         media_types=tuple(filters.media_types or ()),
         folder=str(Path(filters.folder).expanduser().resolve()) if filters.folder else None,
         min_score=filters.min_score, taken_after=filters.taken_after,
-        taken_before=filters.taken_before,
+        taken_before=filters.taken_before, group_by_file=filters.group_by_file,
     )
 
 
@@ -65,7 +65,8 @@ async def _read_upload(upload: UploadFile, limit_bytes: int) -> bytes:
             "media_types": {"type": "string", "description": "comma-separated"},
             "folder": {"type": "string"}, "min_score": {"type": "number"},
             "taken_after": {"type": "string", "format": "date-time"},
-            "taken_before": {"type": "string", "format": "date-time"}}}},
+            "taken_before": {"type": "string", "format": "date-time"},
+            "group_by_file": {"type": "boolean"}}}},
         "application/json": {"schema": ImageSearchByFileRequest.model_json_schema()},
     }}},
 )

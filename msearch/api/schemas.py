@@ -29,6 +29,7 @@ class SearchFilters(BaseModel):
     min_score: float | None = Field(default=None, ge=-1, le=1)
     taken_after: datetime | None = None
     taken_before: datetime | None = None
+    group_by_file: bool = False
 
 
 class TextSearchRequest(SearchFilters):

@@ -25,13 +25,23 @@ def file_detail(record: FileRecord) -> dict[str, Any]:
             "content_url": f"{API}/files/{record.id}/content"}
 
 
+def _thumbnail_url(hit: StoredHit) -> str:
+    url = f"{API}/files/{hit.file.id}/thumbnail"
+    return f"{url}?scene={hit.scene.index}" if hit.scene and hit.scene.index else url
+
+
 def search_hit(hit: StoredHit) -> dict[str, Any]:
     record = hit.file
-    return {
+    result: dict[str, Any] = {
         "file_id": record.id,
         "path": record.path,
         "media_type": record.media_type,
         "score": round(hit.score, 6),
-        "thumbnail_url": f"{API}/files/{record.id}/thumbnail",
+        "thumbnail_url": _thumbnail_url(hit),
         "scene": hit.scene.as_dict() if hit.scene else None,
     }
+    if hit.more:
+        result["more_scenes"] = [{**m.scene.as_dict(), "score": round(m.score, 6),
+                                  "thumbnail_url": _thumbnail_url(m)}
+                                 for m in hit.more if m.scene is not None]
+    return result

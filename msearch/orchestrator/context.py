@@ -21,3 +21,4 @@ class ProcessingContext:
     scenes: list[SceneRecord] = field(default_factory=list)
     vectors: list[list[float]] = field(default_factory=list)
     skipped: bool = False
+    extra_thumbnails: int = 0

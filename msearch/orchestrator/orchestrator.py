@@ -11,12 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from msearch.config import PerformanceSettings
+from msearch.config import PerformanceSettings, VideoSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import MSearchError
+from msearch.media.video import FFmpegSceneDetector
 from msearch.orchestrator.context import ProcessingContext
 from msearch.orchestrator.progress import ProgressSink, StoreProgressSink
 from msearch.orchestrator.stages import DecodeImage, Embed, Persist, Preflight, Stage
+from msearch.orchestrator.video_stage import VideoScenes
 from msearch.store.adapter import UnifiedDatabaseAdapter
 from msearch.store.records import FileRecord, FileStatus, JobRecord
 
@@ -49,6 +51,8 @@ class ProcessingOrchestrator:
         engine: EmbeddingEngine,
         settings: PerformanceSettings,
         *,
+        video: VideoSettings | None = None,
+        batch_size: int = 32,
         progress: ProgressSink | None = None,
     ) -> None:
         self._adapter = adapter
@@ -60,6 +64,8 @@ class ProcessingOrchestrator:
         self._stages: list[Stage] = [
             Preflight(adapter, self._executor),
             DecodeImage(adapter, engine, settings, self._executor),
+            VideoScenes(adapter, engine, FFmpegSceneDetector(video or VideoSettings()),
+                        settings, self._progress, batch_size),
             Embed(engine),
             Persist(adapter),
         ]

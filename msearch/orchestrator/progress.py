@@ -35,6 +35,8 @@ class ProgressSink(Protocol):
 
     async def step(self, file_id: str, step: Step) -> None: ...
 
+    async def advance(self, file_id: str, fraction: float) -> None: ...
+
 
 class StoreProgressSink:
     """Writes a file's progress fraction through the adapter (visible over the API).
@@ -57,11 +59,14 @@ class StoreProgressSink:
         self._last.pop(file_id, None)
 
     async def step(self, file_id: str, step: Step) -> None:
+        await self.advance(file_id, STEP_FRACTION[step])
+
+    async def advance(self, file_id: str, fraction: float) -> None:
         now = self._clock()
         if now - self._last.get(file_id, 0.0) < self._min_interval:
             return
         self._last[file_id] = now
-        await self._adapter.set_progress(file_id, STEP_FRACTION[step])
+        await self._adapter.set_progress(file_id, round(fraction, 3))
 
 
 class _ProgressWriter(Protocol):

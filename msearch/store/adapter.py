@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ class StoredHit:
     file: FileRecord
     score: float
     scene: SceneRecord | None
+    # With results grouped per file: the file's other matching scenes, best first.
+    more: list[StoredHit] = field(default_factory=list)
 
 
 def _taken_epoch(taken_at: str | None) -> float | None:
@@ -206,6 +208,8 @@ class UnifiedDatabaseAdapter:
         await self._vectors.delete_files(self.collection, [file_id])
         await self.metadata.delete_files([file_id])
         thumb = self.thumbnail_path(file_id)
+        for scene_thumb in thumb.parent.glob(f"{file_id}_*.jpg"):
+            scene_thumb.unlink(missing_ok=True)
         thumb.unlink(missing_ok=True)
         return True
 

@@ -1,0 +1,110 @@
+"""The video stage: probe, then scenes and keyframes streamed from FFmpeg to the embedder."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+from msearch.config import PerformanceSettings
+from msearch.embedding.base import EmbeddingEngine
+from msearch.errors import CorruptMedia
+from msearch.media.detect import MediaType
+from msearch.media.images import write_thumbnail
+from msearch.media.video import FFmpegSceneDetector, Keyframe, probe
+from msearch.orchestrator.context import ProcessingContext
+from msearch.orchestrator.progress import STEP_FRACTION, ProgressSink, Step
+from msearch.store.adapter import UnifiedDatabaseAdapter
+
+_DONE = object()
+
+
+class VideoScenes:
+    """One vector per scene. Keyframes flow from the decoding thread through a small queue
+    and are embedded in batches, so a long video never sits in memory."""
+
+    step = Step.DECODE
+
+    def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
+                 detector: FFmpegSceneDetector, settings: PerformanceSettings,
+                 progress: ProgressSink, batch_size: int) -> None:
+        self._adapter = adapter
+        self._engine = engine
+        self._detector = detector
+        self._settings = settings
+        self._progress = progress
+        self._batch = batch_size
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return ctx.detected is not None and ctx.detected.media_type == MediaType.VIDEO
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        info = await asyncio.to_thread(probe, ctx.path)
+        record = ctx.record
+        record.duration, record.width, record.height = info.duration, info.width, info.height
+        record.taken_at, record.camera = info.created, None
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._batch * 2)
+        stop = threading.Event()
+        decode_share = STEP_FRACTION[Step.EMBED] - STEP_FRACTION[Step.DECODE]
+
+        def report(fraction: float) -> None:
+            asyncio.run_coroutine_threadsafe(self._progress.advance(
+                record.id, STEP_FRACTION[Step.DECODE] + decode_share * fraction), loop)
+
+        def put(item: object) -> bool:
+            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            while True:  # back-pressure, but never block a cancelled run forever
+                try:
+                    future.result(timeout=0.5)
+                    return True
+                except FutureTimeout:
+                    if stop.is_set():
+                        future.cancel()
+                        return False
+
+        def produce() -> None:
+            try:
+                # keyframes serve the model and the scene thumbnails
+                min_short = max(self._engine.input_size, self._settings.thumbnail_size)
+                for keyframe in self._detector.scenes(ctx.path, info, min_short=min_short,
+                                                      progress=report):
+                    self._thumbnail(record.id, keyframe)
+                    if not put(keyframe):
+                        return
+                put(_DONE)
+            except BaseException as exc:  # handed to the event loop, raised there
+                put(exc)
+
+        producer = loop.run_in_executor(None, produce)
+        try:
+            await self._consume(ctx, queue)
+        finally:
+            stop.set()
+            await producer
+        if not ctx.vectors:
+            raise CorruptMedia("no frame of the video could be decoded")
+
+    async def _consume(self, ctx: ProcessingContext, queue: asyncio.Queue[object]) -> None:
+        batch: list[Keyframe] = []
+        while True:
+            item = await queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is not _DONE:
+                assert isinstance(item, Keyframe)
+                batch.append(item)
+            if batch and (len(batch) >= self._batch or item is _DONE):
+                ctx.vectors.extend(await self._engine.embed_images([k.image for k in batch]))
+                ctx.scenes.extend(k.scene for k in batch)
+                batch = []
+            if item is _DONE:
+                return
+
+    def _thumbnail(self, file_id: str, keyframe: Keyframe) -> None:
+        dest: Path = self._adapter.thumbnail_path(file_id, keyframe.scene.index)
+        write_thumbnail(keyframe.image, dest, self._settings.thumbnail_size)
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None

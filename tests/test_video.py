@@ -1,0 +1,182 @@
+"""Video on real FFmpeg: probing, scene cuts, keyframes, the API, and finding the moment."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from video_factory import audio_only, images_video, segments_video
+
+from conftest import api_client, wait_for
+from msearch.config import Settings, VideoSettings, load_settings
+from msearch.demo import ShapeSpec, render
+from msearch.embedding.infinity import InfinityEngine
+from msearch.errors import CorruptMedia, UnsupportedMedia
+from msearch.media.video import FFmpegSceneDetector, probe
+
+# frame multiples at 25 fps, irregular, each source unlike its neighbours
+DURATIONS = [2.32, 1.72, 3.12, 1.52, 2.64, 1.24, 4.0, 1.96, 2.48]
+
+
+def _cuts(path: Path, settings: VideoSettings | None = None) -> list[float]:
+    info = probe(path)
+    scenes = list(FFmpegSceneDetector(settings or VideoSettings(min_scene_seconds=0.5))
+                  .scenes(path, info, min_short=64))
+    return [k.scene.start for k in scenes[1:]]
+
+
+def _precision_recall(found: list[float], truth: list[float], tol: float = 0.1
+                      ) -> tuple[float, float]:
+    matched = sum(any(abs(f - t) <= tol for t in truth) for f in found)
+    recalled = sum(any(abs(f - t) <= tol for f in found) for t in truth)
+    return matched / max(1, len(found)), recalled / max(1, len(truth))
+
+
+def test_probe_reads_duration_rate_size_codec_and_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "v.mp4"
+    segments_video(path, [1.0, 1.0], size="320x240")
+    info = probe(path)
+    assert info.duration == pytest.approx(2.0, abs=0.05)
+    assert (info.width, info.height, info.fps, info.codec) == (320, 240, 25.0, "h264")
+    rotated = tmp_path / "r.mp4"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(path), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    turned = probe(rotated)
+    assert turned.rotation in (90, 270) and (turned.width, turned.height) == (240, 320)
+
+
+def test_cuts_are_found_within_a_tenth_of_a_second(tmp_path: Path) -> None:
+    for i, order in enumerate([DURATIONS, DURATIONS[::-1][:6]]):
+        path = tmp_path / f"cuts{i}.mp4"
+        truth = segments_video(path, order)
+        found = _cuts(path)
+        precision, recall = _precision_recall(found, truth)
+        assert precision >= 0.95 and recall >= 0.95, (found, truth)
+
+
+def test_a_video_without_cuts_is_one_scene_and_long_scenes_are_split(tmp_path: Path) -> None:
+    path = tmp_path / "calm.mp4"
+    segments_video(path, [6.0], sources=["testsrc"])
+    info = probe(path)
+    [only] = list(FFmpegSceneDetector(VideoSettings()).scenes(path, info, min_short=64))
+    assert (only.scene.start, only.scene.end) == (0.0, pytest.approx(6.0, abs=0.05))
+    assert 2.0 <= only.scene.keyframe <= 4.0  # mid-scene
+    split = list(FFmpegSceneDetector(VideoSettings(max_scene_seconds=2.0))
+                 .scenes(path, info, min_short=64))
+    assert [k.scene.start for k in split] == [0.0, 2.0, 4.0]
+    assert all(k.image.height == 64 for k in split)
+
+
+def test_short_scenes_merge_into_a_neighbour(tmp_path: Path) -> None:
+    path = tmp_path / "flash.mp4"
+    truth = segments_video(path, [2.0, 0.4, 2.0])
+    scenes = list(FFmpegSceneDetector(VideoSettings(min_scene_seconds=1.0))
+                  .scenes(path, probe(path), min_short=64))
+    assert len(scenes) == 2 and truth == [2.0, 2.4]
+    assert scenes[-1].scene.end == pytest.approx(4.4, abs=0.05)
+
+
+def test_bad_videos_fail_clearly(tmp_path: Path) -> None:
+    good = tmp_path / "good.mp4"
+    segments_video(good, [1.0, 1.0])
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    with pytest.raises(CorruptMedia):
+        info = probe(truncated)
+        list(FFmpegSceneDetector(VideoSettings()).scenes(truncated, info, min_short=64))
+    with pytest.raises(UnsupportedMedia, match="no video stream"):
+        probe(audio_only(tmp_path / "audio.mp4"))
+
+
+async def _index(client: httpx.AsyncClient, *paths: Path) -> dict[str, str]:
+    job = (await client.post("/api/v1/files/batch-process",
+                             json={"paths": [str(p) for p in paths]})).json()
+
+    async def finished() -> bool:
+        return bool((await client.get(job["status_url"])).json()["status"] == "finished")
+
+    await wait_for(finished, limit_s=120)
+    return {Path(f["path"]).name: f["file_id"] for f in job["files"]}
+
+
+async def test_videos_through_the_api(make_settings: Callable[..., Settings],
+                                      tiny_engine: InfinityEngine, media_dir: Path) -> None:
+    video = media_dir / "clip.mp4"
+    truth = segments_video(video, DURATIONS[:4])
+    (media_dir / "empty.mp4").write_bytes(b"")
+    (media_dir / "random.mp4").write_bytes(random.Random(1).randbytes(4000))
+    audio_only(media_dir / "sound.mp4")
+    truncated = media_dir / "cut.mp4"
+    truncated.write_bytes(video.read_bytes()[: video.stat().st_size // 4])
+    settings = make_settings(video={"min_scene_seconds": 0.5})
+    async with api_client(settings, tiny_engine) as client:
+        ids = await _index(client, media_dir)
+        meta = (await client.get(f"/api/v1/files/{ids['clip.mp4']}")).json()
+        assert meta["status"] == "indexed" and meta["media_type"] == "video"
+        assert meta["duration"] == pytest.approx(sum(DURATIONS[:4]), abs=0.05)
+        assert [s["start"] for s in meta["scenes"][1:]] == pytest.approx(truth, abs=0.1)
+        assert all(s["start"] < s["keyframe"] < s["end"] for s in meta["scenes"])
+        status = (await client.get(f"/api/v1/files/process-status/{ids['clip.mp4']}")).json()
+        assert len(status["scenes"]) == len(truth) + 1
+        assert (await client.get("/health")).json()["counts"]["vectors"] == len(truth) + 1
+        for scene in range(len(truth) + 1):
+            thumb = await client.get(f"/api/v1/files/{ids['clip.mp4']}/thumbnail",
+                                     params={"scene": scene})
+            assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        missing = await client.get(f"/api/v1/files/{ids['clip.mp4']}/thumbnail",
+                                   params={"scene": 99})
+        assert missing.status_code == 404
+        ranged = await client.get(f"/api/v1/files/{ids['clip.mp4']}/content",
+                                  headers={"Range": "bytes=1000-1999"})
+        assert ranged.status_code == 206 and ranged.headers["content-type"] == "video/mp4"
+        codes = {}
+        for name in ("empty.mp4", "random.mp4", "sound.mp4", "cut.mp4"):
+            codes[name] = (await client.get(f"/api/v1/files/{ids[name]}")).json()["error"]["code"]
+        assert codes == {"empty.mp4": "empty_file", "random.mp4": "unsupported_media",
+                         "sound.mp4": "unsupported_media", "cut.mp4": "corrupt_media"}
+        hits = (await client.post("/api/v1/search/text", json={
+            "query": "x", "media_types": ["video"], "limit": 3})).json()["results"]
+        assert hits and all(h["scene"] is not None for h in hits)
+        grouped = (await client.post("/api/v1/search/text", json={
+            "query": "x", "media_types": ["video"], "group_by_file": True})).json()["results"]
+        assert len(grouped) == 1 and len(grouped[0]["more_scenes"]) == len(truth)
+
+        # re-processing a changed video replaces all its scenes and vectors
+        segments_video(video, [3.0, 3.0])
+        await _index(client, video)
+        meta = (await client.get(f"/api/v1/files/{ids['clip.mp4']}")).json()
+        assert len(meta["scenes"]) == 2
+        assert (await client.get("/health")).json()["counts"]["vectors"] == 2
+
+
+async def test_a_shape_shown_in_one_scene_is_found_at_that_moment(
+        tmp_path: Path, media_dir: Path) -> None:
+    rng = random.Random(5)
+    shots = [("red", "star", 2.0), ("blue", "square", 2.4), ("green", "circle", 2.8),
+             ("yellow", "triangle", 2.0)]
+    # a cut changes the whole picture, as in footage: each shot has its own background
+    backgrounds = ["grey", "beige", "dark grey", "striped"]
+    frames = [(render(ShapeSpec(c, s, "large", "center", b), 256, rng), d)
+              for (c, s, d), b in zip(shots, backgrounds, strict=True)]
+    video = media_dir / "shapes.mp4"
+    cuts = images_video(video, frames)
+    for i in range(6):  # distractor stills
+        render(ShapeSpec("purple", "cross", "medium", "center", "beige"), 256,
+               rng).save(media_dir / f"still{i}.png")
+    settings = load_settings(None, data_dir=tmp_path / "data",
+                             embedding={"model": "demo", "device": "cpu"},
+                             api={"allowed_roots": [media_dir]})
+    async with api_client(settings, None) as client:
+        await _index(client, media_dir)
+        for (colour, shape, _), start, end in zip(
+                shots, [0.0, *cuts], [*cuts, sum(d for *_, d in shots)], strict=True):
+            body = (await client.post("/api/v1/search/text", json={
+                "query": f"a {colour} {shape}", "limit": 1})).json()
+            [hit] = body["results"]
+            assert Path(hit["path"]).name == "shapes.mp4", (colour, shape)
+            assert hit["scene"]["start"] == pytest.approx(start, abs=0.1)
+            assert hit["scene"]["end"] == pytest.approx(end, abs=0.1)
