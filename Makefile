@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip setuptools wheel
 	# torch first and pinned: any later resolution of a looser torch pulls CUDA wheels.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[embed,video,watch,dev]'
+	$(PIP) install -q -e '.[embed,video,watch,bench,dev]'
 	rm -f $(VENV)/.setup-*
 	touch $@
 
@@ -41,6 +41,7 @@ bench: export HF_HUB_OFFLINE := 1
 bench: setup
 	$(PY) scripts/bench_index.py --n 200
 	$(PY) scripts/bench_search.py --n 100000
+	$(PY) scripts/bench_scenes.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

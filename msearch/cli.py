@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                                        "built-in demo model and serve it")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("msearch-demo"))
     demo.add_argument("--count", type=int, default=240, help="images to generate")
+    demo.add_argument("--videos", type=int, default=6, help="short videos to generate")
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.add_argument("--no-serve", action="store_true", help="index, then exit")

@@ -47,13 +47,14 @@ def serve(settings: Settings) -> int:
 def demo(args: argparse.Namespace, settings: Settings) -> int:
     """Everything a newcomer needs to see search work, offline: a generated library of
     coloured shapes, indexed with the built-in demo model, served."""
-    from msearch.demo import write_library
+    from msearch.demo import write_library, write_videos
 
     root = args.dir.expanduser().resolve()
     library = root / "library"
     if not library.is_dir() or not any(library.rglob("*.png")):
-        echo(f"writing {args.count} demo images to {library}")
+        echo(f"writing {args.count} demo images and {args.videos} videos to {library}")
         write_library(library, args.count)
+        write_videos(library / "videos", args.videos)
     settings = settings.model_copy(deep=True)
     settings.data_dir = root / "data"
     settings.embedding.model = "demo"

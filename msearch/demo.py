@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,4 +194,48 @@ def write_library(folder: Path, count: int, *, seed: int = 7, size: int = 256,
         path.parent.mkdir(parents=True, exist_ok=True)
         render(spec, size, rng, variation).save(path)
         written.append((path, spec))
+    return written
+
+
+def slideshow(path: Path, shots: Sequence[tuple[Image.Image, float]], *, rate: int = 25
+              ) -> list[float]:
+    """An H.264 video showing each picture for its duration; returns the cut times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = []
+        for i, (image, duration) in enumerate(shots):
+            still = Path(tmp) / f"{i}.png"
+            image.save(still)
+            lines += [f"file '{still}'", f"duration {duration}"]
+        lines.append(f"file '{Path(tmp) / f'{len(shots) - 1}.png'}'")
+        listing = Path(tmp) / "list.txt"
+        listing.write_text("\n".join(lines) + "\n")
+        subprocess.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "concat",
+                        "-safe", "0", "-i", str(listing), "-vf", f"fps={rate},format=yuv420p",
+                        "-c:v", "libx264", "-preset", "veryfast", str(path)], check=True)
+    cuts, t = [], 0.0
+    for _, duration in shots[:-1]:
+        t += duration
+        cuts.append(round(t, 3))
+    return cuts
+
+
+def write_videos(folder: Path, count: int, *, seed: int = 11, size: int = 256
+                 ) -> list[tuple[Path, list[ShapeSpec]]]:
+    """Short videos of 3-4 shots, one shape each; every shot has its own background, so
+    each change of shot is a real cut. Named after their shots."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i in range(count):
+        backgrounds = rng.sample(list(BACKGROUNDS), rng.randint(3, 4))
+        specs = []
+        for background in backgrounds:
+            colour = rng.choice([c for c in COLOURS if background not in _CLASH.get(c, set())])
+            specs.append(ShapeSpec(colour, rng.choice(SHAPES), rng.choice(list(SIZES)),
+                                   rng.choice(list(POSITIONS)), background))
+        shots = [(render(spec, size, rng), round(rng.uniform(1.5, 3.5) * 25) / 25)
+                 for spec in specs]
+        path = folder / f"clip-{i:02}.mp4"
+        slideshow(path, shots)
+        written.append((path, specs))
     return written

@@ -109,9 +109,10 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path,
 
 def test_demo_command_builds_and_indexes_a_library(tmp_path: Path, tiny_clip_dir: Path) -> None:
     env = cli_env(tmp_path / "unused", tiny_clip_dir)  # the demo picks its own model and data
-    result = run_cli(env, "demo", str(tmp_path / "demo"), "--no-serve", "--count", "48")
+    result = run_cli(env, "demo", str(tmp_path / "demo"), "--no-serve", "--count", "48",
+                     "--videos", "2")
     assert result.returncode == 0, result.stderr
-    assert "48 indexed" in result.stdout
+    assert "50 indexed" in result.stdout
     assert len(list((tmp_path / "demo" / "library").rglob("*.png"))) == 48
     search_env = cli_env(tmp_path / "demo" / "data", tiny_clip_dir,
                          MSEARCH_EMBEDDING__MODEL="demo")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from video_factory import audio_only, images_video, segments_video
+from video_factory import audio_only, segments_video
 
 from conftest import api_client, wait_for
 from msearch.config import Settings, VideoSettings, load_settings
-from msearch.demo import ShapeSpec, render
+from msearch.demo import ShapeSpec, render, slideshow
 from msearch.embedding.infinity import InfinityEngine
 from msearch.errors import CorruptMedia, UnsupportedMedia
 from msearch.media.video import FFmpegSceneDetector, probe
@@ -163,7 +163,7 @@ async def test_a_shape_shown_in_one_scene_is_found_at_that_moment(
     frames = [(render(ShapeSpec(c, s, "large", "center", b), 256, rng), d)
               for (c, s, d), b in zip(shots, backgrounds, strict=True)]
     video = media_dir / "shapes.mp4"
-    cuts = images_video(video, frames)
+    cuts = slideshow(video, frames)
     for i in range(6):  # distractor stills
         render(ShapeSpec("purple", "cross", "medium", "center", "beige"), 256,
                rng).save(media_dir / f"still{i}.png")

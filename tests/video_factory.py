@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-
-from PIL import Image
 
 SOURCES = ("testsrc", "smptebars", "color=c=red", "mandelbrot", "smptehdbars",
            "color=c=blue", "cellauto", "testsrc2", "color=c=yellow", "life")
@@ -27,28 +24,6 @@ def segments_video(path: Path, durations: Sequence[float], *, size: str = "320x2
     subprocess.run(cmd, check=True)
     cuts, t = [], 0.0
     for duration in durations[:-1]:
-        t += duration
-        cuts.append(round(t, 3))
-    return cuts
-
-
-def images_video(path: Path, frames: Sequence[tuple[Image.Image, float]], *, rate: int = 25
-                 ) -> list[float]:
-    """A video showing each image for its duration (a slideshow); returns the cut times."""
-    with tempfile.TemporaryDirectory() as tmp:
-        listing = Path(tmp) / "list.txt"
-        lines = []
-        for i, (image, duration) in enumerate(frames):
-            still = Path(tmp) / f"{i}.png"
-            image.save(still)
-            lines += [f"file '{still}'", f"duration {duration}"]
-        lines.append(f"file '{Path(tmp) / f'{len(frames) - 1}.png'}'")
-        listing.write_text("\n".join(lines) + "\n")
-        subprocess.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "concat",
-                        "-safe", "0", "-i", str(listing), "-vf", f"fps={rate},format=yuv420p",
-                        "-c:v", "libx264", "-preset", "ultrafast", str(path)], check=True)
-    cuts, t = [], 0.0
-    for _, duration in frames[:-1]:
         t += duration
         cuts.append(round(t, 3))
     return cuts
