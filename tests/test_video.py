@@ -180,3 +180,60 @@ async def test_a_shape_shown_in_one_scene_is_found_at_that_moment(
             assert Path(hit["path"]).name == "shapes.mp4", (colour, shape)
             assert hit["scene"]["start"] == pytest.approx(start, abs=0.1)
             assert hit["scene"]["end"] == pytest.approx(end, abs=0.1)
+
+
+def test_memory_stays_bounded_for_any_length() -> None:
+    """An hour without cuts at 2 sampled frames/s: the assembler never holds more than one
+    scene's frames (max_scene_seconds plus the cut margin)."""
+    from PIL import Image
+
+    from msearch.media.video import _SceneAssembler
+
+    settings = VideoSettings(max_scene_seconds=30)
+    assembler = _SceneAssembler(settings, duration=3600.0)
+    frame = Image.new("RGB", (8, 8))
+    peak, scenes = 0, 0
+    for i in range(7200):
+        scenes += len(list(assembler.add_frame(i / 2, frame)))
+        peak = max(peak, len(assembler._frames))
+    scenes += len(list(assembler.finish()))
+    assert peak <= (30 + 2) * 2 + 1
+    assert scenes == 120  # split every 30 s
+
+
+async def test_progress_is_reported_while_a_video_is_processed(
+        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
+        media_dir: Path) -> None:
+    from msearch.orchestrator import ProcessingOrchestrator
+    from msearch.orchestrator.progress import Step
+    from msearch.services import build_services
+
+    class Recording:
+        def __init__(self) -> None:
+            self.fractions: list[float] = []
+
+        def started(self, file_id: str) -> None: ...
+
+        def finished(self, file_id: str) -> None: ...
+
+        async def step(self, file_id: str, step: Step) -> None: ...
+
+        async def advance(self, file_id: str, fraction: float) -> None:
+            self.fractions.append(fraction)
+
+    video = media_dir / "long.mp4"
+    segments_video(video, [6.0, 6.0, 6.0])
+    settings = make_settings()
+    services = await build_services(settings, engine=tiny_engine)
+    recording = Recording()
+    orchestrator = ProcessingOrchestrator(services.adapter, tiny_engine, settings.performance,
+                                          video=settings.video, progress=recording)
+    await orchestrator.start()
+    try:
+        record = await orchestrator.process_file(video)
+        assert record.status == "indexed" and len(record.scenes) == 3
+        assert len(recording.fractions) >= 3
+        assert recording.fractions == sorted(recording.fractions)
+        assert recording.fractions[0] >= 0.2 and recording.fractions[-1] <= 0.5
+    finally:
+        await services.aclose()
