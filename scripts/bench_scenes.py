@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from video_factory import segments_video  # noqa: E402
+
 from msearch.config import VideoSettings  # noqa: E402
 from msearch.media.video import FFmpegSceneDetector, probe  # noqa: E402
 
@@ -35,21 +37,8 @@ def make_video(path: Path, seconds: float, rng: random.Random) -> list[float]:
     durations: list[float] = []
     while sum(durations) < seconds:
         durations.append(round(rng.uniform(1.2, 4.0) * 25) / 25)  # whole frames
-    cmd = ["ffmpeg", "-y", "-hide_banner", "-loglevel", "error"]
-    for i, duration in enumerate(durations):
-        source = SOURCES[i % len(SOURCES)]
-        sep = ":" if "=" in source else "="
-        cmd += ["-f", "lavfi", "-t", str(duration), "-i", f"{source}{sep}size=1920x1080:rate=25"]
-    inputs = "".join(f"[{i}:v]" for i in range(len(durations)))
-    cmd += ["-filter_complex",
-            f"{inputs}concat=n={len(durations)}:v=1:a=0,noise=alls=4:allf=t,format=yuv420p",
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", str(path)]
-    subprocess.run(cmd, check=True)
-    cuts, t = [], 0.0
-    for duration in durations[:-1]:
-        t += duration
-        cuts.append(round(t, 3))
-    return cuts
+    return segments_video(path, durations, size="1920x1080", sources=SOURCES, grain=4,
+                          preset="veryfast")
 
 
 def f1(found: list[float], truth: list[float], tol: float = 0.1) -> float:
