@@ -290,8 +290,8 @@ async def test_beyond_loopback_without_key_refuses_changes(
         _assert_error(response, 403, "forbidden")
         _assert_error(await client.post("/api/v1/system/reset",
                                         json={"reset_type": "all"}), 403)
-        assert (await client.post("/api/v1/search/text",
-                                  json={"query": "x"})).status_code == 200
+        search = await client.post("/api/v1/search/text", json={"query": "x"})
+        assert search.status_code == 200, search.text
 
 
 async def test_resets(client: httpx.AsyncClient, media_dir: Path) -> None:

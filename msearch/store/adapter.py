@@ -110,9 +110,6 @@ class UnifiedDatabaseAdapter:
     async def get_file(self, file_id: str) -> FileRecord | None:
         return await self.metadata.get_file(file_id)
 
-    async def get_file_by_path(self, path: str) -> FileRecord | None:
-        return await self.metadata.get_file_by_path(path)
-
     async def get_files_by_path(self, paths: list[str]) -> dict[str, FileRecord]:
         return await self.metadata.get_files_by_path(paths)
 
@@ -194,11 +191,6 @@ class UnifiedDatabaseAdapter:
         await self._vectors.delete_files(self.collection, [file_id])
         await self.metadata.set_status(file_id, FileStatus.FAILED, error_code=code,
                                        error=message, progress=0.0)
-
-    async def mark_skipped(self, record: FileRecord, code: str, message: str) -> None:
-        record.status = FileStatus.SKIPPED
-        record.error_code, record.error = code, message
-        await self.metadata.save_file(record)
 
     async def delete_file(self, file_id: str) -> bool:
         record = await self.metadata.get_file(file_id)

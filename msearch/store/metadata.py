@@ -144,12 +144,6 @@ class MetadataStore:
     async def get_files(self, file_ids: Iterable[str]) -> dict[str, FileRecord]:
         return {r.id: r for r in await self._files_where_in("id", file_ids)}
 
-    async def get_file_by_path(self, path: str) -> FileRecord | None:
-        row = await self._fetchone(
-            f"SELECT {','.join(_FILE_COLUMNS)} FROM files WHERE path = ?", [path]
-        )
-        return (await self._with_scenes([_row_to_file(row)]))[0] if row else None
-
     async def get_files_by_path(self, paths: Sequence[str]) -> dict[str, FileRecord]:
         return {r.path: r for r in await self._files_where_in("path", paths)}
 
