@@ -150,14 +150,10 @@ async def _index(services: Any, args: argparse.Namespace) -> int:
         return EXIT_FAILED if missing else EXIT_OK
     await services.orchestrator.wait_idle()  # files re-queued at start-up go first
     started_wall, started = time.time(), time.perf_counter()
-    _, records = await services.orchestrator.submit_batch(paths)
-    bar = tqdm(total=len(records), unit="file", disable=args.no_progress or None,
+    bar = tqdm(total=len(paths), unit="file", disable=args.no_progress or None,
                file=sys.stderr)
-    outcomes: list[FileRecord] = []
-    for future in asyncio.as_completed([services.orchestrator.process_file(Path(r.path))
-                                        for r in records]):
-        outcomes.append(await future)
-        bar.update(1)
+    outcomes = await services.orchestrator.batch_process_files(
+        paths, on_done=lambda _: bar.update(1))
     bar.close()
     await services.orchestrator.wait_idle()
     return _summarise(outcomes, started_wall, time.perf_counter() - started)

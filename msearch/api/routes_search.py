@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,8 +22,6 @@ _CHUNK = 1 << 16
 
 
 def _options(filters: SearchFilters) -> SearchOptions:
-    from pathlib import Path
-
     return SearchOptions(
         limit=filters.limit, offset=filters.offset,
         media_types=tuple(filters.media_types or ()),

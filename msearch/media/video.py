@@ -212,18 +212,18 @@ class _SceneAssembler:
         if t > 0 and (not self._cuts or t > self._cuts[-1]):
             self._cuts.append(t)
 
-    def _keyframe(self, start: float, end: float) -> Image.Image:
+    def _keyframe(self, start: float, end: float) -> tuple[float, Image.Image]:
+        """The sampled frame nearest the middle of [start, end)."""
         middle = (start + end) / 2
         candidates = [f for f in self._frames if start <= f[0] < end] or self._frames
-        return min(candidates, key=lambda f: abs(f[0] - middle))[1]
+        return min(candidates, key=lambda f: abs(f[0] - middle))
 
     def _close(self, end: float) -> Iterator[Keyframe]:
         if not self._frames:
             return
-        scene = Keyframe(SceneRecord(self._index, round(self._start, 3), round(end, 3), 0.0),
-                         self._keyframe(self._start, end))
-        middle = (self._start + end) / 2
-        scene.scene.keyframe = round(min(self._frames, key=lambda f: abs(f[0] - middle))[0], 3)
+        at, image = self._keyframe(self._start, end)
+        scene = Keyframe(SceneRecord(self._index, round(self._start, 3), round(end, 3),
+                                     round(at, 3)), image)
         self._index += 1
         self._frames = [f for f in self._frames if f[0] >= end]
         self._start = end

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,9 +107,17 @@ class ProcessingOrchestrator:
         _, futures = await self._register([path], None)
         return await futures[0]
 
-    async def batch_process_files(self, paths: Sequence[Path]) -> list[FileRecord]:
+    async def batch_process_files(
+        self, paths: Sequence[Path], *, on_done: Callable[[FileRecord], None] | None = None
+    ) -> list[FileRecord]:
+        """Process ``paths`` as one job; ``on_done`` hears of each file as it finishes."""
         job = JobRecord(id=uuid.uuid4().hex, total=len(paths))
         _, futures = await self._register(paths, job.id, job)
+        if on_done is not None:
+            for future in futures:
+                future.add_done_callback(
+                    lambda f: on_done(f.result()) if not f.cancelled() and not f.exception()
+                    else None)
         return list(await asyncio.gather(*futures))
 
     async def requeue(self, records: Iterable[FileRecord]) -> int:
