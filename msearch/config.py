@@ -59,6 +59,9 @@ class FileMonitoringSettings(BaseModel):
     ignore: list[str] = Field(
         default_factory=lambda: [".*", "*.part", "*.crdownload", "~$*", "*.tmp", "*.swp"]
     )
+    observer: Literal["auto", "inotify", "polling"] = "auto"
+    poll_interval_s: float = Field(default=5.0, gt=0)
+    rescan_interval_s: float = Field(default=3600.0, ge=0)
 
     @field_validator("file_extensions")
     @classmethod

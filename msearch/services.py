@@ -19,6 +19,7 @@ from msearch.store.factory import create_vector_store
 from msearch.store.metadata import MetadataStore
 from msearch.store.records import FileStatus
 from msearch.store.vectors import collection_name
+from msearch.watch import FolderMonitor
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class Services:
     engine: EmbeddingEngine
     orchestrator: ProcessingOrchestrator
     searcher: Searcher
+    monitor: FolderMonitor
     lock: DataDirLock
     model_error: str | None = None
     owns_engine: bool = True
@@ -50,10 +52,15 @@ class Services:
         if reset_type == "index":
             await self.orchestrator.requeue(
                 await self.adapter.metadata.files_with_status([FileStatus.QUEUED]))
+        elif reset_type == "all":
+            await self.monitor.reload()  # the folders are forgotten: stop watching them
+        elif self.monitor.watching:
+            await self.monitor.rescan()  # watched folders stay: index them afresh
         return removed
 
     async def aclose(self) -> None:
         try:
+            await self.monitor.stop()
             await self.orchestrator.stop()
             if self.owns_engine:
                 await self.engine.stop()
@@ -92,10 +99,12 @@ async def build_services(
     engine: EmbeddingEngine | None = None,
     owner: dict[str, Any] | None = None,
     allow_degraded: bool = False,
+    watch: bool = False,
 ) -> Services:
     """Open the data directory, start the model and stores (an ``engine`` passed in is
     shared: started if needed, never stopped here), repair what a crash left and
-    re-queue unfinished files. With ``allow_degraded`` a model that cannot load leaves the
+    re-queue unfinished files; with ``watch``, watch the folders (the server does, one-off
+    CLI commands do not). With ``allow_degraded`` a model that cannot load leaves the
     service up (health and listings work; search and indexing answer 503)."""
     data_dir = settings.data_dir
     lock = DataDirLock(data_dir)
@@ -110,8 +119,9 @@ async def build_services(
                                               video=settings.video,
                                               batch_size=settings.embedding.batch_size)
         services = Services(settings, adapter, engine, orchestrator,
-                            Searcher(adapter, engine, settings.performance), lock,
-                            owns_engine=owns_engine)
+                            Searcher(adapter, engine, settings.performance),
+                            FolderMonitor(adapter, orchestrator, settings.file_monitoring),
+                            lock, owns_engine=owns_engine)
         try:
             await engine.start()
         except ModelUnavailable as exc:
@@ -128,6 +138,8 @@ async def build_services(
         if unfinished:
             log.info("re-queueing %d files left unfinished", len(unfinished))
             await orchestrator.requeue(unfinished)
+        if watch:
+            await services.monitor.start()
         return services
     except BaseException:
         if adapter is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "test-models"
@@ -55,6 +56,28 @@ async def tiny_engine(tiny_clip_dir: Path) -> AsyncIterator[InfinityEngine]:
     await engine.start()
     yield engine
     await engine.stop()
+
+
+class CountingEngine:
+    """The real engine, observed: counts image embeddings and concurrent calls."""
+
+    def __init__(self, engine: InfinityEngine) -> None:
+        self._engine = engine
+        self.images_embedded = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._engine.embed_images(images)
+        finally:
+            self.in_flight -= 1
+            self.images_embedded += len(images)
 
 
 @pytest.fixture

@@ -6,38 +6,15 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from PIL import Image
 
+from conftest import CountingEngine
 from media_factory import noise, write_all_formats, write_broken
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.services import Services, build_services
 from msearch.store.records import FileStatus
-
-
-class CountingEngine:
-    """The real engine, observed: counts image embeddings and concurrent calls."""
-
-    def __init__(self, engine: InfinityEngine) -> None:
-        self._engine = engine
-        self.images_embedded = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return await self._engine.embed_images(images)
-        finally:
-            self.in_flight -= 1
-            self.images_embedded += len(images)
 
 
 @pytest.fixture

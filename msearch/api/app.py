@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 
 from msearch import __version__
-from msearch.api import routes_files, routes_search, routes_system
+from msearch.api import routes_files, routes_folders, routes_search, routes_system
 from msearch.api.errors import error_response, install_error_handling
 from msearch.config import Settings
 from msearch.embedding.base import EmbeddingEngine
@@ -28,7 +28,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, owner=owner, engine=engine,
-                                        allow_degraded=True)
+                                        allow_degraded=True, watch=True)
         app.state.services = services
         try:
             yield
@@ -56,4 +56,5 @@ def create_app(
     app.include_router(routes_system.router)
     app.include_router(routes_files.router)
     app.include_router(routes_search.router)
+    app.include_router(routes_folders.router)
     return app

@@ -43,3 +43,9 @@ class ImageSearchByFileRequest(SearchFilters):
 class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reset_type: Literal["all", "database", "index"]
+
+
+class FolderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=4096)
+    recursive: bool = True

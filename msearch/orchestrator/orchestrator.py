@@ -120,10 +120,22 @@ class ProcessingOrchestrator:
                     else None)
         return list(await asyncio.gather(*futures))
 
+    async def enqueue(self, paths: Sequence[Path]) -> list[FileRecord]:
+        """Queue files without a job (watched folders, re-queued files)."""
+        return (await self._register(paths, None))[0]
+
     async def requeue(self, records: Iterable[FileRecord]) -> int:
-        paths = [Path(r.path) for r in records]
-        await self._register(paths, None)
-        return len(paths)
+        return len(await self.enqueue([Path(r.path) for r in records]))
+
+    async def wait_for_files(self, file_ids: Iterable[str]) -> None:
+        """Until none of these files is queued or in flight (whatever their outcome)."""
+        waits = [self._pending[i].done for i in file_ids if i in self._pending]
+        if waits:
+            await asyncio.wait([asyncio.ensure_future(asyncio.shield(w)) for w in waits])
+
+    def is_busy(self, file_id: str) -> bool:
+        """Queued or in flight: its path must not be relocated or deleted under it."""
+        return file_id in self._pending
 
     async def get_processing_status(self, file_id: str) -> FileRecord | None:
         return await self._adapter.get_file(file_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from msearch.errors import ModelUnavailable
+from msearch.errors import ModelUnavailable, StoreError
 from msearch.store.metadata import MetadataStore
 from msearch.store.records import (
     UNFINISHED,
@@ -205,6 +205,25 @@ class UnifiedDatabaseAdapter:
         thumb.unlink(missing_ok=True)
         return True
 
+    async def relocate_file(self, record: FileRecord, new_path: str) -> FileRecord:
+        """A moved or renamed file keeps its id and vectors: its points are re-written
+        with the new location in their payload (vectors copied, not recomputed), then the
+        row. A crash in between leaves the old row, which the next scan relocates again."""
+        collection = self.collection
+        count = max(1, len(record.scenes))
+        ids = [point_id(record.id, i) for i in range(count)]
+        found = await self._vectors.retrieve_vectors(collection, ids)
+        if len(found) != count:
+            raise StoreError(f"{record.path} has {len(found)} of its {count} vectors; "
+                             "it must be re-indexed")
+        record.path, record.folder = new_path, str(Path(new_path).parent)
+        scenes = sorted(record.scenes, key=lambda s: s.index)
+        await self._vectors.upsert(collection, [
+            VectorPoint(pid, found[pid], self._payload(record, scenes[i] if scenes else None))
+            for i, pid in enumerate(ids)])
+        await self.metadata.save_file(record)
+        return record
+
     def thumbnail_path(self, file_id: str, scene_index: int | None = None) -> Path:
         suffix = f"_{scene_index}" if scene_index else ""
         return self.cache_dir / "thumbnails" / file_id[:2] / f"{file_id}{suffix}.jpg"
@@ -258,6 +277,11 @@ class UnifiedDatabaseAdapter:
             "indexed_by_type": await self.metadata.media_type_counts(),
             "vectors": await self._vectors.count(self.collection),
         }
+
+    async def points_per_file(self) -> dict[str, int]:
+        """How many vectors each file has (consistency checks)."""
+        grouped = await self._vectors.file_point_ids(self.collection)
+        return {file_id: len(ids) for file_id, ids in grouped.items()}
 
     async def optimize(self) -> None:
         await self._vectors.optimize(self.collection)

@@ -13,7 +13,7 @@ import aiosqlite
 
 from msearch.errors import StoreError
 from msearch.store.migrations import MIGRATIONS, SCHEMA_VERSION
-from msearch.store.records import FileRecord, FileStatus, JobRecord, SceneRecord
+from msearch.store.records import FileRecord, FileStatus, FolderRecord, JobRecord, SceneRecord
 
 _FILE_COLUMNS = (
     "id", "path", "folder", "media_type", "mime", "size", "mtime", "fingerprint", "width",
@@ -41,6 +41,13 @@ def _under_folder(folder: str) -> tuple[str, list[Any]]:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return "(folder = ? OR folder LIKE ? ESCAPE '\\')", [folder.rstrip("/") or "/",
                                                         escaped + "%"]
+
+
+def _in_watched(folder: FolderRecord) -> tuple[str, list[Any]]:
+    """SQL matching the files a watched folder covers."""
+    if folder.recursive:
+        return _under_folder(folder.path)
+    return "folder = ?", [folder.path.rstrip("/") or "/"]
 
 
 class MetadataStore:
@@ -126,7 +133,8 @@ class MetadataStore:
         )
         return (await self._with_scenes([_row_to_file(row)]))[0] if row else None
 
-    async def _files_where_in(self, column: str, values: Iterable[str]) -> list[FileRecord]:
+    async def _files_where_in(self, column: str, values: Iterable[str | int]
+                              ) -> list[FileRecord]:
         """Rows whose ``column`` (a fixed name, never user input) is one of ``values``,
         queried in chunks below SQLite's parameter limit."""
         wanted = list(dict.fromkeys(values))
@@ -258,9 +266,33 @@ class MetadataStore:
             rows = await self._fetchall("SELECT id FROM files WHERE status = ?", [str(status)])
         return {r[0] for r in rows}
 
-    async def status_counts(self) -> dict[str, int]:
-        rows = await self._fetchall("SELECT status, COUNT(*) FROM files GROUP BY status")
+    async def status_counts(self, folder: FolderRecord | None = None) -> dict[str, int]:
+        """Files per status, all of them or those a watched folder covers."""
+        if folder is None:
+            rows = await self._fetchall("SELECT status, COUNT(*) FROM files GROUP BY status")
+        else:
+            clause, params = _in_watched(folder)
+            rows = await self._fetchall(
+                f"SELECT status, COUNT(*) FROM files WHERE {clause} GROUP BY status", params)
         return {str(status): int(n) for status, n in rows}
+
+    async def files_in(self, folder: FolderRecord) -> list[FileRecord]:
+        """The files a watched folder covers (for scans)."""
+        clause, params = _in_watched(folder)
+        rows = await self._fetchall(
+            f"SELECT {','.join(_FILE_COLUMNS)} FROM files WHERE {clause} ORDER BY path", params)
+        return await self._with_scenes([_row_to_file(r) for r in rows])
+
+    async def files_below(self, path: str) -> list[FileRecord]:
+        """The file at ``path`` and every file below it (a deleted or moved directory)."""
+        clause, params = _under_folder(path)
+        rows = await self._fetchall(
+            f"SELECT {','.join(_FILE_COLUMNS)} FROM files WHERE path = ? OR {clause}",
+            [path, *params])
+        return await self._with_scenes([_row_to_file(r) for r in rows])
+
+    async def files_with_size(self, sizes: Iterable[int]) -> list[FileRecord]:
+        return await self._files_where_in("size", sizes)
 
     async def media_type_counts(self) -> dict[str, int]:
         rows = await self._fetchall(
@@ -284,6 +316,35 @@ class MetadataStore:
                 cur = await db.execute(f"DELETE FROM {table}")
                 removed[table] = cur.rowcount
             return removed
+
+    # folders -------------------------------------------------------------------------------
+
+    async def add_folder(self, path: str, recursive: bool) -> FolderRecord:
+        """Insert the folder, or update ``recursive`` of the one already at ``path``."""
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO folders (path, recursive, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET recursive = excluded.recursive",
+                [path, int(recursive), time.time()])
+        folder = await self.folder_at(path)
+        assert folder is not None
+        return folder
+
+    async def list_folders(self) -> list[FolderRecord]:
+        rows = await self._fetchall(
+            "SELECT id, path, recursive, added_at FROM folders ORDER BY path")
+        return [FolderRecord(int(i), str(p), bool(r), float(a)) for i, p, r, a in rows]
+
+    async def get_folder(self, folder_id: int) -> FolderRecord | None:
+        return next((f for f in await self.list_folders() if f.id == folder_id), None)
+
+    async def folder_at(self, path: str) -> FolderRecord | None:
+        return next((f for f in await self.list_folders() if f.path == path), None)
+
+    async def remove_folder(self, folder_id: int) -> bool:
+        async with self._write() as db:
+            cur = await db.execute("DELETE FROM folders WHERE id = ?", [folder_id])
+            return cur.rowcount > 0
 
     async def clear_folders(self) -> int:
         async with self._write() as db:

@@ -69,6 +69,10 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 2: moved files are found by size before their content is hashed
+    """
+    CREATE INDEX files_size ON files(size);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

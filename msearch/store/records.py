@@ -84,6 +84,24 @@ class FileRecord:
 
 
 @dataclass
+class FolderRecord:
+    """A watched folder; its files are the indexed files below ``path``."""
+
+    id: int
+    path: str
+    recursive: bool = True
+    added_at: float = 0.0
+
+    def covers(self, path: str) -> bool:
+        """Is ``path`` (a file) inside this folder, directly or, when recursive, below?"""
+        root = self.path.rstrip("/") or "/"
+        parent = path.rsplit("/", 1)[0] or "/"
+        if parent == root:
+            return True
+        return self.recursive and path.startswith(root.rstrip("/") + "/")
+
+
+@dataclass
 class JobRecord:
     id: str
     total: int

@@ -1,0 +1,308 @@
+"""Folder watching on the real filesystem with real watchdog events, the real pipeline
+(Infinity on the tiny model, Qdrant Edge, SQLite). After every change the index must equal
+the disk; moved files must keep their ids without being embedded again."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from watch_helpers import assert_index_equals_disk
+
+from conftest import CountingEngine, wait_for
+from media_factory import noise
+from msearch.config import Settings
+from msearch.embedding.infinity import InfinityEngine
+from msearch.services import Services, build_services
+from msearch.watch import observers
+from msearch.watch.observers import mount_fstype
+from msearch.watch.stability import FileStabilityTracker
+
+WATCH = {"debounce_ms": 300, "poll_interval_s": 0.2, "rescan_interval_s": 0}
+
+
+def png(path: Path, seed: int, size: int = 48) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise(size, size, seed=seed).save(path, "PNG")
+    return path
+
+
+@pytest.fixture
+async def counting(tiny_engine: InfinityEngine) -> CountingEngine:
+    return CountingEngine(tiny_engine)
+
+
+@pytest.fixture
+def watch_settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(file_monitoring=WATCH)
+
+
+Starter = Callable[[], Awaitable[Services]]
+
+
+@pytest.fixture
+async def started(watch_settings: Settings, counting: CountingEngine
+                  ) -> AsyncIterator[Starter]:
+    """Starts the service with watching on; everything started is closed at the end."""
+    running: list[Services] = []
+
+    async def start() -> Services:
+        services = await build_services(watch_settings, engine=counting,  # type: ignore[arg-type]
+                                        watch=True)
+        running.append(services)
+        return services
+
+    yield start
+    for services in running:
+        await services.aclose()
+
+
+async def watch(services: Services, folder: Path, recursive: bool = True) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    record, _ = await services.monitor.add(folder.resolve(), recursive)
+    return record.id
+
+
+async def test_create_modify_rename_delete(started: Starter,
+                                           counting: CountingEngine, media_dir: Path) -> None:
+    services = await started()
+    lib = media_dir / "lib"
+    await watch(services, lib)
+    first = png(lib / "a.png", seed=1)
+    files = await assert_index_equals_disk(services, lib)
+    file_id = files[str(first)].id
+    assert counting.images_embedded == 1
+
+    png(first, seed=2)  # new content, same name
+    await wait_for(lambda: counting.images_embedded == 2)
+    files = await assert_index_equals_disk(services, lib)
+    assert files[str(first)].id == file_id
+
+    renamed = first.rename(lib / "renamed.png")
+    files = await wait_for(lambda: _path_is_indexed(services, renamed))
+    files = await assert_index_equals_disk(services, lib)
+    assert files[str(renamed)].id == file_id
+    assert counting.images_embedded == 2, "a renamed file must not be embedded again"
+
+    renamed.unlink()
+    files = await assert_index_equals_disk(services, lib)
+    assert files == {}
+
+
+async def _path_is_indexed(services: Services, path: Path) -> bool:
+    found = await services.adapter.get_files_by_path([str(path)])
+    return bool(found) and found[str(path)].status == "indexed"
+
+
+async def test_moves_across_folders_directory_moves_and_subtree_delete(
+        started: Starter, counting: CountingEngine, media_dir: Path) -> None:
+    services = await started()
+    left, right = media_dir / "left", media_dir / "right"
+    await watch(services, left)
+    await watch(services, right)
+    png(left / "one.png", seed=10)
+    for i in range(3):
+        png(left / "trip" / "day" / f"p{i}.png", seed=20 + i)
+    files = await assert_index_equals_disk(services, left, right)
+    ids = {Path(p).name: r.id for p, r in files.items()}
+    embedded = counting.images_embedded
+    assert embedded == 4
+
+    shutil.move(left / "one.png", right / "one.png")  # across watched folders
+    (left / "trip").rename(left / "holiday")  # directory rename inside a folder
+    await wait_for(lambda: _path_is_indexed(services, left / "holiday" / "day" / "p2.png"))
+    await wait_for(lambda: _path_is_indexed(services, right / "one.png"))
+    files = await assert_index_equals_disk(services, left, right)
+    assert {Path(p).name: r.id for p, r in files.items()} == ids
+    assert str(left / "holiday" / "day" / "p0.png") in files
+
+    shutil.move(left / "holiday", right / "holiday")  # directory move across folders
+    await wait_for(lambda: _path_is_indexed(services, right / "holiday" / "day" / "p1.png"))
+    files = await assert_index_equals_disk(services, left, right)
+    assert {Path(p).name: r.id for p, r in files.items()} == ids
+    assert counting.images_embedded == embedded, "moved files must keep their vectors"
+    hits = await services.adapter.search(
+        await services.adapter.file_vector(ids["p1.png"]) or [], limit=1,
+        filter=_folder_filter(right / "holiday"))
+    assert hits and hits[0].file.id == ids["p1.png"], "the payload must follow the move"
+
+    shutil.rmtree(right / "holiday")  # subtree delete
+    files = await assert_index_equals_disk(services, left, right)
+    assert set(files) == {str(right / "one.png")}
+
+
+def _folder_filter(folder: Path) -> object:
+    from msearch.store.records import VectorFilter
+
+    return VectorFilter(folder=str(folder))
+
+
+async def test_file_written_slowly_is_processed_once_complete(
+        started: Starter, counting: CountingEngine, media_dir: Path) -> None:
+    services = await started()
+    lib = media_dir / "lib"
+    await watch(services, lib)
+    source = png(media_dir / "source.png", seed=3, size=160)
+    data = source.read_bytes()
+    target = lib / "slow.png"
+    chunks = 12
+    step = len(data) // chunks + 1
+    with target.open("wb") as fh:
+        for start in range(0, len(data), step):
+            fh.write(data[start:start + step])
+            fh.flush()
+            os.fsync(fh.fileno())
+            await _sleep(0.1)  # well inside the 300 ms the file must stay unchanged
+    files = await assert_index_equals_disk(services, lib)
+    assert files[str(target)].size == len(data)
+    assert services.monitor.totals.queued == 1, "a growing file must be queued once, whole"
+    assert counting.images_embedded == 1
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+async def test_a_burst_of_500_files_loses_nothing(
+        started: Starter, counting: CountingEngine, media_dir: Path) -> None:
+    services = await started()
+    lib = media_dir / "burst"
+    await watch(services, lib)
+    for i in range(500):
+        png(lib / f"d{i % 5}" / f"f{i:03d}.png", seed=1000 + i, size=32)
+    files = await assert_index_equals_disk(services, lib, limit_s=240)
+    assert len(files) == 500
+    assert counting.images_embedded == 500, "each file embedded exactly once"
+    assert len({r.fingerprint for r in files.values()}) == 500
+
+
+async def test_ignored_names_wait_until_renamed(started: Starter,
+                                               media_dir: Path) -> None:
+    services = await started()
+    lib = media_dir / "lib"
+    await watch(services, lib)
+    png(lib / ".hidden.png", seed=1)
+    png(lib / ".cache" / "inside.png", seed=2)
+    png(lib / "~$lock.png", seed=3)
+    download = lib / "photo.jpg.crdownload"
+    noise(40, 40, seed=4).save(download, "JPEG")
+    for name in ("x.tmp", "y.part", "notes.txt"):
+        (lib / name).write_bytes(b"not media")
+    files = await assert_index_equals_disk(services, lib)
+    assert files == {}
+    done = download.rename(lib / "photo.jpg")  # the download finished
+    await wait_for(lambda: _path_is_indexed(services, done))
+    files = await assert_index_equals_disk(services, lib)
+    assert set(files) == {str(done)}
+
+
+async def test_changes_made_while_stopped_are_found_at_start(
+        started: Starter, counting: CountingEngine, media_dir: Path) -> None:
+    services = await started()
+    lib = media_dir / "lib"
+    await watch(services, lib)
+    for name, seed in (("keep", 1), ("change", 2), ("delete", 3), ("move", 4)):
+        png(lib / f"{name}.png", seed=seed)
+    before = await assert_index_equals_disk(services, lib)
+    await services.aclose()
+    embedded = counting.images_embedded
+
+    png(lib / "change.png", seed=22, size=64)
+    (lib / "delete.png").unlink()
+    (lib / "sub").mkdir()
+    (lib / "move.png").rename(lib / "sub" / "moved.png")
+    png(lib / "new.png", seed=5)
+
+    services = await started()
+    after = await assert_index_equals_disk(services, lib)
+    assert after[str(lib / "sub" / "moved.png")].id == before[str(lib / "move.png")].id
+    assert after[str(lib / "keep.png")].indexed_at == before[str(lib / "keep.png")].indexed_at
+    assert counting.images_embedded - embedded == 2, "only the new and the changed file"
+
+
+async def test_a_folder_that_is_away_keeps_its_files(
+        started: Starter, media_dir: Path) -> None:
+    services = await started()
+    lib = media_dir / "drive"
+    folder_id = await watch(services, lib)
+    png(lib / "a.png", seed=1)
+    await assert_index_equals_disk(services, lib)
+    await services.aclose()
+
+    lib.rename(media_dir / "elsewhere")  # as if the drive were unmounted
+    services = await started()
+    await wait_for(lambda: services.monitor.idle)
+    [view] = await services.monitor.views()
+    assert view["present"] is False and view["watching"] is None
+    assert view["counts"]["indexed"] == 1, "an absent folder must not empty the index"
+
+    (media_dir / "elsewhere").rename(lib)
+    await services.monitor.rescan(folder_id)
+    [view] = await services.monitor.views()
+    assert view["present"] is True and view["watching"] == "inotify"
+    png(lib / "b.png", seed=2)
+    await assert_index_equals_disk(services, lib)
+
+
+async def test_polling_takes_over_when_inotify_watches_run_out(
+        started: Starter, media_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    class ExhaustedInotify(observers.InotifyObserver):
+        def schedule(self, *args: object, **kwargs: object) -> object:
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(observers, "_inotify_observer", ExhaustedInotify)
+    services = await started()
+    lib = media_dir / "lib"
+    with caplog.at_level(logging.WARNING, logger="msearch.watch.observers"):
+        await watch(services, lib)
+    assert "polling it every 0.2s instead" in caplog.text
+    [view] = await services.monitor.views()
+    assert view["watching"] == "polling"
+    png(lib / "polled.png", seed=1)
+    (lib / "sub").mkdir()
+    png(lib / "sub" / "deeper.png", seed=2)
+    files = await assert_index_equals_disk(services, lib)
+    assert len(files) == 2
+
+
+def test_stability_rules_with_a_fake_clock() -> None:
+    now = [0.0]
+    sizes: dict[str, tuple[int, int] | None] = {"f": (10, 1)}
+    tracker = FileStabilityTracker(1.0, clock=lambda: now[0], look=lambda p: sizes.get(p))
+    tracker.touch("f")
+    now[0] = 0.9
+    assert tracker.due() == []  # too soon after the event
+    sizes["f"] = (20, 2)  # still growing, no event seen (e.g. a polled folder)
+    now[0] = 1.1
+    assert tracker.due() == []
+    now[0] = 2.0
+    assert tracker.due() == []  # changed at 1.1: must stay unchanged until 2.1
+    now[0] = 2.2
+    assert tracker.due() == ["f"]
+    assert len(tracker) == 0
+
+    tracker.touch("gone")  # a deletion waits as long as a change
+    now[0] = 3.0
+    assert tracker.due() == []
+    now[0] = 3.3
+    assert tracker.due() == ["gone"]
+
+
+def test_eventless_filesystems_are_recognised() -> None:
+    mountinfo = (
+        "22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/root rw\n"
+        "40 22 0:50 / /mnt/nas rw,relatime shared:2 - nfs4 nas:/photos rw,vers=4.2\n"
+        "41 22 0:51 / /mnt/my\\040drive rw shared:3 - fuse.sshfs host:/x rw\n"
+    )
+    assert mount_fstype(Path("/home/me/pics"), mountinfo) == "ext4"
+    assert mount_fstype(Path("/mnt/nas/2024/a.jpg"), mountinfo) == "nfs4"
+    assert mount_fstype(Path("/mnt/my drive/a"), mountinfo) == "fuse.sshfs"
+    assert mount_fstype(Path("/mnt/nasty"), mountinfo) == "ext4"
