@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip setuptools wheel
 	# torch first and pinned: any later resolution of a looser torch pulls CUDA wheels.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[embed,video,watch,bench,dev]'
+	$(PIP) install -q -e '.[embed,video,bench,dev]'
 	rm -f $(VENV)/.setup-*
 	touch $@
 

@@ -70,6 +70,26 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     remote(status)
 
+    folders = sub.add_parser("folders", help="watched folders: kept indexed while the "
+                                             "server runs")
+    folder_sub = folders.add_subparsers(dest="folders_command", required=True)
+    add = folder_sub.add_parser("add", help="watch a folder and index it now")
+    add.add_argument("path", type=Path)
+    add.add_argument("--no-recursive", action="store_true", help="only its own files")
+    add.add_argument("--no-progress", action="store_true")
+    remote(add)
+    listing = folder_sub.add_parser("list", help="watched folders with their counts")
+    listing.add_argument("--json", action="store_true")
+    remote(listing)
+    remove = folder_sub.add_parser("remove", help="stop watching; its files leave the index")
+    remove.add_argument("folder_id", type=int)
+    remove.add_argument("--keep-files", action="store_true", help="keep its files indexed")
+    remote(remove)
+    rescan = folder_sub.add_parser("rescan", help="compare a folder with the disk now")
+    rescan.add_argument("folder_id", type=int)
+    rescan.add_argument("--no-progress", action="store_true")
+    remote(rescan)
+
     reset = sub.add_parser("reset", help="clear the index and/or database")
     reset.add_argument("--type", dest="reset_type", default="index",
                        choices=["all", "database", "index"])
@@ -129,6 +149,21 @@ def format_results(results: list[dict[str, Any]]) -> str:
         where = f"  @ {scene['start']:.1f}-{scene['end']:.1f}s" if scene else ""
         lines.append(f"{rank:>3}  {hit['score']:>6.3f}  {hit['media_type'] or '?':<5}  "
                      f"{hit['path']}{where}")
+    return "\n".join(lines)
+
+
+def format_folders(folders: list[dict[str, Any]]) -> str:
+    if not folders:
+        return "no watched folders (add one with 'msearch folders add DIR')"
+    lines = [f"{'id':>3}  {'indexed':>7}  {'queued':>6}  {'failed':>6}  {'watching':<8}  path"]
+    for folder in folders:
+        counts = folder["counts"]
+        notes = [] if folder["recursive"] else ["not recursive"]
+        if not folder.get("present", True):
+            notes.append("NOT THERE")
+        lines.append(f"{folder['id']:>3}  {counts['indexed']:>7}  {counts['queued']:>6}  "
+                     f"{counts['failed']:>6}  {folder.get('watching') or '-':<8}  "
+                     f"{folder['path']}" + (f"  ({', '.join(notes)})" if notes else ""))
     return "\n".join(lines)
 
 

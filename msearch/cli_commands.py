@@ -20,6 +20,7 @@ from msearch.cli import (
     EXIT_USAGE,
     echo,
     echo_err,
+    format_folders,
     format_results,
 )
 from msearch.config import Settings
@@ -116,11 +117,14 @@ def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
 async def local(args: argparse.Namespace, settings: Settings) -> int:
     from msearch.services import build_services, open_adapter
 
-    if args.command in ("status", "reset"):
+    if args.command in ("status", "reset") or (args.command == "folders"
+                                               and args.folders_command == "list"):
         adapter, lock = await open_adapter(settings)
         try:
             if args.command == "status":
                 return await _status(adapter, settings, args.json)
+            if args.command == "folders":
+                return await _folders_list(adapter, args.json)
             return await _reset(adapter, args)
         finally:
             await adapter.close()
@@ -131,9 +135,70 @@ async def local(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command == "index":
             return await _index(services, args)
+        if args.command == "folders":
+            return await _folders(services, args)
         return await _search(services, args)
     finally:
         await services.aclose()
+
+
+async def _folders_list(adapter: Any, as_json: bool) -> int:
+    from msearch.watch.monitor import folder_summaries
+
+    folders = await folder_summaries(adapter.metadata)
+    echo(json.dumps({"folders": folders}, indent=2) if as_json else format_folders(folders))
+    return EXIT_OK
+
+
+async def _folders(services: Any, args: argparse.Namespace) -> int:
+    """add/remove/rescan on the data directory: the change is made and, for add and
+    rescan, the folder is indexed now; a running server would keep it up to date."""
+    monitor = services.monitor
+    if args.folders_command == "remove":
+        removed = await monitor.remove(args.folder_id, keep_files=args.keep_files)
+        echo(f"stopped watching {removed['path']}; {removed['files_removed']} files left "
+             "the index")
+        return EXIT_OK
+    if args.folders_command == "add":
+        path = args.path.expanduser().resolve()
+        if services.settings.api.allowed_roots:
+            from msearch.api.security import confine_path
+
+            path = confine_path(str(path), services.settings)
+        folder, created = await monitor.add(path, not args.no_recursive)
+        echo(f"{'watching' if created else 'already watching'} {folder.path} "
+             f"(folder {folder.id})")
+        folder_id = folder.id
+    else:
+        folder_id = args.folder_id
+    await services.orchestrator.wait_idle()  # files re-queued at start-up go first
+    report = await monitor.rescan(folder_id)
+    bar = tqdm(total=report.queued, unit="file", disable=args.no_progress or None,
+               file=sys.stderr)
+    while services.orchestrator.queued:
+        bar.update(report.queued - services.orchestrator.queued - bar.n)
+        await asyncio.sleep(0.2)
+    bar.update(report.queued - bar.n)
+    bar.close()
+    scan = report.as_dict()
+    echo(f"scan: {scan['queued']} queued, {scan['moved']} moved, {scan['deleted']} deleted, "
+         f"{scan['unchanged']} unchanged")
+    return await _folder_outcome(services.adapter, folder_id)
+
+
+async def _folder_outcome(adapter: Any, folder_id: int) -> int:
+    from msearch.watch.monitor import folder_summaries
+
+    view = next(v for v in await folder_summaries(adapter.metadata) if v["id"] == folder_id)
+    echo(format_folders([view]))
+    folder = await adapter.metadata.get_folder(folder_id)
+    failed = [r for r in await adapter.metadata.files_in(folder)
+              if r.status == FileStatus.FAILED]
+    for record in failed[:20]:
+        echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
+    if failed:
+        return EXIT_PARTIAL if view["counts"]["indexed"] else EXIT_FAILED
+    return EXIT_OK
 
 
 async def _index(services: Any, args: argparse.Namespace) -> int:
@@ -171,6 +236,8 @@ async def _search(services: Any, args: argparse.Namespace) -> int:
 
 
 async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
+    from msearch.watch.monitor import folder_summaries
+
     stored = await adapter.metadata.get_model()
     failed, _ = await adapter.list_files(status="failed", limit=20)
     counts = await adapter.metadata.status_counts()
@@ -181,6 +248,7 @@ async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
         "index_model": {"id": stored[0], "dim": stored[1]} if stored else None,
         "files": counts,
         "vectors": vectors.get("vectors", 0),
+        "folders": await folder_summaries(adapter.metadata),
         "failed": [{"path": r.path, "code": r.error_code, "message": r.error} for r in failed],
     }
     if as_json:
@@ -191,6 +259,9 @@ async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
     echo(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
     echo("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     echo(f"vectors:  {status['vectors']}")
+    if status["folders"]:
+        echo("watched folders:")
+        echo(format_folders(status["folders"]))
     for item in status["failed"]:
         echo(f"  failed  {item['path']}: [{item['code']}] {item['message']}")
     return EXIT_OK
@@ -226,11 +297,29 @@ def remote(args: argparse.Namespace, settings: Settings) -> int:
             return _remote_index(client, args)
         if args.command == "search":
             return _remote_search(client, args)
+        if args.command == "folders":
+            return _remote_folders(client, args)
         if args.command == "status":
             health = client.request("GET", "/health")
+            folders = client.request("GET", "/api/v1/folders")["folders"]
             failed = client.request("GET", "/api/v1/files", params={"status": "failed",
                                                                     "limit": 20})
-            echo(json.dumps({"health": health, "failed": failed["files"]}, indent=2))
+            if args.json:
+                echo(json.dumps({"health": health, "folders": folders,
+                                 "failed": failed["files"]}, indent=2))
+                return EXIT_OK
+            model = health.get("model", {})
+            echo(f"server:   {args.server} ({health['status']})")
+            echo(f"model:    {model.get('id')} ({model.get('dim')}-d)")
+            counts = health.get("counts", {})
+            echo("files:    " + (", ".join(f"{n} {s}" for s, n in
+                                           sorted(counts.get("files", {}).items())) or "none"))
+            if folders:
+                echo("watched folders:")
+                echo(format_folders(folders))
+            for item in failed["files"]:
+                echo(f"  failed  {item['path']}: [{item['error']['code']}] "
+                     f"{item['error']['message']}")
             return EXIT_OK
         if not _confirmed(args):
             return EXIT_USAGE
@@ -257,6 +346,40 @@ def _remote_index(client: Any, args: argparse.Namespace) -> int:
     echo(f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
          f"{state['done'] - state['failed']} indexed, {state['failed']} failed")
     return EXIT_PARTIAL if state["failed"] else EXIT_OK
+
+
+def _remote_folders(client: Any, args: argparse.Namespace) -> int:
+    command = args.folders_command
+    if command == "list":
+        folders = client.request("GET", "/api/v1/folders")["folders"]
+        echo(json.dumps({"folders": folders}, indent=2) if args.json
+             else format_folders(folders))
+        return EXIT_OK
+    if command == "remove":
+        removed = client.request("DELETE", f"/api/v1/folders/{args.folder_id}",
+                                 params={"keep_files": str(args.keep_files).lower()})
+        echo(f"stopped watching {removed['path']}; {removed['files_removed']} files left "
+             "the index")
+        return EXIT_OK
+    if command == "add":
+        view = client.request("POST", "/api/v1/folders", json={
+            "path": str(args.path.expanduser().resolve()), "recursive": not args.no_recursive})
+    else:
+        view = client.request("POST", f"/api/v1/folders/{args.folder_id}/rescan")
+    bar = tqdm(total=view["counts"]["total"], unit="file", disable=args.no_progress or None,
+               file=sys.stderr)
+    while view["scanning"] or view["pending_changes"] or view["counts"]["queued"]:
+        time.sleep(0.5)
+        view = next(v for v in client.request("GET", "/api/v1/folders")["folders"]
+                    if v["id"] == view["id"])
+        counts = view["counts"]
+        bar.total = counts["total"]
+        bar.update(counts["indexed"] + counts["failed"] - bar.n)
+    bar.close()
+    echo(format_folders([view]))
+    if view["counts"]["failed"]:
+        return EXIT_PARTIAL if view["counts"]["indexed"] else EXIT_FAILED
+    return EXIT_OK
 
 
 def _remote_search(client: Any, args: argparse.Namespace) -> int:

@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from video_factory import segments_video  # noqa: E402
-
 from msearch.config import VideoSettings  # noqa: E402
 from msearch.media.video import FFmpegSceneDetector, probe  # noqa: E402
+from video_factory import segments_video  # noqa: E402
 
 SOURCES = ("testsrc", "smptebars", "color=c=red", "testsrc2", "smptehdbars", "color=c=blue",
            "life", "yuvtestsrc", "color=c=yellow", "cellauto")

@@ -103,8 +103,49 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path,
     by_image = run_cli(env, "search", "--image", str(library / "red.png"), "--server", server,
                        "--limit", "1")
     assert "red.png" in by_image.stdout
-    status = json.loads(run_cli(env, "status", "--server", server).stdout)
+    status = json.loads(run_cli(env, "status", "--server", server, "--json").stdout)
     assert status["health"]["counts"]["vectors"] == 5
+    assert "5 indexed" in run_cli(env, "status", "--server", server).stdout
+
+
+def test_folders_on_the_data_directory(env: dict[str, str], library: Path,
+                                       tmp_path: Path) -> None:
+    added = run_cli(env, "folders", "add", str(library), "--no-progress")
+    assert added.returncode == 3, added.stderr  # the broken file failed
+    assert "watching" in added.stdout and "corrupt_media" in added.stdout
+    listed = json.loads(run_cli(env, "folders", "list", "--json").stdout)["folders"]
+    assert [(f["path"], f["counts"]["indexed"], f["counts"]["failed"]) for f in listed] == [
+        (str(library), 5, 1)]
+    outside = run_cli(env, "folders", "add", str(tmp_path))
+    assert outside.returncode == 1 and "outside the allowed roots" in outside.stderr
+
+    (library / "n0.jpg").rename(library / "renamed.jpg")  # while nothing watches
+    noise(64, 64, seed=9).save(library / "new.jpg")
+    rescan = run_cli(env, "folders", "rescan", str(listed[0]["id"]), "--no-progress")
+    assert "1 queued, 1 moved, 0 deleted" in rescan.stdout, rescan.stdout
+    status = run_cli(env, "status")
+    assert "watched folders:" in status.stdout and str(library) in status.stdout
+
+    removed = run_cli(env, "folders", "remove", str(listed[0]["id"]))
+    assert removed.returncode == 0 and "7 files left the index" in removed.stdout
+    assert "no watched folders" in run_cli(env, "folders", "list").stdout
+    assert json.loads(run_cli(env, "status", "--json").stdout)["files"] == {}
+
+
+def test_folders_through_a_server_are_watched(env: dict[str, str], library: Path,
+                                              server: str) -> None:
+    added = run_cli(env, "folders", "add", str(library), "--server", server, "--no-progress")
+    assert added.returncode == 3 and str(library) in added.stdout, added.stderr
+    noise(64, 64, seed=11).save(library / "arrives-later.jpg")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = json.loads(run_cli(env, "folders", "list", "--server", server,
+                                    "--json").stdout)["folders"]
+        if listed[0]["counts"]["indexed"] == 6:
+            break
+        time.sleep(0.5)
+    assert listed[0]["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "total": 7}
+    assert listed[0]["watching"] == "inotify"
 
 
 def test_demo_command_builds_and_indexes_a_library(tmp_path: Path, tiny_clip_dir: Path) -> None:

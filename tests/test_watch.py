@@ -10,11 +10,12 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from watch_helpers import assert_index_equals_disk
 
-from conftest import CountingEngine, wait_for
+from conftest import CountingEngine, api_client, wait_for
 from media_factory import noise
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
@@ -22,6 +23,8 @@ from msearch.services import Services, build_services
 from msearch.watch import observers
 from msearch.watch.observers import mount_fstype
 from msearch.watch.stability import FileStabilityTracker
+from video_factory import segments_video
+from watch_helpers import assert_index_equals_disk
 
 WATCH = {"debounce_ms": 300, "poll_interval_s": 0.2, "rescan_interval_s": 0}
 
@@ -183,6 +186,31 @@ async def test_a_burst_of_500_files_loses_nothing(
     assert len({r.fingerprint for r in files.values()}) == 500
 
 
+async def test_a_moved_video_keeps_its_scenes(started: Starter, counting: CountingEngine,
+                                             media_dir: Path) -> None:
+    services = await started()
+    lib = media_dir / "lib"
+    await watch(services, lib)
+    staging = media_dir / "staging.mp4"
+    segments_video(staging, [1.5, 1.5, 1.5])
+    clip = staging.rename(lib / "clip.mp4")  # appears whole, as a finished copy does
+    files = await assert_index_equals_disk(services, lib)
+    before = files[str(clip)]
+    assert len(before.scenes) == 3
+    embedded = counting.images_embedded
+
+    moved = clip.rename(lib / "holiday.mp4")
+    await wait_for(lambda: _path_is_indexed(services, moved))
+    files = await assert_index_equals_disk(services, lib)
+    after = files[str(moved)]
+    assert after.id == before.id and after.scenes == before.scenes
+    assert counting.images_embedded == embedded
+    vector = await services.adapter.file_vector(after.id)
+    hits = await services.adapter.search(vector or [], limit=3)
+    assert {h.file.path for h in hits} == {str(moved)}
+    assert sorted(h.scene.index for h in hits if h.scene) == [0, 1, 2]
+
+
 async def test_ignored_names_wait_until_renamed(started: Starter,
                                                media_dir: Path) -> None:
     services = await started()
@@ -306,3 +334,90 @@ def test_eventless_filesystems_are_recognised() -> None:
     assert mount_fstype(Path("/mnt/nas/2024/a.jpg"), mountinfo) == "nfs4"
     assert mount_fstype(Path("/mnt/my drive/a"), mountinfo) == "fuse.sshfs"
     assert mount_fstype(Path("/mnt/nasty"), mountinfo) == "ext4"
+
+
+async def _folder(client: httpx.AsyncClient, folder_id: int) -> dict[str, Any]:
+    listed = (await client.get("/api/v1/folders")).json()["folders"]
+    return next(f for f in listed if f["id"] == folder_id)
+
+
+async def test_folders_api(make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
+                           media_dir: Path, tmp_path: Path) -> None:
+    lib = media_dir / "lib"
+    for i in range(6):
+        png(lib / "sub" / f"{i}.png", seed=i)
+    (lib / "bad.png").write_bytes((lib / "sub" / "0.png").read_bytes()[:120])  # truncated
+    async with api_client(make_settings(file_monitoring=WATCH), tiny_engine) as client:
+        outside = await client.post("/api/v1/folders", json={"path": str(tmp_path)})
+        assert outside.status_code == 403
+        not_dir = await client.post("/api/v1/folders", json={"path": str(lib / "bad.png")})
+        assert not_dir.status_code == 400
+        created = await client.post("/api/v1/folders", json={"path": str(lib)})
+        assert created.status_code == 201, created.text
+        view = created.json()
+        assert view["path"] == str(lib) and view["recursive"] is True
+        assert view["watching"] == "inotify"
+        assert view["scanning"] or view["pending_changes"] or view["counts"]["queued"], \
+            "a folder just added must show work in progress, never look finished"
+
+        async def indexed() -> dict[str, Any] | None:
+            current = await _folder(client, view["id"])
+            done = not current["scanning"] and current["counts"]["queued"] == 0
+            return current if done and current["counts"]["indexed"] == 6 else None
+
+        view = await wait_for(indexed)
+        assert view["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "total": 7}
+        scan = view["last_scan"]  # files written moments ago settle first, then are queued
+        assert scan["queued"] + scan["deferred"] == 7
+        failed = (await client.get("/api/v1/files", params={"status": "failed"})).json()
+        assert failed["files"][0]["error"]["code"] == "corrupt_media"
+
+        again = await client.post("/api/v1/folders", json={"path": str(lib)})
+        assert again.status_code == 200 and again.json()["id"] == view["id"]
+        nested = await client.post("/api/v1/folders", json={"path": str(lib / "sub")})
+        assert nested.status_code == 409 and str(lib) in nested.json()["error"]["message"]
+
+        (lib / "sub" / "0.png").unlink()
+        rescan = await client.post(f"/api/v1/folders/{view['id']}/rescan")
+        assert rescan.status_code == 202 and rescan.json()["scan"]["deleted"] in (0, 1)
+        assert (await client.post("/api/v1/folders/999/rescan")).status_code == 404
+        assert (await client.delete("/api/v1/folders/999")).status_code == 404
+
+        kept = await client.delete(f"/api/v1/folders/{view['id']}",
+                                   params={"keep_files": "true"})
+        assert kept.status_code == 200 and kept.json()["files_removed"] == 0
+        assert (await client.get("/api/v1/folders")).json() == {"folders": []}
+        assert (await client.get("/api/v1/files")).json()["total"] == 6
+
+        again = await client.post("/api/v1/folders", json={"path": str(lib)})
+        removed = await client.delete(f"/api/v1/folders/{again.json()['id']}")
+        assert removed.json()["files_removed"] == 6
+        assert (await client.get("/api/v1/files")).json()["total"] == 0
+        assert sorted(p.name for p in (lib / "sub").iterdir()) == [f"{i}.png" for i in (1, 2, 3,
+                                                                                     4, 5)]
+
+
+async def test_configured_folders_and_resets(make_settings: Callable[..., Settings],
+                                             tiny_engine: InfinityEngine,
+                                             media_dir: Path) -> None:
+    lib = media_dir / "configured"
+    for i in range(3):
+        png(lib / f"{i}.png", seed=i)
+    settings = make_settings(file_monitoring={**WATCH, "folders": [lib]})
+    async with api_client(settings, tiny_engine) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        await assert_index_equals_disk(services, lib)
+        [view] = (await client.get("/api/v1/folders")).json()["folders"]
+        assert view["path"] == str(lib)
+
+        reset = await client.post("/api/v1/system/reset", json={"reset_type": "database"})
+        assert reset.status_code == 200
+        await assert_index_equals_disk(services, lib)  # still watched: indexed afresh
+
+        reset = await client.post("/api/v1/system/reset", json={"reset_type": "all"})
+        assert reset.json()["removed"]["folders"] == 1
+        assert (await client.get("/api/v1/folders")).json() == {"folders": []}
+        png(lib / "after-reset.png", seed=9)
+        await _sleep(1.0)  # well past the settle time: nothing may pick it up
+        assert services.monitor.idle
+        assert (await client.get("/api/v1/files")).json()["total"] == 0

@@ -261,9 +261,7 @@ class ProcessingOrchestrator:
         return ctx.previous if ctx.skipped and ctx.previous else record
 
     async def _fail(self, record: FileRecord, code: str, message: str) -> None:
-        await self._adapter.mark_failed(record.id, code, message)
-        record.status, record.error_code, record.error = FileStatus.FAILED, code, message
-        record.progress = 0.0
+        await self._adapter.mark_failed(record, code, message)
 
     async def _keep_previous(self, ctx: ProcessingContext) -> None:
         """An unchanged file keeps its vectors; only size/mtime may be refreshed."""

@@ -186,11 +186,14 @@ class UnifiedDatabaseAdapter:
             record.status, record.progress = FileStatus.INDEXED, 1.0
         await self.metadata.save_files(records)
 
-    async def mark_failed(self, file_id: str, code: str, message: str) -> None:
-        """A file that cannot be indexed keeps no vectors: stale ones would find old content."""
-        await self._vectors.delete_files(self.collection, [file_id])
-        await self.metadata.set_status(file_id, FileStatus.FAILED, error_code=code,
-                                       error=message, progress=0.0)
+    async def mark_failed(self, record: FileRecord, code: str, message: str) -> None:
+        """A file that cannot be indexed keeps no vectors: stale ones would find old
+        content. What was learnt of it (size, mtime, type) is kept, so an unchanged bad
+        file is not retried at every scan."""
+        await self._vectors.delete_files(self.collection, [record.id])
+        record.status, record.error_code, record.error = FileStatus.FAILED, code, message
+        record.progress = 0.0
+        await self.metadata.save_file(record)
 
     async def delete_file(self, file_id: str) -> bool:
         record = await self.metadata.get_file(file_id)

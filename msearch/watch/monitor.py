@@ -23,6 +23,7 @@ from msearch.config import FileMonitoringSettings
 from msearch.errors import Conflict, InvalidRequest, NotFound
 from msearch.orchestrator import ProcessingOrchestrator
 from msearch.store.adapter import UnifiedDatabaseAdapter
+from msearch.store.metadata import MetadataStore
 from msearch.store.records import FolderRecord
 from msearch.watch.observers import ObserverKind, start_observer, stop_observer
 from msearch.watch.stability import FileStabilityTracker
@@ -155,30 +156,21 @@ class FolderMonitor:
         return total
 
     async def views(self) -> list[dict[str, Any]]:
-        """Each folder with its counts, for the API, the CLI and the web page."""
-        views: list[dict[str, Any]] = []
+        """Each folder with its counts and watch state (API, CLI, web page). A scan that
+        runs at any moment of this call shows as ``scanning``: the counts are read in
+        between, so work in progress never looks finished."""
+        scanning = set(self._scanning)
+        summaries = await folder_summaries(self._adapter.metadata)
+        scanning |= self._scanning
         pending = self._tracker.paths()
-        for folder in await self._adapter.metadata.list_folders():
-            counts = await self._adapter.metadata.status_counts(folder)
-            observer = self._observers.get(folder.id)
-            views.append({
-                "id": folder.id,
-                "path": folder.path,
-                "recursive": folder.recursive,
-                "present": await asyncio.to_thread(Path(folder.path).is_dir),
-                "watching": observer[1] if observer else None,
-                "scanning": folder.id in self._scanning,
-                "pending_changes": sum(1 for p in pending if folder.covers(p)),
-                "counts": {
-                    "indexed": counts.get("indexed", 0),
-                    "queued": counts.get("queued", 0) + counts.get("processing", 0),
-                    "failed": counts.get("failed", 0),
-                    "total": sum(counts.values()),
-                },
-                "last_scan": self._last_scan.get(folder.id),
-                "added_at": folder.added_at,
-            })
-        return views
+        for view in summaries:
+            observer = self._observers.get(view["id"])
+            folder = FolderRecord(view["id"], view["path"], view["recursive"])
+            view.update(watching=observer[1] if observer else None,
+                        scanning=folder.id in scanning,
+                        pending_changes=sum(1 for p in pending if folder.covers(p)),
+                        last_scan=self._last_scan.get(folder.id))
+        return summaries
 
     # internals -------------------------------------------------------------------------
 
@@ -224,6 +216,7 @@ class FolderMonitor:
                 loop.call_soon_threadsafe(self._tracker.touch, path)
 
     def _start_scan(self, folder: FolderRecord) -> None:
+        self._scanning.add(folder.id)  # already, so nobody sees it idle before it starts
         self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(asyncio.create_task(self._scan_logged(folder),
                                                name=f"msearch-scan-{folder.id}"))
@@ -279,3 +272,25 @@ class FolderMonitor:
             await asyncio.sleep(interval)
             for folder in list(self._folders):
                 await self._scan_logged(folder)
+
+
+async def folder_summaries(metadata: MetadataStore) -> list[dict[str, Any]]:
+    """Every watched folder with its file counts (``queued`` includes files in flight);
+    needs only the metadata store, so ``msearch status`` can show it without a model."""
+    summaries: list[dict[str, Any]] = []
+    for folder in await metadata.list_folders():
+        counts = await metadata.status_counts(folder)
+        summaries.append({
+            "id": folder.id,
+            "path": folder.path,
+            "recursive": folder.recursive,
+            "present": await asyncio.to_thread(Path(folder.path).is_dir),
+            "counts": {
+                "indexed": counts.get("indexed", 0),
+                "queued": counts.get("queued", 0) + counts.get("processing", 0),
+                "failed": counts.get("failed", 0),
+                "total": sum(counts.values()),
+            },
+            "added_at": folder.added_at,
+        })
+    return summaries
