@@ -9,13 +9,17 @@ STAMP := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt | sha1sum | c
 
 .PHONY: setup run test lint bench clean
 
+# Debian packages, installed when missing (as root, or through passwordless sudo).
+APT_INSTALL = { echo "installing $(1) with apt-get"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null) \
+	  || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null); }
+
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
-	  echo "installing ffmpeg with apt-get"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) \
-	  || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null); }
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || $(call APT_INSTALL,ffmpeg)
+	@# The web page's end-to-end tests drive Debian's Chromium (Playwright never downloads one).
+	@command -v chromium >/dev/null || $(call APT_INSTALL,chromium)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 	# torch first and pinned: any later resolution of a looser torch pulls CUDA wheels.

@@ -7,9 +7,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 
 from msearch import __version__
-from msearch.api import routes_files, routes_folders, routes_search, routes_system
+from msearch.api import (
+    routes_files,
+    routes_folders,
+    routes_search,
+    routes_system,
+    routes_web,
+)
 from msearch.api.errors import error_response, install_error_handling
 from msearch.config import Settings
 from msearch.embedding.base import EmbeddingEngine
@@ -57,4 +64,6 @@ def create_app(
     app.include_router(routes_files.router)
     app.include_router(routes_search.router)
     app.include_router(routes_folders.router)
+    app.include_router(routes_web.router)
+    app.mount("/ui", StaticFiles(directory=routes_web.WEB_ROOT), name="ui")
     return app

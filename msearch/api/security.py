@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from pathlib import Path
@@ -27,11 +28,27 @@ def _presented_key(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+SESSION_COOKIE = "msearch_session"
+
+
+def session_token(key: str) -> str:
+    """What the web page's session cookie holds: derived from the key, never the key."""
+    return hmac.new(key.encode(), b"msearch web session", hashlib.sha256).hexdigest()
+
+
+def has_valid_session(request: Request, key: str) -> bool:
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), session_token(key).encode())
+
+
 def check_api_key(request: Request, settings: Settings, *, mutating: bool) -> None:
-    """With a key configured every /api call needs it. Without one, changes are refused
-    when the server listens beyond loopback (anyone on the network could reach them)."""
+    """With a key configured every /api call needs it (as a Bearer token, or the web
+    page's session cookie). Without one, changes are refused when the server listens
+    beyond loopback (anyone on the network could reach them)."""
     key = settings.api.api_key
     if key:
+        if has_valid_session(request, key):
+            return
         presented = _presented_key(request)
         if presented is None:
             raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")

@@ -1,0 +1,127 @@
+// The viewer: one result large, with its metadata; videos play from the matching scene,
+// the other matching scenes are chips that seek to them.
+
+import { api } from "./api.js";
+import { bytes, clock, el, fileName, sceneRange, when } from "./format.js";
+
+export class Viewer {
+  constructor(dialog, { onSimilar, onClose }) {
+    this.dialog = dialog;
+    this.onSimilar = onSimilar;
+    this.onClose = onClose;
+    this.results = [];
+    this.index = -1;
+    this.part = (name) => dialog.querySelector(`#viewer-${name}`);
+    this.part("close").addEventListener("click", () => this.close());
+    this.part("prev").addEventListener("click", () => this.show(this.index - 1));
+    this.part("next").addEventListener("click", () => this.show(this.index + 1));
+    this.part("similar").addEventListener("click", () => {
+      const hit = this.results[this.index];
+      this.close();
+      this.onSimilar(hit);
+    });
+    dialog.addEventListener("close", () => this.stopMedia());
+    dialog.addEventListener("cancel", (event) => {
+      event.preventDefault();
+      this.close();
+    });
+    dialog.addEventListener("keydown", (event) => {
+      if (event.target.tagName === "VIDEO" || event.target.closest(".scenes")) return;
+      if (event.key === "ArrowLeft") this.show(this.index - 1);
+      if (event.key === "ArrowRight") this.show(this.index + 1);
+    });
+    // A click on the backdrop (outside the dialog's box) closes it.
+    dialog.addEventListener("click", (event) => {
+      if (event.target === dialog) this.close();
+    });
+  }
+
+  open(results, index) {
+    this.results = results;
+    if (!this.dialog.open) this.dialog.showModal();
+    this.show(index);
+  }
+
+  close() {
+    this.stopMedia();
+    if (this.dialog.open) this.dialog.close();
+    this.onClose(this.index);
+  }
+
+  stopMedia() {
+    const video = this.part("media").querySelector("video");
+    if (video) video.pause();
+  }
+
+  async show(index) {
+    if (index < 0 || index >= this.results.length) return;
+    this.stopMedia();
+    this.index = index;
+    const hit = this.results[index];
+    this.part("title").textContent = fileName(hit.path);
+    this.part("prev").disabled = index === 0;
+    this.part("next").disabled = index === this.results.length - 1;
+    const media = this.part("media");
+    const scenes = this.part("scenes");
+    scenes.replaceChildren();
+    const content = `/api/v1/files/${encodeURIComponent(hit.file_id)}/content`;
+    if (hit.media_type === "video") {
+      const video = el("video", { controls: true, playsinline: true, preload: "auto",
+                                  "aria-label": `Video ${fileName(hit.path)}` });
+      video.muted = true; // browsers only start playback by themselves when muted
+      media.replaceChildren(video);
+      const start = hit.scene ? hit.scene.start : 0;
+      video.dataset.sceneStart = String(start);
+      video.addEventListener("loadedmetadata", () => this.seek(video, start), { once: true });
+      video.src = content;
+      this.renderScenes(video, hit);
+    } else {
+      media.replaceChildren(el("img", { src: content, alt: fileName(hit.path) }));
+    }
+    this.renderMeta(hit, null);
+    try {
+      const detail = await api.file(hit.file_id);
+      if (this.index === index) this.renderMeta(hit, detail);
+    } catch (error) {
+      if (this.index === index) {
+        this.part("meta").append(el("dt", {}, "Error"), el("dd", {}, error.message));
+      }
+    }
+  }
+
+  seek(video, seconds) {
+    video.currentTime = seconds;
+    video.play().catch(() => {
+      // playback refused (no codec, or no autoplay): the controls stay usable
+    });
+  }
+
+  renderScenes(video, hit) {
+    const scenes = [hit.scene, ...(hit.more_scenes || [])].filter(Boolean);
+    scenes.sort((a, b) => a.start - b.start);
+    const chips = scenes.map((scene) => el("button", {
+      type: "button",
+      class: `chip${scene === hit.scene ? " best" : ""}`,
+      "aria-label": `Play from ${clock(scene.start)} (scene ${scene.index + 1})`,
+      onclick: () => this.seek(video, scene.start),
+    }, sceneRange(scene)));
+    if (chips.length) {
+      this.part("scenes").replaceChildren(el("span", { class: "muted" }, "Matching scenes"),
+                                          ...chips);
+    }
+  }
+
+  renderMeta(hit, detail) {
+    const rows = [["Path", hit.path], ["Score", hit.score.toFixed(3)]];
+    if (detail) {
+      const size = detail.width && detail.height ? `${detail.width} × ${detail.height}` : "";
+      rows.push(["Type", detail.mime || detail.media_type], ["Dimensions", size],
+                ["File size", bytes(detail.size)],
+                ["Duration", detail.duration ? clock(detail.duration) : ""],
+                ["Taken", when(detail.taken_at)], ["Camera", detail.camera || ""],
+                ["Indexed", detail.indexed_at ? when(new Date(detail.indexed_at * 1000).toISOString()) : ""]);
+    }
+    this.part("meta").replaceChildren(...rows.filter(([, value]) => value)
+      .flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
+  }
+}
