@@ -119,38 +119,32 @@ export class Library {
   }
 
   async add() {
-    const error = $("folder-error");
-    error.hidden = true;
-    try {
+    await this.attempt(async () => {
       await api.addFolder($("folder-path").value.trim(), $("folder-recursive").checked);
       $("folder-path").value = "";
       this.busy = true;
-    } catch (failure) {
-      error.textContent = failure.message;
-      error.hidden = false;
-    }
-    this.refresh();
+    });
   }
 
   async rescan(folder) {
-    try {
-      await api.rescanFolder(folder.id);
-    } catch (failure) {
-      $("folder-error").textContent = failure.message;
-      $("folder-error").hidden = false;
-    }
-    this.refresh();
+    await this.attempt(() => api.rescanFolder(folder.id));
   }
 
   async remove(folder) {
     if (!window.confirm(`Stop watching ${folder.path}? Its files leave the index (the files themselves are not touched).`)) {
       return;
     }
+    await this.attempt(() => api.removeFolder(folder.id));
+  }
+
+  async attempt(action) {
+    const error = $("folder-error");
+    error.hidden = true;
     try {
-      await api.removeFolder(folder.id);
+      await action();
     } catch (failure) {
-      $("folder-error").textContent = failure.message;
-      $("folder-error").hidden = false;
+      error.textContent = failure.message;
+      error.hidden = false;
     }
     this.refresh();
   }
