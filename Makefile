@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip setuptools wheel
 	# torch first and pinned: any later resolution of a looser torch pulls CUDA wheels.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[embed,video,bench,dev]'
+	@# basicsr's sdist build asks for torch: the build environment gets the same pin.
+	$(PIP) install -q --build-constraint constraints.txt -e '.[embed,video,enhance,bench,dev]'
 	rm -f $(VENV)/.setup-*
 	touch $@
 

@@ -87,6 +87,10 @@ class EnhancementSettings(BaseModel):
     min_side: int = Field(default=256, ge=1)
     weights_dir: Path | None = None
     face_restore: bool = False
+    model: Literal["RealESRGAN_x4plus", "RealESRGAN_x2plus"] = "RealESRGAN_x4plus"
+    tile: int = Field(default=256, ge=0)
+    tile_pad: int = Field(default=10, ge=0)
+    only_center_face: bool = False
 
 
 class Settings(BaseSettings):

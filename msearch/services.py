@@ -12,6 +12,7 @@ from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.factory import create_engine
 from msearch.embedding.models import resolve_model
 from msearch.errors import ModelUnavailable
+from msearch.media.enhance import ImageEnhancer
 from msearch.orchestrator import ProcessingOrchestrator
 from msearch.search import Searcher
 from msearch.store.adapter import UnifiedDatabaseAdapter
@@ -93,6 +94,18 @@ def _make_adapter(settings: Settings) -> UnifiedDatabaseAdapter:
     )
 
 
+def _enhancer(settings: Settings, engine: EmbeddingEngine) -> ImageEnhancer | None:
+    if not settings.enhancement.enabled:
+        return None
+    enhancer = ImageEnhancer(settings.enhancement, device=settings.embedding.device,
+                             target_side=engine.input_size)
+    missing = enhancer.missing_weights()
+    if missing:
+        log.warning("enhancement is on but weights are missing (%s): files are indexed "
+                    "unenhanced and say why", ", ".join(str(p) for p in missing))
+    return enhancer
+
+
 async def build_services(
     settings: Settings,
     *,
@@ -117,7 +130,8 @@ async def build_services(
         engine = engine or create_engine(settings.embedding, cache_dir=data_dir / "cache")
         orchestrator = ProcessingOrchestrator(adapter, engine, settings.performance,
                                               video=settings.video,
-                                              batch_size=settings.embedding.batch_size)
+                                              batch_size=settings.embedding.batch_size,
+                                              enhancer=_enhancer(settings, engine))
         services = Services(settings, adapter, engine, orchestrator,
                             Searcher(adapter, engine, settings.performance),
                             FolderMonitor(adapter, orchestrator, settings.file_monitoring),

@@ -296,7 +296,9 @@ def test_the_api_key_is_asked_once_per_browser_session(
         page.fill("#q", "a yellow square")
         page.keyboard.press("Enter")
         page.wait_for_selector(".card img")
-        assert page.evaluate("document.querySelector('.card img').naturalWidth") > 0
+        # thumbnails load through the session cookie (an <img> sends no Authorization)
+        page.wait_for_function("() => { const img = document.querySelector('.card img');"
+                               " return img.complete && img.naturalWidth > 0; }")
         page.reload()  # same browser session: no prompt again
         page.wait_for_selector(".card")
         assert page.is_hidden("#key-dialog")

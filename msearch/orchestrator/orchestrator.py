@@ -14,10 +14,11 @@ from pathlib import Path
 from msearch.config import PerformanceSettings, VideoSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import MSearchError
+from msearch.media.enhance import ImageEnhancer
 from msearch.media.video import FFmpegSceneDetector
 from msearch.orchestrator.context import ProcessingContext
 from msearch.orchestrator.progress import ProgressSink, StoreProgressSink
-from msearch.orchestrator.stages import DecodeImage, Embed, Persist, Preflight, Stage
+from msearch.orchestrator.stages import DecodeImage, Embed, Enhance, Persist, Preflight, Stage
 from msearch.orchestrator.video_stage import VideoScenes
 from msearch.store.adapter import UnifiedDatabaseAdapter
 from msearch.store.records import FileRecord, FileStatus, JobRecord
@@ -54,6 +55,7 @@ class ProcessingOrchestrator:
         video: VideoSettings | None = None,
         batch_size: int = 32,
         progress: ProgressSink | None = None,
+        enhancer: ImageEnhancer | None = None,
     ) -> None:
         self._adapter = adapter
         self._engine = engine
@@ -61,11 +63,13 @@ class ProcessingOrchestrator:
         self._progress = progress or StoreProgressSink(adapter)
         self._executor = ThreadPoolExecutor(settings.decode_workers,
                                             thread_name_prefix="msearch-media")
+        self._enhancer = enhancer
         self._stages: list[Stage] = [
             Preflight(adapter, self._executor),
             DecodeImage(adapter, engine, settings, self._executor),
+            Enhance(adapter, enhancer),
             VideoScenes(adapter, engine, FFmpegSceneDetector(video or VideoSettings()),
-                        settings, self._progress, batch_size),
+                        settings, self._progress, batch_size, enhancer),
             Embed(engine),
             Persist(adapter),
         ]
@@ -92,6 +96,8 @@ class ProcessingOrchestrator:
                 work.done.cancel()
         self._pending.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._enhancer is not None:
+            self._enhancer.close()
 
     # public API ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ class Step(StrEnum):
     QUEUED = "queued"
     PREFLIGHT = "preflight"
     DECODE = "decode"
+    ENHANCE = "enhance"
     EMBED = "embed"
     PERSIST = "persist"
     DONE = "done"
@@ -22,6 +23,7 @@ STEP_FRACTION: dict[Step, float] = {
     Step.QUEUED: 0.0,
     Step.PREFLIGHT: 0.05,
     Step.DECODE: 0.2,
+    Step.ENHANCE: 0.35,
     Step.EMBED: 0.5,
     Step.PERSIST: 0.9,
     Step.DONE: 1.0,

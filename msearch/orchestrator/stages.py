@@ -17,6 +17,7 @@ from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import EmptyFile, FileUnreadable, FileVanished, UnsupportedMedia
 from msearch.media.detect import MediaType, detect_file
+from msearch.media.enhance import ImageEnhancer
 from msearch.media.fingerprint import content_fingerprint
 from msearch.media.images import DecodedImage, decode_image, write_thumbnail
 from msearch.orchestrator.context import ProcessingContext
@@ -84,6 +85,7 @@ class Preflight:
             ctx.skipped = True  # touched, not changed: keep the vectors
             return
         record.fingerprint = fingerprint
+        record.enhanced, record.enhancement = False, None  # the enhance stage says again
         if detected is None:
             raise UnsupportedMedia("not an image or video format msearch recognises "
                                    "(content checked, not the extension)")
@@ -134,6 +136,36 @@ class DecodeImage:
         for image in ctx.images:
             image.close()
         ctx.images = []
+
+
+class Enhance:
+    """Real-ESRGAN (and GFPGAN) on an image too small to embed well; the original file
+    is untouched, the enhanced copy goes to the cache, and the record says what was done
+    (or why it could not be)."""
+
+    step = Step.ENHANCE
+
+    def __init__(self, adapter: UnifiedDatabaseAdapter, enhancer: ImageEnhancer | None) -> None:
+        self._adapter = adapter
+        self._enhancer = enhancer
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        record = ctx.record
+        return (self._enhancer is not None and len(ctx.images) == 1
+                and self._enhancer.wants(record.width, record.height))
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        assert self._enhancer is not None
+        original = ctx.images[0]
+        image, done = await self._enhancer.enhance(
+            original, save_to=self._adapter.enhanced_path(ctx.record.id))
+        if image is not original:
+            original.close()
+            ctx.images = [image]
+        ctx.record.enhanced, ctx.record.enhancement = done.applied, done.as_dict()
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None
 
 
 class Embed:

@@ -7,10 +7,13 @@ import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
+from PIL import Image
+
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import CorruptMedia
 from msearch.media.detect import MediaType
+from msearch.media.enhance import ImageEnhancer
 from msearch.media.images import write_thumbnail
 from msearch.media.video import FFmpegSceneDetector, Keyframe, probe
 from msearch.orchestrator.context import ProcessingContext
@@ -28,8 +31,10 @@ class VideoScenes:
 
     def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
                  detector: FFmpegSceneDetector, settings: PerformanceSettings,
-                 progress: ProgressSink, batch_size: int) -> None:
+                 progress: ProgressSink, batch_size: int,
+                 enhancer: ImageEnhancer | None = None) -> None:
         self._adapter = adapter
+        self._enhancer = enhancer
         self._engine = engine
         self._detector = detector
         self._settings = settings
@@ -96,11 +101,33 @@ class VideoScenes:
                 assert isinstance(item, Keyframe)
                 batch.append(item)
             if batch and (len(batch) >= self._batch or item is _DONE):
-                ctx.vectors.extend(await self._engine.embed_images([k.image for k in batch]))
+                images = [await self._enhanced(ctx, k) for k in batch]
+                ctx.vectors.extend(await self._engine.embed_images(images))
                 ctx.scenes.extend(k.scene for k in batch)
                 batch = []
             if item is _DONE:
                 return
+
+    async def _enhanced(self, ctx: ProcessingContext, keyframe: Keyframe) -> Image.Image:
+        """A small video's keyframes go through the enhancement stage; the record sums up
+        what was done to them."""
+        record = ctx.record
+        if self._enhancer is None or not self._enhancer.wants(record.width, record.height):
+            return keyframe.image
+        image, done = await self._enhancer.enhance(
+            keyframe.image, save_to=self._adapter.enhanced_path(record.id, keyframe.scene.index))
+        summary = record.enhancement or {"applied": False, "steps": [], "seconds": 0.0,
+                                         "reason": None, "frames": 0, "frames_enhanced": 0}
+        summary["frames"] += 1
+        summary["seconds"] = round(summary["seconds"] + done.seconds, 3)
+        if done.applied:
+            summary["applied"] = True
+            summary["frames_enhanced"] += 1
+            summary["steps"] = sorted(set(summary["steps"]) | set(done.steps))
+        elif summary["reason"] is None:
+            summary["reason"] = done.reason
+        record.enhancement, record.enhanced = summary, bool(summary["applied"])
+        return image
 
     def _thumbnail(self, file_id: str, keyframe: Keyframe) -> None:
         dest: Path = self._adapter.thumbnail_path(file_id, keyframe.scene.index)

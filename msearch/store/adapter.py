@@ -202,10 +202,10 @@ class UnifiedDatabaseAdapter:
         await self.metadata.set_status(file_id, FileStatus.DELETED)
         await self._vectors.delete_files(self.collection, [file_id])
         await self.metadata.delete_files([file_id])
-        thumb = self.thumbnail_path(file_id)
-        for scene_thumb in thumb.parent.glob(f"{file_id}_*.jpg"):
-            scene_thumb.unlink(missing_ok=True)
-        thumb.unlink(missing_ok=True)
+        for cached in (self.thumbnail_path(file_id), self.enhanced_path(file_id)):
+            for scene_copy in cached.parent.glob(f"{file_id}_*.jpg"):
+                scene_copy.unlink(missing_ok=True)
+            cached.unlink(missing_ok=True)
         return True
 
     async def relocate_file(self, record: FileRecord, new_path: str) -> FileRecord:
@@ -228,8 +228,15 @@ class UnifiedDatabaseAdapter:
         return record
 
     def thumbnail_path(self, file_id: str, scene_index: int | None = None) -> Path:
+        return self._cached("thumbnails", file_id, scene_index)
+
+    def enhanced_path(self, file_id: str, scene_index: int | None = None) -> Path:
+        """Where the enhanced copy of an image (or of a video's keyframe) is kept."""
+        return self._cached("enhanced", file_id, scene_index)
+
+    def _cached(self, kind: str, file_id: str, scene_index: int | None) -> Path:
         suffix = f"_{scene_index}" if scene_index else ""
-        return self.cache_dir / "thumbnails" / file_id[:2] / f"{file_id}{suffix}.jpg"
+        return self.cache_dir / kind / file_id[:2] / f"{file_id}{suffix}.jpg"
 
     # jobs ------------------------------------------------------------------------------
 
@@ -326,7 +333,7 @@ class UnifiedDatabaseAdapter:
                 removed["cache_files"] = sum(1 for p in self.cache_dir.rglob("*") if p.is_file())
                 shutil.rmtree(self.cache_dir)
         else:
-            thumbs = self.cache_dir / "thumbnails"
-            if thumbs.is_dir():
-                shutil.rmtree(thumbs)
+            for kind in ("thumbnails", "enhanced"):
+                if (self.cache_dir / kind).is_dir():
+                    shutil.rmtree(self.cache_dir / kind)
         return removed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from msearch.store.records import FileRecord, FileStatus, FolderRecord, JobRecor
 _FILE_COLUMNS = (
     "id", "path", "folder", "media_type", "mime", "size", "mtime", "fingerprint", "width",
     "height", "duration", "taken_at", "camera", "status", "error_code", "error", "progress",
-    "model", "enhanced", "created_at", "updated_at", "indexed_at",
+    "model", "enhanced", "enhancement", "created_at", "updated_at", "indexed_at",
 )
 
 
@@ -26,13 +27,21 @@ def _row_to_file(row: aiosqlite.Row) -> FileRecord:
     values = dict(zip(_FILE_COLUMNS, row, strict=True))
     values["status"] = FileStatus(values["status"])
     values["enhanced"] = bool(values["enhanced"])
+    values["enhancement"] = json.loads(values["enhancement"]) if values["enhancement"] else None
     return FileRecord(**values)
 
 
+def _column_value(record: FileRecord, column: str) -> Any:
+    value = getattr(record, column)
+    if column == "status":
+        return str(value)
+    if column == "enhancement":
+        return json.dumps(value) if value is not None else None
+    return value
+
+
 def _file_values(record: FileRecord) -> tuple[Any, ...]:
-    return tuple(
-        str(getattr(record, c)) if c == "status" else getattr(record, c) for c in _FILE_COLUMNS
-    )
+    return tuple(_column_value(record, c) for c in _FILE_COLUMNS)
 
 
 def _under_folder(folder: str) -> tuple[str, list[Any]]:

@@ -73,6 +73,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX files_size ON files(size);
     """,
+    # 3: what the enhancement stage did (JSON), next to the ``enhanced`` flag
+    """
+    ALTER TABLE files ADD COLUMN enhancement TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -52,6 +52,8 @@ class FileRecord:
     progress: float = 0.0
     model: str | None = None
     enhanced: bool = False
+    # What the enhancement stage did: applied, steps, seconds, reason (when it could not).
+    enhancement: dict[str, Any] | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     indexed_at: float | None = None
@@ -78,6 +80,7 @@ class FileRecord:
                       if self.error_code else None),
             "model": self.model,
             "enhanced": self.enhanced,
+            "enhancement": self.enhancement,
             "indexed_at": self.indexed_at,
             "scenes": [s.as_dict() for s in self.scenes] if self.media_type == "video" else None,
         }
