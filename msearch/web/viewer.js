@@ -4,6 +4,14 @@
 import { api } from "./api.js";
 import { bytes, clock, el, fileName, sceneRange, when } from "./format.js";
 
+function enhancementNote(enhancement) {
+  if (!enhancement) return "";
+  if (enhancement.applied) {
+    return `${enhancement.steps.join("; ")} (${enhancement.seconds.toFixed(1)} s)`;
+  }
+  return `no: ${enhancement.reason}`;
+}
+
 export class Viewer {
   constructor(dialog, { onSimilar, onClose }) {
     this.dialog = dialog;
@@ -119,7 +127,8 @@ export class Viewer {
                 ["File size", bytes(detail.size)],
                 ["Duration", detail.duration ? clock(detail.duration) : ""],
                 ["Taken", when(detail.taken_at)], ["Camera", detail.camera || ""],
-                ["Indexed", detail.indexed_at ? when(new Date(detail.indexed_at * 1000).toISOString()) : ""]);
+                ["Indexed", detail.indexed_at ? when(new Date(detail.indexed_at * 1000).toISOString()) : ""],
+                ["Enhanced", enhancementNote(detail.enhancement)]);
     }
     this.part("meta").replaceChildren(...rows.filter(([, value]) => value)
       .flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
