@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
+import msearch  # noqa: F401  # its import hook keeps an installed torchvision from breaking transformers
 from msearch.config import EmbeddingSettings
 from msearch.embedding.infinity import InfinityEngine
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import msearch  # noqa: F401  # its import hook keeps an installed torchvision from breaking transformers
+
 SPECIAL_TOKENS = ["<|startoftext|>", "<|endoftext|>"]
 
 

@@ -238,3 +238,14 @@ def test_pure_nms_matches_a_brute_force_reference() -> None:
     assert nms(boxes, scores, 0.4).tolist() == expected
     assert torchvision.ops.nms(boxes, scores, 0.4).tolist() == expected
     import torchvision.transforms.functional_tensor  # basicsr's import works
+
+
+def test_installed_torchvision_does_not_break_the_embedding_stack() -> None:
+    # transformers imports torchvision whenever it is installed; without msearch's import
+    # hook that import fails here (CUDA torchvision next to the CPU torch) and takes
+    # CLIPModel, hence Infinity, down with it.
+    code = ("import msearch; from transformers import CLIPModel; import torchvision; "
+            "print(CLIPModel.__name__, torchvision.__version__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("CLIPModel")

@@ -9,19 +9,27 @@ and ``torchvision.ops.nms`` (which facexlib's face detector calls) uses the pure
 basicsr 1.4.2 also imports ``torchvision.transforms.functional_tensor``, removed in 0.17:
 it is aliased to ``torchvision.transforms.functional``.
 
-Only the enhancement stage imports this module, and only when it is enabled.
+Installing torchvision also breaks transformers (its image utilities import torchvision when
+it is present), hence the embedding engine: ``msearch/__init__`` installs an import hook
+that prepares the operators the moment anything first imports torchvision, so the
+``enhance`` extra never breaks the core. The hook imports nothing until then.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import logging
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     """Indices of the boxes kept by greedy non-maximum suppression, best score first
     (torchvision's semantics: a box is dropped when its IoU with a kept one exceeds the
     threshold)."""
+    import torch
+
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     x1, y1, x2, y2 = boxes.float().unbind(1)
@@ -52,6 +62,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
 
 
 def _native_ops_load(spec_origin: str) -> bool:
+    import torch
+
     library = Path(spec_origin).parent / "_C.so"
     if not library.exists():
         return False
@@ -65,6 +77,8 @@ def _native_ops_load(spec_origin: str) -> bool:
 
 
 def _define_pure_ops() -> None:
+    import torch
+
     library = torch.library.Library("torchvision", "DEF")
     schema = "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"
     library.define(f"nms{schema}")
@@ -73,30 +87,56 @@ def _define_pure_ops() -> None:
     _state["library"] = library  # the definitions live as long as this object
 
 
-def import_torchvision() -> Any:
-    """torchvision, importable whatever its compiled ops; idempotent and thread-safe."""
-    with _lock:
-        if "torchvision" in _state:
-            return _state["torchvision"]
-        spec = importlib.util.find_spec("torchvision")
-        if spec is None or spec.origin is None:
-            raise ImportError("torchvision is not installed (pip install 'msearch[enhance]')")
-        native = "torchvision" in sys.modules or _native_ops_load(spec.origin)
+def _prepare(origin: str) -> None:
+    """Before torchvision's first import: its own ops, or the pure ones. Once."""
+    if "native" not in _state:
+        native = _native_ops_load(origin)
         if not native:
             _define_pure_ops()
-        import torchvision
-        import torchvision.ops
-        import torchvision.transforms.functional as functional
+        _state["native"] = native
 
-        if not native:
+
+class _TorchvisionImportHook(importlib.abc.MetaPathFinder):
+    """Runs ``_prepare`` when anything first imports torchvision, then steps aside."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "torchvision":
+            return None
+        with _lock:
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            spec = importlib.util.find_spec("torchvision")
+            if spec is not None and spec.origin is not None:
+                _prepare(spec.origin)
+        return None  # the regular finders import it
+
+
+def install_import_hook() -> None:
+    if "torchvision" not in sys.modules and not any(
+            isinstance(f, _TorchvisionImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TorchvisionImportHook())
+
+
+def import_torchvision() -> Any:
+    """torchvision, importable whatever its compiled ops, with ``ops.nms`` working and
+    ``functional_tensor`` aliased; idempotent."""
+    if "torchvision" in _state:
+        return _state["torchvision"]
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or spec.origin is None:
+        raise ImportError("torchvision is not installed (pip install 'msearch[enhance]')")
+    with _lock:
+        if "torchvision" not in sys.modules:
+            _prepare(spec.origin)
+    import torchvision
+    import torchvision.ops
+    import torchvision.transforms.functional as functional
+
+    with _lock:
+        if not _state.get("native", True):
             torchvision.ops.nms = nms
             torchvision.ops.boxes.nms = nms
         sys.modules.setdefault("torchvision.transforms.functional_tensor", functional)
         _state["torchvision"] = torchvision
-        _state["native"] = native
-        return torchvision
-
-
-def native_ops() -> bool:
-    """Whether torchvision's own compiled ops are in use (after ``import_torchvision``)."""
-    return bool(_state.get("native"))
+    return torchvision
