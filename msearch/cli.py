@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -166,6 +165,3 @@ def format_folders(folders: list[dict[str, Any]]) -> str:
                      f"{folder['path']}" + (f"  ({', '.join(notes)})" if notes else ""))
     return "\n".join(lines)
 
-
-def elapsed(started: float) -> str:
-    return f"{time.perf_counter() - started:.1f}s"

@@ -130,10 +130,9 @@ class FolderSync:
 
     def _walk(self, root: Path, folder: FolderRecord) -> dict[str, os.stat_result]:
         found: dict[str, os.stat_result] = {}
+        # iter_media_files applies the same extension, ignore and depth rules as wanted()
         for path in iter_media_files(root, self._extensions, self._ignore,
                                      recursive=folder.recursive):
-            if not self.wanted(path, folder):
-                continue
             try:
                 found[str(path)] = path.stat()
             except OSError:
