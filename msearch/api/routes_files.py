@@ -8,17 +8,21 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
 from msearch.api.schemas import BatchProcessRequest, MediaTypeName, ProcessRequest
-from msearch.api.security import confine_path
+from msearch.api.security import confine_path, folder_filter
 from msearch.api.views import API, file_detail, file_status, file_summary
-from msearch.errors import InvalidRequest, NotFound
+from msearch.errors import InvalidRequest, MSearchError, NotFound
 from msearch.media.images import decode_image, write_thumbnail
+from msearch.media.originals import OriginalFile, open_original
 from msearch.media.scan import expand_paths
 from msearch.store.records import FileRecord, FileStatus
 
 router = APIRouter(prefix=f"{API}/files", tags=["files"])
+# SQLite's integers stop at 2**63; no listing is that long.
+MAX_OFFSET = 10**12
 
 
 async def _record(services: ServicesDep, file_id: str) -> FileRecord:
@@ -72,9 +76,9 @@ async def list_files(
     media_type: MediaTypeName | None = None,
     folder: str | None = Query(default=None, max_length=4096),
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
-    folder_path = str(Path(folder).expanduser().resolve()) if folder else None
+    folder_path = folder_filter(folder)
     records, total = await services.adapter.list_files(
         status=str(status) if status else None, media_type=media_type, folder=folder_path,
         limit=limit, offset=offset)
@@ -87,13 +91,13 @@ async def get_file(file_id: str, services: ServicesDep) -> dict[str, Any]:
     return file_detail(await _record(services, file_id))
 
 
-def _checked_original(record: FileRecord) -> Path:
-    """The original file, if it is still the regular file we indexed at that path (a
-    symlink swapped in since must not lead the server elsewhere)."""
-    path = Path(record.path)
-    if path.is_symlink() or not path.is_file() or path.resolve() != path:
-        raise NotFound("the original file is no longer available")
-    return path
+def _open_original(services: ServicesDep, record: FileRecord) -> OriginalFile:
+    """The original, if it is still a regular file at its recorded path, reached through
+    no link and inside the roots: a symlink swapped in since indexing leads nowhere."""
+    try:
+        return open_original(Path(record.path), services.media_roots())
+    except MSearchError as exc:
+        raise NotFound(f"the original file is no longer available ({exc.message})") from exc
 
 
 @router.get("/{file_id}/thumbnail", dependencies=[ReadAccess], response_class=FileResponse)
@@ -107,13 +111,13 @@ async def thumbnail(file_id: str, services: ServicesDep,
     if not thumb.is_file():
         if record.media_type != "image":
             raise NotFound("no thumbnail for this file")
-        original = _checked_original(record)
         perf = services.settings.performance
 
         def regenerate() -> None:
-            decoded = decode_image(original, max_pixels=perf.max_image_pixels,
-                                   min_short=perf.thumbnail_size,
-                                   min_long=perf.thumbnail_size)
+            with _open_original(services, record) as original:
+                decoded = decode_image(original.reopen_path, max_pixels=perf.max_image_pixels,
+                                       min_short=perf.thumbnail_size,
+                                       min_long=perf.thumbnail_size)
             write_thumbnail(decoded.image, thumb, perf.thumbnail_size)
 
         await asyncio.to_thread(regenerate)
@@ -124,6 +128,21 @@ async def thumbnail(file_id: str, services: ServicesDep,
 @router.get("/{file_id}/content", dependencies=[ReadAccess], response_class=FileResponse)
 async def content(file_id: str, services: ServicesDep) -> FileResponse:
     record = await _record(services, file_id)
-    original = _checked_original(record)
-    return FileResponse(original, media_type=record.mime or "application/octet-stream",
-                        filename=original.name, content_disposition_type="inline")
+    original = await asyncio.to_thread(_open_original, services, record)
+    return _OriginalResponse(original, media_type=record.mime or "application/octet-stream")
+
+
+class _OriginalResponse(FileResponse):
+    """Served from the opened descriptor, so the name cannot be swapped under the
+    response; the descriptor is closed however the response ends."""
+
+    def __init__(self, original: OriginalFile, *, media_type: str) -> None:
+        super().__init__(original.reopen_path, media_type=media_type,
+                         filename=original.path.name, content_disposition_type="inline")
+        self._original = original
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._original.close()

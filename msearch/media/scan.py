@@ -16,17 +16,29 @@ def iter_media_files(
     root: Path, extensions: Iterable[str], ignore: Iterable[str], *, recursive: bool = True
 ) -> Iterator[Path]:
     """Files below ``root`` whose extension is one we index, in a stable order; ignored
-    names (hidden, partial downloads, temp files) and ignored directories are skipped.
+    names (hidden, partial downloads, temp files) and ignored directories are skipped, and
+    so are symbolic links (to files or folders): a walk never leaves ``root``.
     Extensions only pre-select candidates: the pipeline still checks the content."""
     wanted = {e.lower() for e in extensions}
     patterns = list(ignore)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not is_ignored(d, patterns)) if recursive \
-            else []
-        for name in sorted(filenames):
-            if is_ignored(name, patterns) or Path(name).suffix.lower() not in wanted:
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable or vanished: nothing below it can be indexed now
+        subfolders: list[Path] = []
+        for entry in entries:
+            if is_ignored(entry.name, patterns) or entry.is_symlink():
                 continue
-            yield Path(dirpath) / name
+            if entry.is_dir(follow_symlinks=False):
+                if recursive:
+                    subfolders.append(Path(entry.path))
+            elif Path(entry.name).suffix.lower() in wanted:
+                yield Path(entry.path)
+        pending.extend(reversed(subfolders))
 
 
 def expand_paths(

@@ -49,9 +49,11 @@ class Keyframe:
     image: Image.Image
 
 
-def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+def _run(cmd: list[str], timeout: float, pass_fds: tuple[int, ...] = ()
+         ) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, check=False,
+                              pass_fds=pass_fds)
     except FileNotFoundError as exc:
         raise UnsupportedMedia("ffprobe/ffmpeg is not installed") from exc
     except subprocess.TimeoutExpired as exc:
@@ -79,11 +81,12 @@ def _rate(value: str | None) -> float:
     return float(num) / float(den or 1) if float(den or 1) else 0.0
 
 
-def probe(path: Path, *, timeout: float = 60) -> VideoInfo:
+def probe(path: Path, *, timeout: float = 60, pass_fds: tuple[int, ...] = ()) -> VideoInfo:
     """Duration, frame rate, displayed size, codec and rotation; clear errors for files
-    FFmpeg cannot read, files without a video stream and codecs it cannot decode."""
+    FFmpeg cannot read, files without a video stream and codecs it cannot decode.
+    ``pass_fds`` hands ffprobe the descriptors a ``/proc/self/fd`` path names."""
     result = _run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-                   "-show_streams", str(path)], timeout)
+                   "-show_streams", str(path)], timeout, pass_fds)
     if result.returncode != 0:
         raise CorruptMedia(f"ffprobe cannot read the file: {_last_line(result.stderr)}")
     data = json.loads(result.stdout or b"{}")
@@ -141,13 +144,15 @@ class FFmpegSceneDetector:
                 "-map", "[out]", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
 
     def scenes(self, path: Path, info: VideoInfo, *, min_short: int,
-               progress: Callable[[float], None] | None = None) -> Iterator[Keyframe]:
+               progress: Callable[[float], None] | None = None,
+               pass_fds: tuple[int, ...] = ()) -> Iterator[Keyframe]:
         """Yield each scene with its keyframe (mid-scene) as soon as the scene is certain."""
         scale = min_short / min(info.width, info.height)
         out_w, out_h = _even(info.width * min(1.0, scale)), _even(info.height * min(1.0, scale))
         frame_bytes = out_w * out_h * 3
         proc = subprocess.Popen(self._command(path, info, out_w, out_h),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                pass_fds=pass_fds)
         cuts: queue.Queue[float] = queue.Queue()
         errors: list[str] = []
 

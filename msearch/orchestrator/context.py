@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from msearch.media.detect import DetectedType
+from msearch.media.originals import OriginalFile
 from msearch.store.records import FileRecord, SceneRecord
 
 
@@ -21,4 +22,10 @@ class ProcessingContext:
     scenes: list[SceneRecord] = field(default_factory=list)
     vectors: list[list[float]] = field(default_factory=list)
     skipped: bool = False
-    extra_thumbnails: int = 0
+    # The original, opened once by Preflight; every later read goes through it.
+    original: OriginalFile | None = None
+
+    def opened(self) -> OriginalFile:
+        if self.original is None:
+            raise RuntimeError("the original file was not opened (Preflight runs first)")
+        return self.original

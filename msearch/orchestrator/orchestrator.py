@@ -15,6 +15,7 @@ from msearch.config import PerformanceSettings, VideoSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import MSearchError
 from msearch.media.enhance import ImageEnhancer
+from msearch.media.originals import RootsProvider, canonical_path
 from msearch.media.video import FFmpegSceneDetector
 from msearch.orchestrator.context import ProcessingContext
 from msearch.orchestrator.progress import ProgressSink, StoreProgressSink
@@ -56,6 +57,7 @@ class ProcessingOrchestrator:
         batch_size: int = 32,
         progress: ProgressSink | None = None,
         enhancer: ImageEnhancer | None = None,
+        roots: RootsProvider | None = None,
     ) -> None:
         self._adapter = adapter
         self._engine = engine
@@ -63,13 +65,16 @@ class ProcessingOrchestrator:
         self._progress = progress or StoreProgressSink(adapter)
         self._executor = ThreadPoolExecutor(settings.decode_workers,
                                             thread_name_prefix="msearch-media")
+        self._video_executor = ThreadPoolExecutor(settings.decode_workers,
+                                                  thread_name_prefix="msearch-video")
         self._enhancer = enhancer
         self._stages: list[Stage] = [
-            Preflight(adapter, self._executor),
+            Preflight(adapter, self._executor, roots),
             DecodeImage(adapter, engine, settings, self._executor),
             Enhance(adapter, enhancer),
             VideoScenes(adapter, engine, FFmpegSceneDetector(video or VideoSettings()),
-                        settings, self._progress, batch_size, enhancer),
+                        settings, self._progress, batch_size, self._video_executor,
+                        enhancer),
             Embed(engine),
             Persist(adapter),
         ]
@@ -96,6 +101,7 @@ class ProcessingOrchestrator:
                 work.done.cancel()
         self._pending.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._video_executor.shutdown(wait=True, cancel_futures=True)
         if self._enhancer is not None:
             self._enhancer.close()
 
@@ -179,7 +185,7 @@ class ProcessingOrchestrator:
         futures: list[asyncio.Future[FileRecord]] = []
         loop = asyncio.get_running_loop()
         async with self._register_lock:
-            resolved = list(dict.fromkeys(Path(raw).expanduser().resolve() for raw in paths))
+            resolved = list(dict.fromkeys(canonical_path(raw) for raw in paths))
             known = await self._adapter.get_files_by_path([str(p) for p in resolved])
             new_work: list[_Work] = []
             to_save: list[FileRecord] = []

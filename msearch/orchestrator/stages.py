@@ -7,19 +7,18 @@ MSearchError on bad input) and ``cleanup`` frees what it held, success or not.
 from __future__ import annotations
 
 import asyncio
-import os
-import stat
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Protocol
 
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
-from msearch.errors import EmptyFile, FileUnreadable, FileVanished, UnsupportedMedia
+from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia
 from msearch.media.detect import MediaType, detect_file
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.fingerprint import content_fingerprint
 from msearch.media.images import DecodedImage, decode_image, write_thumbnail
+from msearch.media.originals import RootsProvider, open_original
 from msearch.orchestrator.context import ProcessingContext
 from msearch.orchestrator.progress import Step
 from msearch.store.adapter import UnifiedDatabaseAdapter
@@ -43,42 +42,40 @@ def _unchanged(ctx: ProcessingContext, size: int, mtime: float, model: str | Non
 
 
 class Preflight:
-    """Is the file there, a regular non-empty file, media we know, and changed at all?"""
+    """Is the file there, a regular non-empty file reached through no link (inside the
+    allowed roots, when there are some), media we know, and changed at all? Opens the
+    original that the later stages read."""
 
     step = Step.PREFLIGHT
 
-    def __init__(self, adapter: UnifiedDatabaseAdapter, executor: Executor) -> None:
+    def __init__(self, adapter: UnifiedDatabaseAdapter, executor: Executor,
+                 roots: RootsProvider | None = None) -> None:
         self._adapter = adapter
         self._executor = executor
+        self._roots = roots
 
     def applies(self, ctx: ProcessingContext) -> bool:
         return True
 
     async def run(self, ctx: ProcessingContext) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            info = await loop.run_in_executor(self._executor, os.stat, ctx.path)
-        except FileNotFoundError as exc:
-            raise FileVanished(f"file not found: {ctx.path}") from exc
-        except PermissionError as exc:
-            raise FileUnreadable(f"permission denied: {ctx.path}") from exc
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsupportedMedia("not a regular file")
-        if info.st_size == 0:
+        roots = self._roots() if self._roots is not None else None
+        original = await loop.run_in_executor(self._executor, open_original, ctx.path, roots)
+        ctx.original = original
+        if original.size == 0:
             raise EmptyFile("the file is empty (0 bytes)")
         record = ctx.record
-        if _unchanged(ctx, info.st_size, info.st_mtime, self._adapter.model_id):
+        if _unchanged(ctx, original.size, original.mtime, self._adapter.model_id):
             ctx.skipped = True
             return
         try:
-            detected = await loop.run_in_executor(self._executor, detect_file, ctx.path)
+            detected = await loop.run_in_executor(self._executor, detect_file,
+                                                  original.reopen_path)
             fingerprint = await loop.run_in_executor(
-                self._executor, content_fingerprint, ctx.path)
-        except FileNotFoundError as exc:
-            raise FileVanished(f"file vanished while reading: {ctx.path}") from exc
+                self._executor, content_fingerprint, original.reopen_path)
         except OSError as exc:
             raise FileUnreadable(f"cannot read file: {exc}") from exc
-        record.size, record.mtime = info.st_size, info.st_mtime
+        record.size, record.mtime = original.size, original.mtime
         prev = ctx.previous
         if (prev is not None and prev.status == FileStatus.INDEXED
                 and prev.model == self._adapter.model_id and prev.fingerprint == fingerprint):
@@ -93,7 +90,9 @@ class Preflight:
         record.media_type, record.mime = str(detected.media_type), detected.mime
 
     def cleanup(self, ctx: ProcessingContext) -> None:
-        return None
+        if ctx.original is not None:
+            ctx.original.close()
+            ctx.original = None
 
 
 class DecodeImage:
@@ -114,7 +113,8 @@ class DecodeImage:
     async def run(self, ctx: ProcessingContext) -> None:
         loop = asyncio.get_running_loop()
         thumb = self._adapter.thumbnail_path(ctx.record.id)
-        decoded = await loop.run_in_executor(self._executor, self._decode, ctx.path, thumb)
+        decoded = await loop.run_in_executor(self._executor, self._decode,
+                                             ctx.opened().reopen_path, thumb)
         record = ctx.record
         record.width, record.height = decoded.width, decoded.height
         record.taken_at = decoded.taken_at.isoformat() if decoded.taken_at else None
@@ -123,12 +123,9 @@ class DecodeImage:
         ctx.images = [decoded.image]
 
     def _decode(self, path: Path, thumb: Path) -> DecodedImage:
-        try:
-            decoded = decode_image(path, max_pixels=self._settings.max_image_pixels,
-                                   min_short=self._engine.input_size,
-                                   min_long=self._settings.thumbnail_size)
-        except FileNotFoundError as exc:
-            raise FileVanished(f"file vanished while decoding: {path}") from exc
+        decoded = decode_image(path, max_pixels=self._settings.max_image_pixels,
+                               min_short=self._engine.input_size,
+                               min_long=self._settings.thumbnail_size)
         write_thumbnail(decoded.image, thumb, self._settings.thumbnail_size)
         return decoded
 

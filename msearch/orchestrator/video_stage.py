@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import Executor
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
@@ -31,9 +33,12 @@ class VideoScenes:
 
     def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
                  detector: FFmpegSceneDetector, settings: PerformanceSettings,
-                 progress: ProgressSink, batch_size: int,
+                 progress: ProgressSink, batch_size: int, executor: Executor,
                  enhancer: ImageEnhancer | None = None) -> None:
         self._adapter = adapter
+        # Decoding threads of their own (a video holds one for its whole decode), so
+        # videos neither take the threads searches need nor exceed the configured bound.
+        self._executor = executor
         self._enhancer = enhancer
         self._engine = engine
         self._detector = detector
@@ -45,11 +50,14 @@ class VideoScenes:
         return ctx.detected is not None and ctx.detected.media_type == MediaType.VIDEO
 
     async def run(self, ctx: ProcessingContext) -> None:
-        info = await asyncio.to_thread(probe, ctx.path)
+        original = ctx.opened()
+        source, fds = original.reopen_path, (original.fd,)
+        loop = asyncio.get_running_loop()
+        info = await loop.run_in_executor(self._executor,
+                                          partial(probe, source, pass_fds=fds))
         record = ctx.record
         record.duration, record.width, record.height = info.duration, info.width, info.height
         record.taken_at, record.camera = info.created, None
-        loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._batch * 2)
         stop = threading.Event()
         decode_share = STEP_FRACTION[Step.EMBED] - STEP_FRACTION[Step.DECODE]
@@ -73,8 +81,8 @@ class VideoScenes:
             try:
                 # keyframes serve the model and the scene thumbnails
                 min_short = max(self._engine.input_size, self._settings.thumbnail_size)
-                for keyframe in self._detector.scenes(ctx.path, info, min_short=min_short,
-                                                      progress=report):
+                for keyframe in self._detector.scenes(source, info, min_short=min_short,
+                                                      progress=report, pass_fds=fds):
                     self._thumbnail(record.id, keyframe)
                     if not put(keyframe):
                         return
@@ -82,7 +90,7 @@ class VideoScenes:
             except BaseException as exc:  # handed to the event loop, raised there
                 put(exc)
 
-        producer = loop.run_in_executor(None, produce)
+        producer = loop.run_in_executor(self._executor, produce)
         try:
             await self._consume(ctx, queue)
         finally:

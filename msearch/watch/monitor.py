@@ -61,6 +61,10 @@ class FolderMonitor:
     def watching(self) -> bool:
         return self._loop is not None
 
+    def folder_paths(self) -> list[Path]:
+        """The watched folders (while watching)."""
+        return [Path(f.path) for f in self._folders]
+
     @property
     def idle(self) -> bool:
         """No change waiting to settle, being compared or being scanned."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ class FolderSync:
         for path in iter_media_files(root, self._extensions, self._ignore,
                                      recursive=folder.recursive):
             try:
-                found[str(path)] = path.stat()
+                found[str(path)] = path.lstat()
             except OSError:
                 continue  # gone since the walk saw it
         return found
@@ -144,14 +145,16 @@ class FolderSync:
             info = path.lstat()
         except OSError:
             return {}
-        if path.is_dir() and not path.is_symlink():
+        if stat.S_ISLNK(info.st_mode):
+            return {}  # links are never followed: what they point at may be anywhere
+        if stat.S_ISDIR(info.st_mode):
             if path != Path(folder.path) and not folder.recursive:
                 return {}
             if path != Path(folder.path) and any(
                     is_ignored(p, self._ignore) for p in path.relative_to(folder.path).parts):
                 return {}
             return self._walk(path, folder)
-        if path.is_file() and self.wanted(path, folder):
+        if stat.S_ISREG(info.st_mode) and self.wanted(path, folder):
             return {str(path): info}
         return {}
 
@@ -161,8 +164,7 @@ class FolderSync:
         report = SyncReport()
         unknown = [p for p in on_disk if p not in known]
         known.update(await self._adapter.get_files_by_path(unknown))
-        gone = [r for p, r in known.items()
-                if p not in on_disk and not os.path.lexists(p)]
+        gone = [r for p, r in known.items() if p not in on_disk and not _regular_file(p)]
         arrived: list[str] = []  # new or changed: maybe where a gone file went
         for path, info in on_disk.items():
             record = known.get(path)
@@ -251,6 +253,14 @@ class FolderSync:
             return False
         log.info("moved %s -> %s (vectors kept)", source, path)
         return True
+
+
+def _regular_file(path: str) -> bool:
+    """A file replaced by a link (or anything else) has left the index's world."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _same_file(record: FileRecord, info: os.stat_result) -> bool:
