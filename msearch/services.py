@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from msearch.config import Settings
@@ -41,6 +42,16 @@ class Services:
     def ready(self) -> bool:
         return self.model_error is None
 
+    def media_roots(self) -> list[Path] | None:
+        """Where a serving msearch may open originals: the allowed roots and the watched
+        folders. None (no confinement) for a local command, which opens what its user
+        names, and for a server with no root at all (clients can then submit no path)."""
+        if not self.monitor.watching:
+            return None
+        roots = [*self.settings.api.allowed_roots, *self.settings.file_monitoring.folders,
+                 *self.monitor.folder_paths()]
+        return roots or None
+
     def require_ready(self) -> None:
         if self.model_error is not None:
             raise ModelUnavailable(self.model_error)
@@ -63,6 +74,7 @@ class Services:
         try:
             await self.monitor.stop()
             await self.orchestrator.stop()
+            self.searcher.close()
             if self.owns_engine:
                 await self.engine.stop()
             await self.adapter.close()
@@ -123,6 +135,8 @@ async def build_services(
     lock = DataDirLock(data_dir)
     lock.acquire(owner=owner or {})
     adapter: UnifiedDatabaseAdapter | None = None
+    started: EmbeddingEngine | None = None
+    services: Services | None = None
     try:
         adapter = _make_adapter(settings)
         await adapter.open()
@@ -131,13 +145,16 @@ async def build_services(
         orchestrator = ProcessingOrchestrator(adapter, engine, settings.performance,
                                               video=settings.video,
                                               batch_size=settings.embedding.batch_size,
-                                              enhancer=_enhancer(settings, engine))
+                                              enhancer=_enhancer(settings, engine),
+                                              roots=lambda: services.media_roots()
+                                              if services is not None else None)
         services = Services(settings, adapter, engine, orchestrator,
                             Searcher(adapter, engine, settings.performance),
                             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
                             lock, owns_engine=owns_engine)
         try:
             await engine.start()
+            started = engine if owns_engine else None
         except ModelUnavailable as exc:
             if not allow_degraded:
                 raise
@@ -147,6 +164,8 @@ async def build_services(
         collection = collection_name(engine.model_id, resolve_model(settings.embedding.model),
                                      engine.dim)
         await adapter.activate_model(engine.model_id, collection, engine.dim)
+        if await adapter.resume_reset() == "all":
+            await services.monitor.reload()
         await orchestrator.start()
         unfinished = await adapter.reconcile()
         if unfinished:
@@ -156,6 +175,13 @@ async def build_services(
             await services.monitor.start()
         return services
     except BaseException:
+        # An engine left running keeps worker threads alive: a server whose start-up
+        # failed would hang instead of exiting for its supervisor to restart it.
+        if services is not None:
+            await services.monitor.stop()
+            await services.orchestrator.stop()
+        if started is not None:
+            await started.stop()
         if adapter is not None:
             await adapter.close()
         lock.release()

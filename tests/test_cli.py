@@ -1,16 +1,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from cli_helpers import cli_env, free_port, run_cli
+from cli_helpers import cli_env, run_cli, start_server, stop_server
 from media_factory import noise, solid
 
 
@@ -70,24 +67,11 @@ def test_bad_arguments_and_missing_paths(env: dict[str, str], tmp_path: Path) ->
 
 @pytest.fixture
 def server(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "msearch", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_server(env)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
 
 
 def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path,

@@ -8,7 +8,9 @@ an indexed file are removed, files marked deleted are finished off.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,10 +54,12 @@ def _taken_epoch(taken_at: str | None) -> float | None:
 class UnifiedDatabaseAdapter:
     """Metadata in SQLite, vectors in Qdrant, one collection per embedding model."""
 
-    def __init__(self, metadata: MetadataStore, vectors: VectorStore, cache_dir: Path) -> None:
+    def __init__(self, metadata: MetadataStore, vectors: VectorStore, cache_dir: Path,
+                 *, journal: Path | None = None) -> None:
         self.metadata = metadata
         self._vectors = vectors
         self.cache_dir = cache_dir
+        self._journal = journal or cache_dir.parent / "reset.pending"
         self._collection: str | None = None
         self._model_id: str | None = None
 
@@ -315,25 +319,68 @@ class UnifiedDatabaseAdapter:
         return await self.metadata.files_with_status(list(UNFINISHED))
 
     async def reset(self, reset_type: str) -> dict[str, int]:
-        """``index``: drop vectors, re-queue every file. ``database``: forget files, scenes,
-        jobs and vectors, keep watched folders. ``all``: also folders and caches."""
+        """``index``: remove vectors, re-queue every file. ``database``: forget files,
+        scenes, jobs and vectors, keep watched folders. ``all``: also folders and caches.
+
+        Crash-safe: the reset is written to a journal first and every step is idempotent,
+        so ``resume_reset`` at start-up finishes one that a crash interrupted. The
+        collection itself is emptied, never removed, so searches meanwhile find less,
+        never fail."""
+        await asyncio.to_thread(_write_durably, self._journal, reset_type)
+        removed = await self._reset(reset_type)
+        await asyncio.to_thread(self._journal.unlink, True)
+        return removed
+
+    async def resume_reset(self) -> str | None:
+        """Finish an interrupted reset; returns its type, or None when there was none."""
+        try:
+            reset_type = (await asyncio.to_thread(self._journal.read_text)).strip()
+        except FileNotFoundError:
+            return None
+        if reset_type not in RESET_TYPES:
+            log.error("ignoring an unreadable reset journal (%r)", reset_type[:40])
+        else:
+            log.warning("finishing a reset '%s' that was interrupted", reset_type)
+            await self._reset(reset_type)
+        await asyncio.to_thread(self._journal.unlink, True)
+        return reset_type if reset_type in RESET_TYPES else None
+
+    async def _reset(self, reset_type: str) -> dict[str, int]:
         removed: dict[str, int] = {"vectors": 0}
-        stored = await self.metadata.get_model()
-        if self._collection is not None and stored is not None:
+        if self._collection is not None and await self.metadata.get_model() is not None:
             removed["vectors"] = await self._vectors.count(self._collection)
-            await self._vectors.drop_collection(self._collection)
-            await self._vectors.ensure_collection(self._collection, stored[1])
+            await self._vectors.clear(self._collection)
         if reset_type == "index":
             removed["requeued_files"] = await self.metadata.requeue_all()
             return removed
         removed.update(await self.metadata.clear_files())
         if reset_type == "all":
             removed["folders"] = await self.metadata.clear_folders()
-            if self.cache_dir.is_dir():
-                removed["cache_files"] = sum(1 for p in self.cache_dir.rglob("*") if p.is_file())
-                shutil.rmtree(self.cache_dir)
+            removed["cache_files"] = await asyncio.to_thread(_empty_cache, self.cache_dir, None)
         else:
-            for kind in ("thumbnails", "enhanced"):
-                if (self.cache_dir / kind).is_dir():
-                    shutil.rmtree(self.cache_dir / kind)
+            await asyncio.to_thread(_empty_cache, self.cache_dir, ("thumbnails", "enhanced"))
         return removed
+
+
+RESET_TYPES = ("all", "database", "index")
+
+
+def _write_durably(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + ".tmp")
+    with staging.open("w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    staging.replace(path)
+
+
+def _empty_cache(cache_dir: Path, kinds: tuple[str, ...] | None) -> int:
+    """Remove the cache (or only these kinds of it); returns how many files it held."""
+    targets = [cache_dir] if kinds is None else [cache_dir / k for k in kinds]
+    count = 0
+    for target in targets:
+        if target.is_dir():
+            count += sum(1 for p in target.rglob("*") if p.is_file())
+            shutil.rmtree(target)
+    return count

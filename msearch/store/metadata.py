@@ -60,11 +60,15 @@ def _in_watched(folder: FolderRecord) -> tuple[str, list[Any]]:
 
 
 class MetadataStore:
-    """The files, scenes, folders, jobs and models tables."""
+    """The files, scenes, folders, jobs and models tables.
+
+    One connection writes (serialised transactions); reads go through a second one, so a
+    query never waits behind indexing's writes (WAL lets it read the last commit)."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._db: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -74,6 +78,8 @@ class MetadataStore:
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._migrate()
+        self._reader = await aiosqlite.connect(str(self._path), timeout=30)
+        await self._reader.execute("PRAGMA query_only=ON")
 
     async def _migrate(self) -> None:
         db = self.db
@@ -90,6 +96,9 @@ class MetadataStore:
             )
 
     async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
         db, self._db = self._db, None
         if db is not None:
             await db.close()
@@ -112,12 +121,18 @@ class MetadataStore:
                 raise
             await db.commit()
 
+    @property
+    def _read(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise StoreError("the metadata store is not open")
+        return self._reader
+
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.db.execute(sql, params) as cur:
+        async with self._read.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self.db.execute(sql, params) as cur:
+        async with self._read.execute(sql, params) as cur:
             return await cur.fetchone()
 
     # files ---------------------------------------------------------------------------------

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
@@ -15,7 +21,13 @@ from msearch.errors import StoreError
 from msearch.store.records import VectorFilter, VectorHit, VectorPoint
 from msearch.store.vectors import FLOAT_FIELDS, KEYWORD_FIELDS
 
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
 _SCROLL_PAGE = 2048
+# Names under the vectors folder that are not collections.
+_STAGING = ".new-"
+_BROKEN = ".broken-"
 
 
 def _edge_filter(flt: VectorFilter | None) -> qe.Filter | None:
@@ -48,6 +60,12 @@ class EdgeVectorStore:
         self._settings = settings
         self._shards: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # Searches have threads of their own: indexing's writes never hold them up.
+        self._reads = ThreadPoolExecutor(4, thread_name_prefix="msearch-qdrant-read")
+        self._writes = ThreadPoolExecutor(1, thread_name_prefix="msearch-qdrant-write")
+
+    async def _in(self, pool: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
 
     def _config(self, dim: int | None) -> qe.EdgeConfig:
         return qe.EdgeConfig(
@@ -74,36 +92,72 @@ class EdgeVectorStore:
                 self._shards[name] = shard
             return shard
 
+    def _create(self, path: Path, dim: int) -> None:
+        """Build a complete empty collection beside ``path``, then move it in: a crash
+        leaves either no collection or a whole one, never a half-made one."""
+        staging = self._root / f"{_STAGING}{path.name}-{uuid.uuid4().hex[:8]}"
+        shard = qe.EdgeShard.create(str(staging), self._config(dim))
+        try:
+            for field in KEYWORD_FIELDS:
+                shard.update(qe.UpdateOperation.create_field_index(
+                    field, qe.PayloadSchemaType.Keyword))
+            for field in FLOAT_FIELDS:
+                shard.update(qe.UpdateOperation.create_field_index(
+                    field, qe.PayloadSchemaType.Float))
+            shard.flush()
+        finally:
+            shard.close()
+        staging.rename(path)
+
     def _ensure(self, name: str, dim: int) -> None:
         path = self._root / name
         with self._lock:
             if name in self._shards:
                 return
             try:
+                self._root.mkdir(parents=True, exist_ok=True)
+                self._remove_leftovers(name)
                 if path.is_dir() and any(path.iterdir()):
-                    shard = qe.EdgeShard.load(str(path))
-                    existing = shard.info()
-                    del existing
+                    shard = self._load_or_repair(path, dim)
                 else:
-                    self._root.mkdir(parents=True, exist_ok=True)
-                    shard = qe.EdgeShard.create(str(path), self._config(dim))
-                    for field in KEYWORD_FIELDS:
-                        shard.update(qe.UpdateOperation.create_field_index(
-                            field, qe.PayloadSchemaType.Keyword))
-                    for field in FLOAT_FIELDS:
-                        shard.update(qe.UpdateOperation.create_field_index(
-                            field, qe.PayloadSchemaType.Float))
+                    if path.exists():
+                        path.rmdir()
+                    self._create(path, dim)
+                    shard = qe.EdgeShard.load(str(path))
             except Exception as exc:
                 raise StoreError(f"cannot open vector collection {name!r}: {exc}") from exc
             self._shards[name] = shard
 
-    async def ensure_collection(self, name: str, dim: int) -> None:
-        await asyncio.to_thread(self._ensure, name, dim)
+    def _load_or_repair(self, path: Path, dim: int) -> Any:
+        """Load a collection; one that cannot be loaded (a crash while it was written by an
+        older msearch, a damaged disk) is set aside and replaced by an empty one. Its
+        files' vectors are then missing, and reconciliation re-indexes them from the
+        originals: slower than a load, but the service starts."""
+        try:
+            return qe.EdgeShard.load(str(path))
+        except Exception as exc:
+            aside = self._root / f"{_BROKEN}{path.name}-{int(time.time())}"
+            log.error("vector collection %s cannot be loaded (%s); it is moved to %s and "
+                      "rebuilt: its files are indexed again", path.name, exc, aside)
+            path.rename(aside)
+        self._create(path, dim)
+        return qe.EdgeShard.load(str(path))
 
-    async def list_collections(self) -> list[str]:
+    def _remove_leftovers(self, name: str) -> None:
+        for leftover in self._root.glob(f"{_STAGING}{name}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    async def ensure_collection(self, name: str, dim: int) -> None:
+        await self._in(self._writes, self._ensure, name, dim)
+
+    def _list(self) -> list[str]:
         if not self._root.is_dir():
             return []
-        return sorted(p.name for p in self._root.iterdir() if p.is_dir())
+        return sorted(p.name for p in self._root.iterdir()
+                      if p.is_dir() and not p.name.startswith("."))
+
+    async def list_collections(self) -> list[str]:
+        return await self._in(self._reads, self._list)
 
     def _drop(self, name: str) -> None:
         with self._lock:
@@ -113,25 +167,30 @@ class EdgeVectorStore:
             shutil.rmtree(self._root / name, ignore_errors=True)
 
     async def drop_collection(self, name: str) -> None:
-        await asyncio.to_thread(self._drop, name)
+        await self._in(self._writes, self._drop, name)
 
     async def upsert(self, name: str, points: list[VectorPoint]) -> None:
         if not points:
             return
         shard = self._shard(name)
         edge_points = [qe.Point(p.id, p.vector, p.payload) for p in points]
-        await asyncio.to_thread(shard.update, qe.UpdateOperation.upsert_points(edge_points))
+        await self._in(self._writes, shard.update, qe.UpdateOperation.upsert_points(edge_points))
 
     async def delete_points(self, name: str, ids: list[str]) -> None:
         if ids:
             shard = self._shard(name)
-            await asyncio.to_thread(shard.update, qe.UpdateOperation.delete_points(list(ids)))
+            await self._in(self._writes, shard.update, qe.UpdateOperation.delete_points(list(ids)))
+
+    async def clear(self, name: str) -> None:
+        shard = self._shard(name)
+        await self._in(self._writes, shard.update, qe.UpdateOperation.delete_points_by_filter(
+            qe.Filter(must=[qe.FieldCondition("scene_index", range=qe.RangeFloat(gte=0))])))
 
     async def delete_files(self, name: str, file_ids: list[str]) -> None:
         if file_ids:
             shard = self._shard(name)
-            await asyncio.to_thread(
-                shard.update, qe.UpdateOperation.delete_points_by_filter(_file_filter(file_ids)))
+            await self._in(self._writes, shard.update,
+                           qe.UpdateOperation.delete_points_by_filter(_file_filter(file_ids)))
 
     async def search(
         self,
@@ -154,7 +213,7 @@ class EdgeVectorStore:
             score_threshold=score_threshold,
             params=qe.SearchParams(hnsw_ef=max(self._settings.search_ef, limit + offset)),
         )
-        points = await asyncio.to_thread(shard.query, request)
+        points = await self._in(self._reads, shard.query, request)
         return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
     def _file_point_ids(self, name: str) -> dict[str, set[str]]:
@@ -171,22 +230,22 @@ class EdgeVectorStore:
                 return grouped
 
     async def file_point_ids(self, name: str) -> dict[str, set[str]]:
-        return await asyncio.to_thread(self._file_point_ids, name)
+        return await self._in(self._writes, self._file_point_ids, name)
 
     async def retrieve_vectors(self, name: str, ids: list[str]) -> dict[str, list[float]]:
         if not ids:
             return {}
         shard = self._shard(name)
-        records = await asyncio.to_thread(shard.retrieve, list(ids), False, True)
+        records = await self._in(self._reads, shard.retrieve, list(ids), False, True)
         return {str(r.id): list(r.vector) for r in records if r.vector is not None}
 
     async def count(self, name: str) -> int:
         shard = self._shard(name)
-        return int(await asyncio.to_thread(shard.count, qe.CountRequest(exact=True)))
+        return int(await self._in(self._reads, shard.count, qe.CountRequest(exact=True)))
 
     async def optimize(self, name: str) -> None:
         shard = self._shard(name)
-        await asyncio.to_thread(shard.optimize)
+        await self._in(self._writes, shard.optimize)
 
     def _close(self) -> None:
         with self._lock:
@@ -196,4 +255,6 @@ class EdgeVectorStore:
             self._shards.clear()
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._close)
+        await self._in(self._writes, self._close)
+        self._reads.shutdown(wait=False)
+        self._writes.shutdown(wait=False)

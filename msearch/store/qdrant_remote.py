@@ -107,6 +107,10 @@ class RemoteVectorStore:
                         for p in points],
             )
 
+    async def clear(self, name: str) -> None:
+        await self._run(self._client.delete, name, wait=True,
+                        points_selector=qm.FilterSelector(filter=qm.Filter()))
+
     async def delete_points(self, name: str, ids: list[str]) -> None:
         if ids:
             await self._run(self._client.delete, name, wait=True,

@@ -1,0 +1,178 @@
+"""Nothing bricks: a crash during a reset, a half-made vector collection or a failed
+start-up leave a service that starts (or exits non-zero for its supervisor), stores that
+agree and no file lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli_helpers import cli_env, run_cli, start_server, stop_server
+from conftest import api_client, wait_for
+from media_factory import noise
+from msearch.config import Settings
+from msearch.embedding.infinity import InfinityEngine
+from msearch.services import build_services, open_adapter
+
+N_FILES = 24
+
+
+def _library(folder: Path, count: int = N_FILES) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        noise(48, 48, seed=i).save(folder / f"{i:03}.png")
+    return folder
+
+
+async def _stores_agree(settings: Settings) -> dict[str, int]:
+    """Every indexed row has exactly its vectors and no vector lacks a row."""
+    adapter, lock = await open_adapter(settings)
+    try:
+        records, _ = await adapter.list_files(limit=10_000)
+        points = await adapter.points_per_file()
+        indexed = {r.id for r in records if r.status == "indexed"}
+        assert set(points) <= {r.id for r in records}, "vectors without a file"
+        assert indexed <= set(points), "indexed files without vectors"
+        return {"files": len(records), "indexed": len(indexed), "vectors": sum(points.values())}
+    finally:
+        await adapter.close()
+        lock.release()
+
+
+@pytest.mark.slow
+def test_sigkill_during_reset_never_bricks(tmp_path: Path, tiny_clip_dir: Path,
+                                           make_settings: Callable[..., Settings]) -> None:
+    library = _library(tmp_path / "media" / "lib")
+    data = tmp_path / "data"
+    env = cli_env(data, tiny_clip_dir,
+                  MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(library.parent)]))
+    assert run_cli(env, "index", str(library), "--no-progress").returncode == 0
+    settings = make_settings(data_dir=data, api={"allowed_roots": [library.parent]})
+    rng = random.Random(5)
+    kinds = ["index", "database", "all", "index", "database"]
+    for trial, kind in enumerate(kinds):
+        proc, url = start_server(env)
+        try:
+            # the reset runs in the server; it is killed at a random moment of it
+            resetting = subprocess.Popen(
+                [sys.executable, "-c", "import httpx,sys; httpx.post(sys.argv[1], json="
+                 "{'reset_type': sys.argv[2]}, timeout=60)", f"{url}/api/v1/system/reset",
+                 kind], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.0, 0.25))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            resetting.wait(timeout=60)
+        finally:
+            stop_server(proc)
+        # start-up always succeeds and finishes the interrupted reset
+        proc, url = start_server(env)
+        try:
+            health = httpx.get(f"{url}/health", timeout=10).json()
+            assert health["status"] in ("ok", "degraded"), health
+            if kind == "index" or trial % 2:
+                # index everything again (also after 'all', which forgot nothing on disk)
+                done = run_cli(env, "index", str(library), "--server", url, "--no-progress")
+                assert done.returncode == 0, done.stdout + done.stderr
+        finally:
+            stop_server(proc)
+        counts = asyncio.run(_stores_agree(settings))
+        assert counts["vectors"] == counts["indexed"], (trial, kind, counts)
+    final = run_cli(env, "index", str(library), "--no-progress")
+    assert final.returncode == 0, final.stdout + final.stderr
+    counts = asyncio.run(_stores_agree(settings))
+    assert counts == {"files": N_FILES, "indexed": N_FILES, "vectors": N_FILES}
+
+
+async def test_an_interrupted_reset_is_finished_at_start_up(
+        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
+        media_dir: Path) -> None:
+    _library(media_dir, 6)
+    settings = make_settings()
+    services = await build_services(settings, engine=tiny_engine)
+    try:
+        done = await services.orchestrator.batch_process_files(sorted(media_dir.iterdir()))
+        assert {r.status for r in done} == {"indexed"}
+    finally:
+        await services.aclose()
+    # as if the process died right after the journal was written
+    (settings.data_dir / "reset.pending").write_text("database")
+    services = await build_services(settings, engine=tiny_engine)
+    try:
+        assert (await services.adapter.list_files())[1] == 0
+        assert (await services.adapter.counts())["vectors"] == 0
+        assert not (settings.data_dir / "reset.pending").exists()
+    finally:
+        await services.aclose()
+
+
+async def test_search_during_a_reset_never_fails(make_settings: Callable[..., Settings],
+                                                 tiny_engine: InfinityEngine,
+                                                 media_dir: Path) -> None:
+    _library(media_dir, 12)
+    async with api_client(make_settings(), tiny_engine) as client:
+        job = (await client.post("/api/v1/files/batch-process",
+                                 json={"paths": [str(media_dir)]})).json()
+
+        async def finished() -> bool:
+            return bool((await client.get(job["status_url"])).json()["status"] == "finished")
+
+        await wait_for(finished)
+        reset = client.post("/api/v1/system/reset", json={"reset_type": "index"})
+        searches = [client.post("/api/v1/search/text", json={"query": "noise"})
+                    for _ in range(20)]
+        responses = await asyncio.gather(reset, *searches)
+        assert responses[0].status_code == 200, responses[0].text
+        for response in responses[1:]:
+            assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("damage", ["empty_segments", "garbage"])
+async def test_a_half_made_collection_is_repaired(damage: str,
+                                                  make_settings: Callable[..., Settings],
+                                                  tiny_engine: InfinityEngine,
+                                                  media_dir: Path) -> None:
+    _library(media_dir, 5)
+    settings = make_settings()
+    services = await build_services(settings, engine=tiny_engine)
+    try:
+        await services.orchestrator.batch_process_files(sorted(media_dir.iterdir()))
+        collection = services.adapter.collection
+    finally:
+        await services.aclose()
+    shard = settings.data_dir / "vectors" / collection
+    shutil.rmtree(shard)
+    shard.mkdir()
+    if damage == "empty_segments":  # what a crash during creation used to leave
+        (shard / "segments").mkdir()
+    else:
+        (shard / "edge_config.json").write_text("{not json")
+    services = await build_services(settings, engine=tiny_engine)
+    try:
+        await services.orchestrator.wait_idle()
+        records, total = await services.adapter.list_files()
+        assert total == 5 and {r.status for r in records} == {"indexed"}
+        assert (await services.adapter.counts())["vectors"] == 5
+    finally:
+        await services.aclose()
+
+
+def test_a_failed_start_up_exits_non_zero(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """The engine has started when the stores fail: the process must still exit."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "vectors").write_text("a file where the vectors folder should be")
+    env = cli_env(data, tiny_clip_dir)
+    result = run_cli(env, "serve", "--port", "0", timeout=120)
+    assert result.returncode != 0
+    assert "vector" in (result.stdout + result.stderr).lower()
