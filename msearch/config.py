@@ -45,6 +45,8 @@ class ApiSettings(BaseModel):
     api_key: str | None = None
     allowed_roots: list[Path] = Field(default_factory=list)
     max_upload_mb: float = Field(default=25.0, gt=0)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    session_idle_s: float = Field(default=43200.0, gt=0)
 
 
 class FileMonitoringSettings(BaseModel):
@@ -73,6 +75,8 @@ class PerformanceSettings(BaseModel):
     max_concurrent_files: int = Field(default=64, ge=1)
     decode_workers: int = Field(default=2, ge=1)
     max_image_pixels: int = Field(default=100_000_000, ge=1)
+    max_query_pixels: int = Field(default=25_000_000, ge=1)
+    query_workers: int = Field(default=2, ge=1)
     thumbnail_size: int = Field(default=320, ge=32)
 
 

@@ -96,6 +96,15 @@ class Unauthorized(MSearchError):
     http_status = 401
 
 
+class TooManyAttempts(MSearchError):
+    code = "too_many_attempts"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Forbidden(MSearchError):
     code = "forbidden"
     http_status = 403

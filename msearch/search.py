@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
@@ -16,6 +18,16 @@ from msearch.store.records import FileStatus, VectorFilter
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 200
 _GROUP_WINDOW = 2000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_seconds(moment: datetime) -> float:
+    """Seconds since 1970 for any datetime (year 1 included, where ``timestamp()``
+    overflows); a time without a zone is UTC, like the EXIF times msearch records."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -34,18 +46,27 @@ class SearchOptions:
         return VectorFilter(
             media_types=self.media_types,
             folder=self.folder.rstrip("/") or "/" if self.folder else None,
-            taken_after=self.taken_after.timestamp() if self.taken_after else None,
-            taken_before=self.taken_before.timestamp() if self.taken_before else None,
+            taken_after=epoch_seconds(self.taken_after) if self.taken_after else None,
+            taken_before=epoch_seconds(self.taken_before) if self.taken_before else None,
             exclude_file_ids=self.exclude_file_ids,
         )
 
 
 class Searcher:
+    """Queries by text, example image or indexed file. Uploaded images are decoded on a
+    small pool of the searcher's own (bounded memory, and never queued behind indexing)."""
+
     def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
                  settings: PerformanceSettings) -> None:
         self._adapter = adapter
         self._engine = engine
         self._settings = settings
+        self._decoder = ThreadPoolExecutor(settings.query_workers,
+                                           thread_name_prefix="msearch-query")
+        self._decodes = asyncio.Semaphore(settings.query_workers)
+
+    def close(self) -> None:
+        self._decoder.shutdown(wait=False, cancel_futures=True)
 
     async def _search(self, vector: list[float], options: SearchOptions) -> list[StoredHit]:
         if not 1 <= options.limit <= MAX_LIMIT:
@@ -81,10 +102,14 @@ class Searcher:
         return await self._search(vector, options)
 
     async def by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
-        decoded = await asyncio.to_thread(
-            decode_image, data, max_pixels=self._settings.max_image_pixels,
-            min_short=self._engine.input_size, min_long=self._engine.input_size)
-        [vector] = await self._engine.embed_images([decoded.image])
+        side = self._engine.input_size
+        async with self._decodes:  # what waits here is the upload's bytes, not its pixels
+            decoded = await asyncio.get_running_loop().run_in_executor(
+                self._decoder, partial(decode_image, data,
+                                       max_pixels=self._settings.max_query_pixels,
+                                       min_short=side, min_long=side))
+            [vector] = await self._engine.embed_images([decoded.image])
+            decoded.image.close()
         return await self._search(vector, options)
 
     async def by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:

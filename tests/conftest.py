@@ -115,7 +115,7 @@ async def api_client(settings: Settings, engine: Any) -> AsyncIterator[httpx.Asy
     app = create_app(settings, engine=engine)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://msearch") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
 

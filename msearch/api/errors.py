@@ -12,8 +12,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from msearch.errors import MSearchError
+from msearch.errors import MSearchError, TooManyAttempts
 
 log = logging.getLogger(__name__)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -52,7 +53,10 @@ def install_error_handling(app: FastAPI) -> None:
 
     @app.exception_handler(MSearchError)
     async def _msearch_error(request: Request, exc: MSearchError) -> JSONResponse:
-        return error_response(request, exc.http_status, exc.code, exc.message)
+        response = error_response(request, exc.http_status, exc.code, exc.message)
+        if isinstance(exc, TooManyAttempts):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -66,4 +70,18 @@ def install_error_handling(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         phrase = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
-        return error_response(request, exc.status_code, phrase, str(exc.detail))
+        response = error_response(request, exc.status_code, phrase, str(exc.detail))
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        return response
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first
+    route's, and several routes may share a path)."""
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in request.app.router.routes)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from msearch.api.deps import ReadAccess, ServicesDep
 from msearch.api.schemas import ImageSearchByFileRequest, SearchFilters, TextSearchRequest
+from msearch.api.security import folder_filter
 from msearch.api.views import API, search_hit
 from msearch.errors import InvalidRequest, PayloadTooLarge
 from msearch.search import SearchOptions
@@ -25,7 +25,7 @@ def _options(filters: SearchFilters) -> SearchOptions:
     return SearchOptions(
         limit=filters.limit, offset=filters.offset,
         media_types=tuple(filters.media_types or ()),
-        folder=str(Path(filters.folder).expanduser().resolve()) if filters.folder else None,
+        folder=folder_filter(filters.folder),
         min_score=filters.min_score, taken_after=filters.taken_after,
         taken_before=filters.taken_before, group_by_file=filters.group_by_file,
     )

@@ -1,9 +1,10 @@
-"""Request bodies. Responses are plain dicts shaped by the routes (documented in SPEC §7)."""
+"""Request bodies and the error envelope. Other responses are plain dicts shaped by the
+routes (documented in SPEC §7)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +18,8 @@ class ProcessRequest(BaseModel):
 
 class BatchProcessRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    paths: list[str] = Field(min_length=1, max_length=10_000)
+    paths: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        min_length=1, max_length=10_000)
 
 
 class SearchFilters(BaseModel):
@@ -49,3 +51,23 @@ class FolderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(min_length=1, max_length=4096)
     recursive: bool = True
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    request_id: str
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorDetail
+
+
+# Every operation may answer with these (the schema says so; clients and schemathesis
+# rely on it): bad input, auth, confinement, missing things, conflicts, size, validation,
+# back-off, and a model or store that is not ready.
+_ERRORS = {400: "invalid request", 401: "an API key is required", 403: "not allowed",
+           404: "not found", 409: "conflict", 413: "payload too large",
+           422: "validation error", 429: "too many wrong keys", 503: "not ready"}
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorEnvelope, "description": text} for status, text in _ERRORS.items()}

@@ -20,6 +20,7 @@ from PIL import Image
 from msearch.config import EmbeddingSettings
 from msearch.embedding.models import model_label, resolve_model
 from msearch.errors import EmbeddingError, EmbeddingTimeout, ModelUnavailable
+from msearch.media.images import fit_for_model
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ class InfinityEngine:
             if not isinstance(image, Image.Image) or image.mode != "RGB":
                 raise EmbeddingError("embed_images takes decoded RGB PIL images only")
         engine = self._require_engine()
-        embeddings, _ = await self._call(engine.image_embed(images=list(images)))
+        fitted = [fit_for_model(image, self._input_size) for image in images]
+        embeddings, _ = await self._call(engine.image_embed(images=fitted))
         return [list(map(float, e)) for e in embeddings]
 
     def _require_engine(self) -> Any:

@@ -130,7 +130,8 @@ def decode_image(
             if width * height > max_pixels:
                 raise DecompressionBomb(
                     f"image is {width}x{height} = {width * height} pixels, above the limit of "
-                    f"{max_pixels} (performance.max_image_pixels)"
+                    f"{max_pixels} (performance.max_image_pixels, or max_query_pixels for "
+                    "an uploaded query)"
                 )
             taken_at, camera, orientation = _exif_metadata(img)
             scale = _reduction(width, height, min_short, min_long)
@@ -165,3 +166,34 @@ def write_thumbnail(image: Image.Image, dest: Path, size: int) -> None:
     tmp = dest.with_suffix(".tmp")
     thumb.save(tmp, "JPEG", quality=85)
     tmp.replace(dest)
+
+
+# The model's processor resizes the short side to its input and keeps the centred square;
+# a longer strip than this is never seen, yet would be resized (a 3x12000 image becomes
+# 224x896000 floats, gigabytes). Beyond it the image is cropped around its centre.
+MAX_MODEL_ASPECT = 4.0
+# Below this the processor cannot tell the channels from the pixels (1x1, 2x2, 3x3
+# images fail a whole batch): such images are scaled up to the input first.
+MIN_MODEL_SIDE = 16
+
+
+def fit_for_model(image: Image.Image, input_size: int) -> Image.Image:
+    """``image`` cropped to at most ``MAX_MODEL_ASPECT`` : 1 around its centre, and scaled
+    up to ``input_size`` when tiny; other images are returned as they are, so the model
+    sees exactly what its own processor would make of them."""
+    width, height = image.size
+    if width > MAX_MODEL_ASPECT * height:
+        keep = math.ceil(MAX_MODEL_ASPECT * height)
+        left = (width - keep) // 2
+        image = image.crop((left, 0, left + keep, height))
+    elif height > MAX_MODEL_ASPECT * width:
+        keep = math.ceil(MAX_MODEL_ASPECT * width)
+        top = (height - keep) // 2
+        image = image.crop((0, top, width, top + keep))
+    width, height = image.size
+    if min(width, height) < MIN_MODEL_SIDE:
+        scale = input_size / min(width, height)
+        image = image.resize((max(input_size, round(width * scale)),
+                              max(input_size, round(height * scale))),
+                             Image.Resampling.BICUBIC)
+    return image

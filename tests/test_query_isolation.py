@@ -1,0 +1,65 @@
+"""Indexing never takes the capacity searches need: while a dozen videos decode, searches
+and /health answer at once instead of queueing behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import api_client, wait_for
+from media_factory import noise
+from msearch.config import Settings
+from msearch.embedding.infinity import InfinityEngine
+from video_factory import segments_video
+
+pytestmark = pytest.mark.slow
+VIDEOS = 12
+
+
+async def test_searches_answer_while_videos_index(make_settings: Callable[..., Settings],
+                                                  tiny_engine: InfinityEngine,
+                                                  media_dir: Path, tmp_path: Path) -> None:
+    for i in range(8):
+        noise(48, 48, seed=i).save(media_dir / f"{i}.png")
+    master = tmp_path / "master.mp4"
+    await asyncio.to_thread(segments_video, master, [10, 10], size="640x360", grain=12)
+    videos = media_dir / "videos"
+    videos.mkdir()
+    for i in range(VIDEOS):
+        shutil.copy(master, videos / f"{i:02}.mp4")
+    settings = make_settings(performance={"max_concurrent_files": VIDEOS + 4})
+    async with api_client(settings, tiny_engine) as client:
+        images = await client.post("/api/v1/files/batch-process",
+                                   json={"paths": [str(media_dir / f"{i}.png") for i in range(8)]})
+
+        async def finished(job: dict[str, str]) -> bool:
+            return bool((await client.get(job["status_url"])).json()["status"] == "finished")
+
+        await wait_for(lambda: finished(images.json()))
+        job = (await client.post("/api/v1/files/batch-process",
+                                 json={"paths": [str(videos)]})).json()
+
+        async def decoding() -> bool:
+            listing = (await client.get("/api/v1/files",
+                                        params={"status": "processing"})).json()
+            return int(listing["total"]) >= 2
+
+        await wait_for(decoding)
+        answers = await asyncio.gather(
+            *(client.post("/api/v1/search/text", json={"query": f"noise {i}"})
+              for i in range(20)),
+            *(client.get("/health") for _ in range(5)))
+        assert all(a.status_code == 200 for a in answers)
+        assert all(len(a.json()["results"]) > 0 for a in answers[:20])
+        indexed = (await client.get("/api/v1/files", params={
+            "status": "indexed", "media_type": "video"})).json()["total"]
+        # the searches did not wait for a single video to be done
+        assert indexed == 0, f"{indexed} videos were indexed before the searches answered"
+        await wait_for(lambda: finished(job), limit_s=300)
+        done = (await client.get("/api/v1/files", params={
+            "status": "indexed", "media_type": "video"})).json()["total"]
+        assert done == VIDEOS
