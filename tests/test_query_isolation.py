@@ -44,9 +44,10 @@ async def test_searches_answer_while_videos_index(make_settings: Callable[..., S
                                  json={"paths": [str(videos)]})).json()
 
         async def decoding() -> bool:
+            """Frames are flowing from FFmpeg for at least two videos."""
             listing = (await client.get("/api/v1/files",
                                         params={"status": "processing"})).json()
-            return int(listing["total"]) >= 2
+            return sum(1 for f in listing["files"] if f["progress"] > 0.22) >= 2
 
         await wait_for(decoding)
         answers = await asyncio.gather(
