@@ -78,6 +78,7 @@ class PerformanceSettings(BaseModel):
     max_query_pixels: int = Field(default=25_000_000, ge=1)
     query_workers: int = Field(default=2, ge=1)
     thumbnail_size: int = Field(default=320, ge=32)
+    min_free_disk_mb: int = Field(default=512, ge=0)
 
 
 class VideoSettings(BaseModel):

@@ -15,6 +15,7 @@ from msearch.embedding.models import resolve_model
 from msearch.errors import ModelUnavailable
 from msearch.media.enhance import ImageEnhancer
 from msearch.orchestrator import ProcessingOrchestrator
+from msearch.orchestrator.diskspace import DiskSpaceGuard
 from msearch.search import Searcher
 from msearch.store.adapter import UnifiedDatabaseAdapter
 from msearch.store.factory import create_vector_store
@@ -147,7 +148,10 @@ async def build_services(
                                               batch_size=settings.embedding.batch_size,
                                               enhancer=_enhancer(settings, engine),
                                               roots=lambda: services.media_roots()
-                                              if services is not None else None)
+                                              if services is not None else None,
+                                              disk=DiskSpaceGuard(
+                                                  data_dir,
+                                                  settings.performance.min_free_disk_mb << 20))
         services = Services(settings, adapter, engine, orchestrator,
                             Searcher(adapter, engine, settings.performance),
                             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
@@ -167,10 +171,14 @@ async def build_services(
         if await adapter.resume_reset() == "all":
             await services.monitor.reload()
         await orchestrator.start()
-        unfinished = await adapter.reconcile()
+        unfinished, jobs = await adapter.reconcile()
         if unfinished:
             log.info("re-queueing %d files left unfinished", len(unfinished))
-            await orchestrator.requeue(unfinished)
+            by_id = {r.id: r for r in unfinished}
+            for job_id, file_ids in jobs.items():  # their jobs finish when they do
+                await orchestrator.requeue([by_id.pop(i) for i in file_ids if i in by_id],
+                                           job_id=job_id)
+            await orchestrator.requeue(by_id.values())
         if watch:
             await services.monitor.start()
         return services

@@ -176,3 +176,61 @@ def test_a_failed_start_up_exits_non_zero(tmp_path: Path, tiny_clip_dir: Path) -
     result = run_cli(env, "serve", "--port", "0", timeout=120)
     assert result.returncode != 0
     assert "vector" in (result.stdout + result.stderr).lower()
+
+
+async def test_jobs_left_running_by_a_crash_finish(make_settings: Callable[..., Settings],
+                                                   tiny_engine: InfinityEngine,
+                                                   media_dir: Path) -> None:
+    paths = sorted(_library(media_dir, 6).iterdir())
+    settings = make_settings()
+    services = await build_services(settings, engine=tiny_engine)
+    try:
+        # as a crash leaves it: a job of six, two counted, the rest never processed
+        await services.orchestrator.stop()
+        job, _ = await services.orchestrator.submit_batch(paths)
+        for _ in range(2):
+            await services.adapter.record_job_progress(job.id, failed=False)
+    finally:
+        await services.aclose()
+    services = await build_services(settings, engine=tiny_engine)
+    try:
+        await services.orchestrator.wait_idle()
+        finished = await services.adapter.get_job(job.id)
+        assert finished is not None
+        assert (finished.status, finished.done, finished.failed) == ("finished", 6, 0)
+        files, _ = await services.adapter.list_files()
+        assert {f.status for f in files} == {"indexed"}
+    finally:
+        await services.aclose()
+
+
+async def test_indexing_pauses_on_a_full_disk_and_search_goes_on(
+        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
+        media_dir: Path) -> None:
+    free = [10 << 20]
+    paths = sorted(_library(media_dir, 4).iterdir())
+    async with api_client(make_settings(), tiny_engine) as client:
+        guard = client.app.state.services.orchestrator.disk  # type: ignore[attr-defined]
+        guard._free_bytes = lambda path: free[0]
+        guard._interval = 0.05
+        job = (await client.post("/api/v1/files/batch-process",
+                                 json={"paths": [str(p) for p in paths]})).json()
+        health = await wait_for(lambda: _paused_health(client))
+        assert "low disk space" in health["indexing"]["paused"]
+        search = await client.post("/api/v1/search/text", json={"query": "noise"})
+        assert search.status_code == 200
+        statuses = {f["status"] for f in (await client.get("/api/v1/files")).json()["files"]}
+        assert statuses == {"queued"}  # waiting, not failed
+        free[0] = 10 << 30
+
+        async def finished() -> bool:
+            return bool((await client.get(job["status_url"])).json()["status"] == "finished")
+
+        await wait_for(finished)
+        health = (await client.get("/health")).json()
+        assert health["indexing"]["paused"] is None and health["counts"]["vectors"] == 4
+
+
+async def _paused_health(client: httpx.AsyncClient) -> dict[str, object] | None:
+    health = (await client.get("/health")).json()
+    return health if health.get("indexing", {}).get("paused") else None

@@ -30,6 +30,7 @@ async def health(services: ServicesDep) -> JSONResponse:
         "version": __version__,
         "model": {"id": services.engine.model_id, "dim": services.engine.dim},
         "counts": {**await services.adapter.counts(), "queued": services.orchestrator.queued},
+        "indexing": {"paused": disk.paused if (disk := services.orchestrator.disk) else None},
     })
 
 

@@ -18,6 +18,7 @@ from msearch.media.enhance import ImageEnhancer
 from msearch.media.originals import RootsProvider, canonical_path
 from msearch.media.video import FFmpegSceneDetector
 from msearch.orchestrator.context import ProcessingContext
+from msearch.orchestrator.diskspace import DiskSpaceGuard
 from msearch.orchestrator.progress import ProgressSink, StoreProgressSink
 from msearch.orchestrator.stages import DecodeImage, Embed, Enhance, Persist, Preflight, Stage
 from msearch.orchestrator.video_stage import VideoScenes
@@ -58,6 +59,7 @@ class ProcessingOrchestrator:
         progress: ProgressSink | None = None,
         enhancer: ImageEnhancer | None = None,
         roots: RootsProvider | None = None,
+        disk: DiskSpaceGuard | None = None,
     ) -> None:
         self._adapter = adapter
         self._engine = engine
@@ -68,6 +70,7 @@ class ProcessingOrchestrator:
         self._video_executor = ThreadPoolExecutor(settings.decode_workers,
                                                   thread_name_prefix="msearch-video")
         self._enhancer = enhancer
+        self.disk = disk
         self._stages: list[Stage] = [
             Preflight(adapter, self._executor, roots),
             DecodeImage(adapter, engine, settings, self._executor),
@@ -136,8 +139,11 @@ class ProcessingOrchestrator:
         """Queue files without a job (watched folders, re-queued files)."""
         return (await self._register(paths, None))[0]
 
-    async def requeue(self, records: Iterable[FileRecord]) -> int:
-        return len(await self.enqueue([Path(r.path) for r in records]))
+    async def requeue(self, records: Iterable[FileRecord], *, job_id: str | None = None
+                      ) -> int:
+        """Process these files again (for ``job_id``, a job already counting them)."""
+        paths = [Path(r.path) for r in records]
+        return len((await self._register(paths, job_id))[0]) if paths else 0
 
     async def wait_for_files(self, file_ids: Iterable[str]) -> None:
         """Until none of these files is queued or in flight (whatever their outcome)."""
@@ -219,6 +225,8 @@ class ProcessingOrchestrator:
         while True:
             work = await self._queue.get()
             try:
+                if self.disk is not None:
+                    await self.disk.wait_for_space()
                 outcome = await self._process(work)
                 if not work.done.done():
                     work.done.set_result(outcome)

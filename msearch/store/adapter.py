@@ -300,8 +300,9 @@ class UnifiedDatabaseAdapter:
     async def optimize(self) -> None:
         await self._vectors.optimize(self.collection)
 
-    async def reconcile(self) -> list[FileRecord]:
-        """Repair what a crash may have left and return the files to process again."""
+    async def reconcile(self) -> tuple[list[FileRecord], dict[str, list[str]]]:
+        """Repair what a crash may have left and return the files to process again, and
+        which of them belong to a job still running (by job id)."""
         for record in await self.metadata.files_with_status([FileStatus.DELETED]):
             await self.delete_file(record.id)
         known = await self.metadata.file_ids()
@@ -316,7 +317,8 @@ class UnifiedDatabaseAdapter:
             await self.metadata.set_status(file_id, FileStatus.QUEUED, progress=0.0)
         if lost:
             log.warning("reconcile: %d indexed files had no vectors; re-queued", len(lost))
-        return await self.metadata.files_with_status(list(UNFINISHED))
+        jobs = await self.metadata.settle_jobs()
+        return await self.metadata.files_with_status(list(UNFINISHED)), jobs
 
     async def reset(self, reset_type: str) -> dict[str, int]:
         """``index``: remove vectors, re-queue every file. ``database``: forget files,

@@ -14,7 +14,14 @@ import aiosqlite
 
 from msearch.errors import StoreError
 from msearch.store.migrations import MIGRATIONS, SCHEMA_VERSION
-from msearch.store.records import FileRecord, FileStatus, FolderRecord, JobRecord, SceneRecord
+from msearch.store.records import (
+    UNFINISHED,
+    FileRecord,
+    FileStatus,
+    FolderRecord,
+    JobRecord,
+    SceneRecord,
+)
 
 _FILE_COLUMNS = (
     "id", "path", "folder", "media_type", "mime", "size", "mtime", "fingerprint", "width",
@@ -399,6 +406,32 @@ class MetadataStore:
                 "WHERE id = ?",
                 [1 if failed else 0, time.time(), job_id],
             )
+
+    async def settle_jobs(self) -> dict[str, list[str]]:
+        """After a crash: recount every running job from its files (a file whose count
+        was lost with the process counts now; a file gone from the index counts as done),
+        finish those with nothing left, and return the unfinished files of the others by
+        job, so that they are processed for their job again."""
+        unfinished = [str(s) for s in UNFINISHED]
+        marks = ",".join("?" * len(unfinished))
+        rows = await self._fetchall(
+            f"SELECT jf.job_id, jf.file_id FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
+            f"JOIN files f ON f.id = jf.file_id WHERE j.status = 'running' "
+            f"AND f.status IN ({marks})", unfinished)
+        left: dict[str, list[str]] = {}
+        for job_id, file_id in rows:
+            left.setdefault(job_id, []).append(file_id)
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE jobs SET "
+                "failed = (SELECT COUNT(*) FROM job_files jf JOIN files f ON f.id = jf.file_id "
+                "  WHERE jf.job_id = jobs.id AND f.status = 'failed'), "
+                f"done = total - (SELECT COUNT(*) FROM job_files jf JOIN files f "
+                f"  ON f.id = jf.file_id WHERE jf.job_id = jobs.id AND f.status IN ({marks})), "
+                f"updated_at = ? WHERE status = 'running'", [*unfinished, time.time()])
+            await db.execute("UPDATE jobs SET status = 'finished' "
+                             "WHERE status = 'running' AND done >= total")
+        return left
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         row = await self._fetchone(
