@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from msearch.store.records import FileStatus, VectorFilter
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 200
 _GROUP_WINDOW = 2000
+_TEXT_CACHE = 1024
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,6 +66,8 @@ class Searcher:
         self._decoder = ThreadPoolExecutor(settings.query_workers,
                                            thread_name_prefix="msearch-query")
         self._decodes = asyncio.Semaphore(settings.query_workers)
+        # Text queries come back (the next page, a popular search): their vectors are kept.
+        self._text_vectors: OrderedDict[str, list[float]] = OrderedDict()
 
     def close(self) -> None:
         self._decoder.shutdown(wait=False, cancel_futures=True)
@@ -98,8 +102,18 @@ class Searcher:
             raise InvalidRequest("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
-        [vector] = await self._engine.embed_texts([query])
-        return await self._search(vector, options)
+        return await self._search(await self._text_vector(query), options)
+
+    async def _text_vector(self, query: str) -> list[float]:
+        vector = self._text_vectors.get(query)
+        if vector is None:
+            [vector] = await self._engine.embed_texts([query])
+            self._text_vectors[query] = vector
+            if len(self._text_vectors) > _TEXT_CACHE:
+                self._text_vectors.popitem(last=False)
+        else:
+            self._text_vectors.move_to_end(query)
+        return vector
 
     async def by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
         side = self._engine.input_size

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the services and the API-key checks."""
+"""FastAPI dependencies: the services and the API-key checks. All ``async``: FastAPI runs
+a plain function in a worker thread, a hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from msearch.api.security import check_api_key
 from msearch.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -18,11 +19,11 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def read_access(request: Request, services: ServicesDep) -> None:
+async def read_access(request: Request, services: ServicesDep) -> None:
     check_api_key(request, services.settings, mutating=False)
 
 
-def write_access(request: Request, services: ServicesDep) -> None:
+async def write_access(request: Request, services: ServicesDep) -> None:
     check_api_key(request, services.settings, mutating=True)
 
 

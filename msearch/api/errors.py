@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import re
-import uuid
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from msearch.errors import MSearchError, TooManyAttempts
-
-log = logging.getLogger(__name__)
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 def request_id(request: Request) -> str:
@@ -34,22 +27,8 @@ def error_response(request: Request, status: int, code: str, message: str) -> JS
 
 
 def install_error_handling(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        request.state.request_id = (
-            incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        )
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            response = error_response(request, 500, "internal_error",
-                                      "internal error; see the server log")
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    """The envelope for msearch's errors, validation errors and HTTP errors (request ids
+    and anything unexpected are the edge's, ``msearch.api.edge``)."""
 
     @app.exception_handler(MSearchError)
     async def _msearch_error(request: Request, exc: MSearchError) -> JSONResponse:

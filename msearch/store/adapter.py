@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StoredHit:
+    # The file as its vector's payload describes it (id, path, folder, media type), an
+    # indexed file: search reads no more of its row.
     file: FileRecord
     score: float
     scene: SceneRecord | None
@@ -266,16 +268,24 @@ class UnifiedDatabaseAdapter:
     ) -> list[StoredHit]:
         hits = await self._vectors.search(self.collection, vector, limit=limit, offset=offset,
                                           filter=filter, score_threshold=min_score)
-        files = await self.metadata.get_files(h.payload.get("file_id", "") for h in hits)
+        # What a result shows travels in the payload; SQLite only says which files are
+        # indexed now (not being deleted or re-indexed), in one small query.
+        indexed = await self.metadata.indexed_among(
+            list(dict.fromkeys(str(h.payload.get("file_id", "")) for h in hits)))
         results: list[StoredHit] = []
         for hit in hits:
-            record = files.get(str(hit.payload.get("file_id")))
-            if record is None or record.status != FileStatus.INDEXED:
-                continue  # vectors of a file being deleted or re-indexed
+            payload = hit.payload
+            file_id = str(payload.get("file_id", ""))
+            if file_id not in indexed:
+                continue
+            record = FileRecord(id=file_id, path=str(payload.get("path", "")),
+                                folder=str(payload.get("folder", "")),
+                                media_type=payload.get("media_type"),
+                                status=FileStatus.INDEXED)
             scene = None
-            if record.media_type == "video":
-                index = int(hit.payload.get("scene_index", 0))
-                scene = next((s for s in record.scenes if s.index == index), None)
+            if record.media_type == "video" and "start" in payload:
+                scene = SceneRecord(int(payload.get("scene_index", 0)), float(payload["start"]),
+                                    float(payload["end"]), float(payload["keyframe"]))
             results.append(StoredHit(record, hit.score, scene))
         return results
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,53 @@ _FILE_COLUMNS = (
 )
 
 
-def _row_to_file(row: aiosqlite.Row) -> FileRecord:
+Row = tuple[Any, ...]
+
+
+class _Reader:
+    """A read-only connection living on a thread of its own: a query is one hop to that
+    thread and back (aiosqlite takes one per execute, fetch and close)."""
+
+    def __init__(self, path: Path) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="msearch-sqlite-read")
+        self._conn: sqlite3.Connection | None = None
+        self._path = path
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:  # only ever touched from the pool's one thread
+            self._conn = sqlite3.connect(str(self._path), timeout=30, check_same_thread=False)
+            self._conn.execute("PRAGMA query_only=ON")
+        return self._conn
+
+    def _run(self, sql: str, params: Sequence[Any], one: bool) -> list[Row]:
+        cursor = self._connection().execute(sql, params)
+        try:
+            if one:
+                row = cursor.fetchone()
+                return [row] if row is not None else []
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = (), *, one: bool = False
+                       ) -> list[Row]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, self._run, sql, params, one)
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading the metadata store failed: {exc}") from exc
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._close)
+        self._pool.shutdown(wait=True)
+
+
+def _row_to_file(row: Row) -> FileRecord:
     values = dict(zip(_FILE_COLUMNS, row, strict=True))
     values["status"] = FileStatus(values["status"])
     values["enhanced"] = bool(values["enhanced"])
@@ -75,7 +123,7 @@ class MetadataStore:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._db: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._reader: _Reader | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -85,8 +133,7 @@ class MetadataStore:
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._migrate()
-        self._reader = await aiosqlite.connect(str(self._path), timeout=30)
-        await self._reader.execute("PRAGMA query_only=ON")
+        self._reader = _Reader(self._path)
 
     async def _migrate(self) -> None:
         db = self.db
@@ -129,18 +176,17 @@ class MetadataStore:
             await db.commit()
 
     @property
-    def _read(self) -> aiosqlite.Connection:
+    def _read(self) -> _Reader:
         if self._reader is None:
             raise StoreError("the metadata store is not open")
         return self._reader
 
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._read.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self._read.fetchall(sql, params)
 
-    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self._read.execute(sql, params) as cur:
-            return await cur.fetchone()
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self._read.fetchall(sql, params, one=True)
+        return rows[0] if rows else None
 
     # files ---------------------------------------------------------------------------------
 
@@ -179,6 +225,15 @@ class MetadataStore:
             )
             found.extend(_row_to_file(r) for r in rows)
         return await self._with_scenes(found)
+
+    async def indexed_among(self, file_ids: Sequence[str]) -> set[str]:
+        """Which of these (at most a page of search hits) are indexed right now."""
+        if not file_ids:
+            return set()
+        rows = await self._fetchall(
+            f"SELECT id FROM files WHERE status = 'indexed' "
+            f"AND id IN ({','.join('?' * len(file_ids))})", list(file_ids))
+        return {row[0] for row in rows}
 
     async def get_files(self, file_ids: Iterable[str]) -> dict[str, FileRecord]:
         return {r.id: r for r in await self._files_where_in("id", file_ids)}

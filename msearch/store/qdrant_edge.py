@@ -19,7 +19,7 @@ import qdrant_edge as qe
 from msearch.config import QdrantSettings
 from msearch.errors import StoreError
 from msearch.store.records import VectorFilter, VectorHit, VectorPoint
-from msearch.store.vectors import FLOAT_FIELDS, KEYWORD_FIELDS
+from msearch.store.vectors import FLOAT_FIELDS, KEYWORD_FIELDS, RESULT_FIELDS
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -208,7 +208,8 @@ class EdgeVectorStore:
             offset=offset or None,
             query=qe.Query.Nearest(vector),
             filter=_edge_filter(filter),
-            with_payload=True,
+            # the folder list for filters ("dirs") is the costliest part to convert
+            with_payload=list(RESULT_FIELDS),
             with_vector=False,
             score_threshold=score_threshold,
             params=qe.SearchParams(hnsw_ef=max(self._settings.search_ef, limit + offset)),
