@@ -421,3 +421,64 @@ async def test_configured_folders_and_resets(make_settings: Callable[..., Settin
         await _sleep(1.0)  # well past the settle time: nothing may pick it up
         assert services.monitor.idle
         assert (await client.get("/api/v1/files")).json()["total"] == 0
+
+
+async def test_the_two_halves_of_a_move_pair_up_across_batches(
+        started: Starter, counting: CountingEngine, media_dir: Path, tmp_path: Path) -> None:
+    """The source of a move reported (and settled) alone, its destination only later:
+    the file keeps its id and vectors instead of being deleted and embedded again."""
+    services = await started()
+    lib = media_dir / "lib"
+    await watch(services, lib)
+    first = png(lib / "a.png", seed=1)
+    files = await assert_index_equals_disk(services, lib)
+    file_id = files[str(first)].id
+    parked = tmp_path / "parked.png"  # outside every watched folder: no event for it
+    first.rename(parked)
+    sync = services.monitor._sync
+    report = await sync.sync_paths([str(first)], services.monitor._folders)
+    assert report.deleted == 0 and sync.vanishing == 1
+    assert not services.monitor.idle  # a move may still be completing
+    parked.rename(lib / "later.png")
+    files = await assert_index_equals_disk(services, lib)
+    assert files[str(lib / "later.png")].id == file_id
+    assert counting.images_embedded == 1
+
+
+async def test_a_vanished_file_leaves_after_its_grace(started: Starter, media_dir: Path,
+                                                      tmp_path: Path) -> None:
+    services = await started()
+    lib = media_dir / "lib"
+    await watch(services, lib)
+    png(lib / "a.png", seed=1)
+    await assert_index_equals_disk(services, lib)
+    (lib / "a.png").unlink()
+    files = await assert_index_equals_disk(services, lib)
+    assert files == {}
+
+
+@pytest.mark.slow
+async def test_a_rename_storm_keeps_every_file_id(started: Starter, counting: CountingEngine,
+                                                  media_dir: Path) -> None:
+    services = await started()
+    lib, other = media_dir / "lib", media_dir / "other"
+    await watch(services, lib)
+    await watch(services, other)
+    for i in range(120):
+        png(lib / f"d{i % 4}" / f"{i:03}.png", seed=i)
+    files = await assert_index_equals_disk(services, lib, other)
+    ids = {Path(p).name: r.id for p, r in files.items()}
+    embedded = counting.images_embedded
+    # renames, moves across watched folders and a directory rename, all at once
+    for i in range(0, 120, 3):
+        src = lib / f"d{i % 4}" / f"{i:03}.png"
+        src.rename(src.with_name(f"r{i:03}.png"))
+    for i in range(1, 120, 3):
+        src = lib / f"d{i % 4}" / f"{i:03}.png"
+        (other / f"d{i % 4}").mkdir(exist_ok=True)
+        src.rename(other / f"d{i % 4}" / f"{i:03}.png")
+    (lib / "d2").rename(lib / "d2-renamed")
+    files = await assert_index_equals_disk(services, lib, other, limit_s=120)
+    after = {Path(p).name.removeprefix("r"): r.id for p, r in files.items()}
+    assert after == ids
+    assert counting.images_embedded == embedded, "a moved file was embedded again"

@@ -46,7 +46,8 @@ class FolderMonitor:
         self._settings = settings
         self._settle_s = settings.debounce_ms / 1000
         self._tracker = FileStabilityTracker(self._settle_s, clock=clock)
-        self._sync = FolderSync(adapter, orchestrator, settings, hold=self._still_changing)
+        self._sync = FolderSync(adapter, orchestrator, settings, hold=self._still_changing,
+                                clock=clock)
         self._folders: list[FolderRecord] = []
         self._observers: dict[int, tuple[BaseObserver, ObserverKind]] = {}
         self._scanning: set[int] = set()
@@ -67,8 +68,10 @@ class FolderMonitor:
 
     @property
     def idle(self) -> bool:
-        """No change waiting to settle, being compared or being scanned."""
-        return not (len(self._tracker) or self._syncing or self._scanning)
+        """No change waiting to settle, being compared or being scanned, and no vanished
+        file waiting for the other half of its move."""
+        return not (len(self._tracker) or self._syncing or self._scanning
+                    or self._sync.vanishing)
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -253,6 +256,12 @@ class FolderMonitor:
         tick = min(max(self._settle_s / 4, 0.05), 0.5)
         while True:
             await asyncio.sleep(tick)
+            if self._sync.vanishing:
+                self._syncing = True
+                try:
+                    self.totals.deleted += await self._sync.expire_vanished()
+                finally:
+                    self._syncing = False
             due = self._tracker.due()
             if not due:
                 continue

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import stat
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,9 +59,16 @@ class FolderSync:
         monitoring: FileMonitoringSettings,
         *,
         hold: Callable[[str, os.stat_result], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``hold(path, stat)`` says a file found by a walk may still be being written;
         it is then left out and reported as ``deferred`` (the watcher waits for it)."""
+        self._clock = clock
+        # A file gone from where events said it was stays indexed this long (its id by
+        # when it was seen gone), so that the other half of a move, reported later or in
+        # another batch (a storm, another watched folder), still finds its vectors.
+        self._grace_s = 3 * monitoring.debounce_ms / 1000 + 2.0
+        self._vanished: dict[str, float] = {}
         self._adapter = adapter
         self._hold = hold
         self._orchestrator = orchestrator
@@ -114,7 +122,7 @@ class FolderSync:
                     on_disk[raw] = settled
                 known.update((r.path, r) for r in
                              await self._adapter.metadata.files_below(raw))
-            report = await self._apply(on_disk, known)
+            report = await self._apply(on_disk, known, grace=True)
         report.deferred.extend(held)
         return report
 
@@ -158,8 +166,31 @@ class FolderSync:
             return {str(path): info}
         return {}
 
+    @property
+    def vanishing(self) -> int:
+        """Files gone from their path, kept a moment for the other half of a move."""
+        return len(self._vanished)
+
+    async def expire_vanished(self) -> int:
+        """Delete the files whose grace has passed and whose path is still empty."""
+        now = self._clock()
+        due = [i for i, seen in self._vanished.items() if now - seen >= self._grace_s]
+        if not due:
+            return 0
+        deleted = 0
+        async with self._lock:
+            for file_id in due:
+                self._vanished.pop(file_id, None)
+                record = await self._adapter.get_file(file_id)
+                if (record is None or _regular_file(record.path)
+                        or self._orchestrator.is_busy(file_id)):
+                    continue  # moved meanwhile, back again, or being processed
+                deleted += await self._adapter.delete_file(file_id)
+        return deleted
+
     async def _apply(
-        self, on_disk: dict[str, os.stat_result], known: dict[str, FileRecord]
+        self, on_disk: dict[str, os.stat_result], known: dict[str, FileRecord],
+        *, grace: bool = False,
     ) -> SyncReport:
         report = SyncReport()
         unknown = [p for p in on_disk if p not in known]
@@ -188,12 +219,18 @@ class FolderSync:
             else:
                 to_queue.append(Path(path))
         moved_ids = {r.id for r in moves.values()}
+        for file_id in moved_ids:
+            self._vanished.pop(file_id, None)
+        now = self._clock()
         for record in gone:
             if record.id in moved_ids:
                 continue
             if self._orchestrator.is_busy(record.id):
                 report.deferred.append(record.path)
                 continue
+            if grace and now - self._vanished.setdefault(record.id, now) < self._grace_s:
+                continue  # expire_vanished deletes it unless its move shows up first
+            self._vanished.pop(record.id, None)
             await self._adapter.delete_file(record.id)
             report.deleted += 1
         if to_queue:
