@@ -41,7 +41,8 @@ def serve(settings: Settings) -> int:
         log.warning("listening on %s without api.api_key: searches are open to the network "
                     "and every change (processing, reset) is refused", host)
     app = create_app(settings, owner={"url": f"http://{host}:{port}"})
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info",
+                access_log=settings.api.access_log)
     return EXIT_OK
 
 

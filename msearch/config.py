@@ -46,6 +46,7 @@ class ApiSettings(BaseModel):
     allowed_roots: list[Path] = Field(default_factory=list)
     max_upload_mb: float = Field(default=25.0, gt=0)
     allowed_hosts: list[str] = Field(default_factory=list)
+    access_log: bool = False
     session_idle_s: float = Field(default=43200.0, gt=0)
 
 

@@ -154,7 +154,9 @@ def test_a_text_query_shows_a_matching_shape_first(server: Server, page: Any) ->
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("Enter")
     page.wait_for_selector("#viewer[open] .meta dd")
-    page.wait_for_function("document.querySelector('#viewer-meta').innerText.includes('256 × 256')")
+    # predicates are functions: a bare expression is eval'd in the page, which its CSP forbids
+    page.wait_for_function(
+        "() => document.querySelector('#viewer-meta').innerText.includes('256 × 256')")
     meta = page.inner_text("#viewer-meta")
     assert str(server.library) in meta and "Dimensions" in meta
     shot(page, "viewer-image")
@@ -189,7 +191,7 @@ def test_an_image_dropped_on_the_page_searches_by_example(server: Server, page: 
     second = page.inner_text("#viewer-title")
     page.click("#viewer-similar")
     page.wait_for_function(
-        f"document.querySelector('#summary').innerText.includes('like {second}')")
+        f"() => document.querySelector('#summary').innerText.includes('like {second}')")
     assert second not in _card_names(page), "the query file is left out of its results"
 
 
@@ -216,7 +218,7 @@ def test_a_video_result_plays_from_its_scene(server: Server, page: Any) -> None:
     chips = page.locator("#viewer-scenes .chip")
     assert chips.count() >= 1
     chips.last.click()
-    page.wait_for_function("!document.querySelector('#viewer video').seeking")
+    page.wait_for_function("() => !document.querySelector('#viewer video').seeking")
     assert "Duration" in page.inner_text("#viewer-meta")
 
 

@@ -63,6 +63,7 @@ class EdgeVectorStore:
         # Searches have threads of their own: indexing's writes never hold them up.
         self._reads = ThreadPoolExecutor(4, thread_name_prefix="msearch-qdrant-read")
         self._writes = ThreadPoolExecutor(1, thread_name_prefix="msearch-qdrant-write")
+        self._closed = False
 
     async def _in(self, pool: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
@@ -256,6 +257,9 @@ class EdgeVectorStore:
             self._shards.clear()
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await self._in(self._writes, self._close)
         self._reads.shutdown(wait=False)
         self._writes.shutdown(wait=False)
