@@ -47,6 +47,7 @@ class ApiSettings(BaseModel):
     max_upload_mb: float = Field(default=25.0, gt=0)
     allowed_hosts: list[str] = Field(default_factory=list)
     access_log: bool = False
+    failed_key_backoff: bool = True
     session_idle_s: float = Field(default=43200.0, gt=0)
 
 

@@ -52,7 +52,7 @@ def create_app(
                   description="Self-hosted multimodal media search",
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.sessions = SessionStore(settings.api.session_idle_s)
-    app.state.key_throttle = FailedKeyThrottle()
+    app.state.key_throttle = FailedKeyThrottle(enabled=settings.api.failed_key_backoff)
     # The body limit inside the edge, so that its 413 has a request id and the headers.
     app.add_middleware(BodyLimit, limit=int(settings.api.max_upload_mb * (1 << 20)) + (1 << 16),
                        limit_text=f"{settings.api.max_upload_mb:g} MB")

@@ -87,7 +87,8 @@ class FailedKeyThrottle:
     doubles the wait (up to ``max_wait_s``); a right key clears the client's record."""
 
     def __init__(self, *, free: int = 5, max_wait_s: float = 300.0, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, enabled: bool = True) -> None:
+        self._enabled = enabled
         self._free = free
         self._max_wait = max_wait_s
         self._max_clients = max_clients
@@ -102,6 +103,8 @@ class FailedKeyThrottle:
                                   f"{math.ceil(wait)} s", retry_after=math.ceil(wait))
 
     def failed(self, client: str) -> None:
+        if not self._enabled:
+            return
         failures = self._clients.pop(client, (0, 0.0))[0] + 1
         if len(self._clients) >= self._max_clients:
             del self._clients[next(iter(self._clients))]  # the longest untouched
