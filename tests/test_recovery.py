@@ -234,3 +234,90 @@ async def test_indexing_pauses_on_a_full_disk_and_search_goes_on(
 async def _paused_health(client: httpx.AsyncClient) -> dict[str, object] | None:
     health = (await client.get("/health")).json()
     return health if health.get("indexing", {}).get("paused") else None
+
+
+def _watch_env(tmp_path: Path, tiny_clip_dir: Path, root: Path) -> dict[str, str]:
+    return cli_env(tmp_path / "data", tiny_clip_dir,
+                   MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(root)]),
+                   MSEARCH_FILE_MONITORING__DEBOUNCE_MS="200",
+                   MSEARCH_FILE_MONITORING__RESCAN_INTERVAL_S="0")
+
+
+def _wait_settled(url: str, expected: int, limit_s: float = 120) -> dict[str, str]:
+    """Until the server is idle with ``expected`` indexed files; {path: file_id}."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        files = httpx.get(f"{url}/api/v1/files", params={"limit": 1000}, timeout=10).json()
+        folders = httpx.get(f"{url}/api/v1/folders", timeout=10).json()["folders"]
+        busy = any(f.get("scanning") or f.get("pending_changes") for f in folders)
+        indexed = {f["path"]: f["file_id"] for f in files["files"] if f["status"] == "indexed"}
+        if not busy and len(indexed) == expected == files["total"]:
+            return indexed
+        assert time.monotonic() < deadline, (len(indexed), files["total"], folders)
+        time.sleep(0.3)
+
+
+def _sigkill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stop_server(proc)
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_rename_storm_keeps_file_ids(tmp_path: Path, tiny_clip_dir: Path,
+                                                      make_settings: Callable[..., Settings]
+                                                      ) -> None:
+    root = tmp_path / "media"
+    lib = _library(root / "lib", N_FILES)
+    env = _watch_env(tmp_path, tiny_clip_dir, root)
+    proc, url = start_server(env)
+    httpx.post(f"{url}/api/v1/folders", json={"path": str(lib)}, timeout=30)
+    ids = {Path(p).name: i for p, i in _wait_settled(url, N_FILES).items()}
+    rng = random.Random(11)
+    for trial in range(5):
+        names = sorted(p.name for p in lib.rglob("*.png"))
+        for name in rng.sample(names, 8):  # rename, then kill at a random moment
+            current = next(lib.rglob(name))
+            target = lib / f"t{trial}" / name
+            target.parent.mkdir(exist_ok=True)
+            current.rename(target)
+        time.sleep(rng.uniform(0.0, 0.6))
+        _sigkill(proc)
+        proc, url = start_server(env)  # start-up always succeeds
+        after = {Path(p).name: i for p, i in _wait_settled(url, N_FILES).items()}
+        assert after == ids, f"trial {trial}: file ids changed"
+    stop_server(proc)
+    counts = asyncio.run(_stores_agree(make_settings(data_dir=tmp_path / "data")))
+    assert counts == {"files": N_FILES, "indexed": N_FILES, "vectors": N_FILES}
+
+
+@pytest.mark.slow
+def test_sigkill_during_folder_removal_leaves_agreeing_stores(
+        tmp_path: Path, tiny_clip_dir: Path, make_settings: Callable[..., Settings]) -> None:
+    root = tmp_path / "media"
+    env = _watch_env(tmp_path, tiny_clip_dir, root)
+    settings = make_settings(data_dir=tmp_path / "data")
+    rng = random.Random(3)
+    for trial in range(5):
+        lib = _library(root / f"lib{trial}", 16)
+        proc, url = start_server(env)
+        folder = httpx.post(f"{url}/api/v1/folders", json={"path": str(lib)}, timeout=30)
+        _wait_settled(url, 16)
+        removing = subprocess.Popen(
+            [sys.executable, "-c", "import httpx,sys; httpx.delete(sys.argv[1], timeout=60)",
+             f"{url}/api/v1/folders/{folder.json()['id']}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, 0.3))
+        _sigkill(proc)
+        removing.wait(timeout=60)
+        proc, url = start_server(env)  # start-up always succeeds
+        try:
+            folders = httpx.get(f"{url}/api/v1/folders", timeout=10).json()["folders"]
+            if folders:  # the removal did not commit: finish it now
+                response = httpx.delete(f"{url}/api/v1/folders/{folders[0]['id']}", timeout=60)
+                assert response.status_code == 200, response.text
+            _wait_settled(url, 0)
+        finally:
+            stop_server(proc)
+        counts = asyncio.run(_stores_agree(settings))
+        assert counts == {"files": 0, "indexed": 0, "vectors": 0}, (trial, counts)

@@ -133,15 +133,17 @@ class FolderMonitor:
         watched folder also covers stay)."""
         folder = await self.get(folder_id)
         await self._unwatch(folder_id)
-        await self._adapter.metadata.remove_folder(folder_id)
-        others = await self._adapter.metadata.list_folders()
+        others = [f for f in await self._adapter.metadata.list_folders() if f.id != folder_id]
         removed = 0
         if not keep_files:
+            # Files first, the folder last: a crash in between leaves a folder that is
+            # still watched (and can be removed again), never files that nothing watches.
             files = [r for r in await self._adapter.metadata.files_in(folder)
                      if not any(o.covers(r.path) for o in others)]
             await self._orchestrator.wait_for_files([r.id for r in files])
             for record in files:
                 removed += await self._adapter.delete_file(record.id)
+        await self._adapter.metadata.remove_folder(folder_id)
         if self.watching:
             await self._reload()
         return {"folder_id": folder_id, "path": folder.path, "files_removed": removed}
