@@ -54,9 +54,10 @@ async def test_sigkill_mid_batch_then_restart(tmp_path: Path, tiny_clip_dir: Pat
     env = cli_env(data, tiny_clip_dir, MSEARCH_PERFORMANCE__MAX_CONCURRENT_FILES="16")
     db = data / "msearch.db"
 
-    first = _kill_when(env, folder, db, at_least=20)
-    second = _kill_when(env, folder, db, at_least=first + 20)
-    assert second < N_FILES, "the batch finished before it could be killed"
+    indexed = 0
+    for _ in range(5):  # killed at five different moments of the batch
+        indexed = _kill_when(env, folder, db, at_least=indexed + 20)
+    assert indexed < N_FILES, "the batch finished before it could be killed"
 
     finished = run_cli(env, "index", str(folder), "--no-progress")
     assert finished.returncode == 0, finished.stdout + finished.stderr
