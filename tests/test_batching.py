@@ -59,3 +59,51 @@ async def test_an_engine_error_reaches_every_caller_of_the_batch(
     with pytest.raises(EmbeddingError):
         recording.fail_next = True
         await coalescer.embed_images([noise(20, 20)])
+
+
+class Poisoned(Recording):
+    """The real engine, except that a batch holding a marked image fails as a whole (what
+    an image the model's processor rejects did to every file of its batch)."""
+
+    async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
+        self.batches.append(len(images))
+        if any(image.info.get("poison") for image in images):
+            raise EmbeddingError("too small for processing")
+        return list(await self.engine.embed_images(images))
+
+
+async def test_a_failing_image_fails_only_its_own_caller(tiny_engine: InfinityEngine) -> None:
+    engine = Poisoned(tiny_engine)
+    coalescer = CoalescingEngine(engine, max_batch=8)  # type: ignore[arg-type]
+    images = [noise(30, 30, seed=i) for i in range(12)]
+    images[5].info["poison"] = True
+    outcomes = await asyncio.gather(*[coalescer.embed_images([im]) for im in images],
+                                    return_exceptions=True)
+    assert isinstance(outcomes[5], EmbeddingError)
+    direct = await tiny_engine.embed_images([im for i, im in enumerate(images) if i != 5])
+    good = [o[0] for i, o in enumerate(outcomes) if i != 5]  # type: ignore[index]
+    assert np.allclose(good, direct, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 32])
+async def test_tiny_and_broken_files_never_fail_their_batch_mates(
+        batch_size: int, make_settings: Any, tiny_engine: InfinityEngine,
+        media_dir: Any) -> None:
+    from msearch.services import build_services
+
+    for side in (1, 2, 3):
+        noise(side, side, seed=side).save(media_dir / f"tiny{side}.png")
+    (media_dir / "truncated.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40)
+    for i in range(40):
+        noise(48, 40, seed=100 + i).save(media_dir / f"good{i:02}.png")
+    settings = make_settings(performance={"max_concurrent_files": 16})
+    engine = CoalescingEngine(tiny_engine, max_batch=batch_size)
+    services = await build_services(settings, engine=engine)
+    try:
+        done = await services.orchestrator.batch_process_files(sorted(media_dir.iterdir()))
+    finally:
+        await services.aclose()
+    status = {r.path.rsplit("/", 1)[1]: (r.status, r.error_code) for r in done}
+    assert all(status[f"good{i:02}.png"] == ("indexed", None) for i in range(40)), status
+    assert all(status[f"tiny{s}.png"][0] == "indexed" for s in (1, 2, 3)), status
+    assert status["truncated.jpg"][0] == "failed"

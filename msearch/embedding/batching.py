@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from msearch.embedding.base import EmbeddingEngine
+from msearch.errors import EmbeddingError, EmbeddingTimeout
 
 
 @dataclass
@@ -93,10 +94,13 @@ class CoalescingEngine:
     async def _run(self, batch: list[_Request]) -> None:
         try:
             vectors = await self._inner.embed_images([i for r in batch for i in r.images])
+        except EmbeddingError as exc:
+            if len(batch) > 1 and not isinstance(exc, EmbeddingTimeout):
+                await self._one_by_one(batch)  # only the culprit's caller fails
+            else:
+                _fail(batch, exc)
         except BaseException as exc:  # every caller of the batch learns what happened
-            for request in batch:
-                if not request.done.done():
-                    request.done.set_exception(exc)
+            _fail(batch, exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
         else:
@@ -109,3 +113,21 @@ class CoalescingEngine:
         finally:
             self._in_flight -= 1
             self._dispatch()
+
+    async def _one_by_one(self, batch: list[_Request]) -> None:
+        """A batch failed: each caller's images alone, so that one bad image (or one
+        bad query) never fails the files that happened to share its batch."""
+        for request in batch:
+            try:
+                vectors = await self._inner.embed_images(request.images)
+            except EmbeddingError as exc:
+                _fail([request], exc)
+            else:
+                if not request.done.done():
+                    request.done.set_result(vectors)
+
+
+def _fail(batch: list[_Request], exc: BaseException) -> None:
+    for request in batch:
+        if not request.done.done():
+            request.done.set_exception(exc)
