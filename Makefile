@@ -47,6 +47,8 @@ bench: setup
 	$(PY) scripts/bench_index.py --n 200
 	$(PY) scripts/bench_search.py --n 100000
 	$(PY) scripts/bench_scenes.py
+	$(PY) scripts/bench_load.py --images 2000 --clients 64 --seconds 60
+	$(PY) scripts/bench_upload_memory.py --model demo
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
