@@ -66,6 +66,13 @@ class ModelUnavailable(EmbeddingError):
     code = "model_unavailable"
 
 
+class ImageRejected(EmbeddingError):
+    """The model's processor refuses this one image; the engine itself is fine."""
+
+    code = "image_not_embeddable"
+    http_status = 422
+
+
 class StoreError(MSearchError):
     code = "store_error"
     http_status = 503

@@ -61,7 +61,7 @@ class Searcher:
     def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
                  settings: PerformanceSettings) -> None:
         self._adapter = adapter
-        self._engine = engine
+        self._engine = engine.for_queries()
         self._settings = settings
         self._decoder = ThreadPoolExecutor(settings.query_workers,
                                            thread_name_prefix="msearch-query")

@@ -15,7 +15,7 @@ from transformers import CLIPModel, CLIPProcessor
 from media_factory import noise
 from msearch.config import EmbeddingSettings
 from msearch.embedding.infinity import InfinityEngine
-from msearch.errors import EmbeddingError, EmbeddingTimeout, ModelUnavailable
+from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable
 
 LONG_QUERY = ("a red dog running on the beach at sunset with a blue ball while a cat "
               "watches from the photo of the sunset on the beach")
@@ -99,6 +99,56 @@ async def test_wedged_engine_times_out_restarts_and_recovers(tiny_clip_dir: Path
     vectors = await asyncio.wait_for(engine.embed_texts(["a dog"]), timeout=30)
     assert len(vectors[0]) == 64 and engine.restarts == 1
     await engine.stop()
+
+
+async def test_queries_and_indexing_are_separate_failure_domains(tiny_clip_dir: Path
+                                                                 ) -> None:
+    """The query lane shares the weights, not the batch handler: while indexing's lane is
+    wedged, queries answer, and a query that wedges its lane fails no indexing call."""
+    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu",
+                                              timeout_s=3))
+    await engine.start()
+    queries = engine.for_queries()
+    try:
+        expected = await queries.embed_texts(["a dog"])
+        indexing: Any = engine._engine._model_replicas[0]
+        original = indexing.encode_core
+
+        def explode(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("simulated CUDA error in the worker thread")
+
+        indexing.encode_core = explode
+        wedged = asyncio.create_task(engine.embed_images([noise(32, 32)]))
+        assert np.allclose(await queries.embed_texts(["a dog"]), expected, atol=1e-6)
+        with pytest.raises(EmbeddingTimeout):
+            await wedged
+        indexing.encode_core = original
+        assert engine.restarts == 1 and queries.restarts == 0  # type: ignore[attr-defined]
+
+        query_replica: Any = engine._query_lane.engine._model_replicas[0]  # type: ignore[union-attr]
+        assert query_replica.model is indexing.model  # one copy of the weights
+        query_replica.encode_core = explode
+        broken_query = asyncio.create_task(queries.embed_images([noise(32, 32)]))
+        vectors = await engine.embed_images([noise(32, 32, seed=i) for i in range(4)])
+        assert len(vectors) == 4
+        with pytest.raises(EmbeddingTimeout):
+            await broken_query
+        assert engine.restarts == 1 and queries.restarts == 1  # type: ignore[attr-defined]
+        del query_replica.encode_core  # back to the class's method
+        assert len(await queries.embed_images([noise(32, 32)])) == 1
+    finally:
+        await engine.stop()
+
+
+async def test_an_image_the_model_refuses_is_the_images_fault(
+        tiny_engine: InfinityEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Infinity refuses images under 3x3 (msearch scales them up first); if one still
+    gets through, the error names the image (a 422), not a broken engine (a 503)."""
+    monkeypatch.setattr("msearch.embedding.infinity.fit_for_model", lambda image, side: image)
+    with pytest.raises(ImageRejected, match="too small") as refused:
+        await tiny_engine.for_queries().embed_images([Image.new("RGB", (1, 1))])
+    assert refused.value.http_status == 422 and refused.value.code == "image_not_embeddable"
+    assert len(await tiny_engine.embed_images([noise(8, 8)])) == 1
 
 
 async def test_missing_local_model_is_a_clear_error(tmp_path: Path) -> None:

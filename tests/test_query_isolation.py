@@ -4,6 +4,7 @@ and /health answer at once instead of queueing behind them."""
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -64,3 +65,42 @@ async def test_searches_answer_while_videos_index(make_settings: Callable[..., S
         done = (await client.get("/api/v1/files", params={
             "status": "indexed", "media_type": "video"})).json()["total"]
         assert done == VIDEOS
+
+
+def _png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    noise(side, side, seed=side).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("model_sees_raw_upload", [False, True])
+async def test_tiny_image_searches_never_touch_indexing(
+        model_sees_raw_upload: bool, make_settings: Callable[..., Settings],
+        tiny_engine: InfinityEngine, media_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 searches by 1x1/2x2 images while 100 files index. msearch scales tiny images up,
+    so they answer 200; with that step removed the model refuses them, and they answer
+    422 (the image's fault), never 503, and no file being indexed fails with them."""
+    if model_sees_raw_upload:
+        monkeypatch.setattr("msearch.embedding.infinity.fit_for_model",
+                            lambda image, side: image)
+    for i in range(100):
+        noise(48, 40, seed=1000 + i).save(media_dir / f"{i:03}.png")
+    async with api_client(make_settings(), tiny_engine) as client:
+        job = (await client.post("/api/v1/files/batch-process",
+                                 json={"paths": [str(media_dir)]})).json()
+        answers = await asyncio.gather(*(
+            client.post("/api/v1/search/image",
+                        files={"file": ("q.png", _png(1 + i % 2), "image/png")})
+            for i in range(20)))
+        expected = 422 if model_sees_raw_upload else 200
+        assert [a.status_code for a in answers] == [expected] * 20, answers[0].text
+        if model_sees_raw_upload:
+            assert answers[0].json()["error"]["code"] == "image_not_embeddable"
+
+        async def finished() -> bool:
+            return bool((await client.get(job["status_url"])).json()["status"] == "finished")
+
+        await wait_for(finished, limit_s=180)
+        indexed = (await client.get("/api/v1/files", params={"status": "indexed"})).json()
+        assert indexed["total"] == 100

@@ -34,3 +34,9 @@ class EmbeddingEngine(Protocol):
     async def embed_texts(self, texts: list[str]) -> list[list[float]]: ...
 
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]: ...
+
+    def for_queries(self) -> EmbeddingEngine:
+        """The engine searches use: where the engine can, one over the same model with a
+        failure domain of its own (a query that breaks it never fails indexing, and
+        queries never queue behind indexing's batches); otherwise itself."""
+        ...

@@ -60,6 +60,9 @@ class CoalescingEngine:
     async def stop(self) -> None:
         await self._inner.stop()
 
+    def for_queries(self) -> EmbeddingEngine:
+        return self._inner.for_queries()  # queries are never batched with indexing
+
     async def embed_texts(self, texts: list[str]) -> list[list[float]]:
         return await self._inner.embed_texts(texts)
 

@@ -10,6 +10,7 @@ context length.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 from PIL import Image
 
 from msearch.config import EmbeddingSettings
+from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.models import model_label, resolve_model
-from msearch.errors import EmbeddingError, EmbeddingTimeout, ModelUnavailable
+from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable
 from msearch.media.images import fit_for_model
 
 log = logging.getLogger(__name__)
@@ -44,19 +46,84 @@ def _text_context_length(model: Any) -> int | None:
     return int(length) if isinstance(length, int) else None
 
 
+class _Lane:
+    """One Infinity batch handler with its own threads, timeout and restart. The index and
+    the queries each get one over the same weights, so a query that wedges or times out
+    never fails the files being indexed, and queries never wait behind image batches."""
+
+    def __init__(self, engine: Any, timeout_s: float, name: str) -> None:
+        self.engine = engine
+        self._timeout_s = timeout_s
+        self._name = name
+        self._restart_lock = asyncio.Lock()
+        self.restarts = 0
+
+    async def call(self, awaitable: Any) -> Any:
+        try:
+            return await asyncio.wait_for(awaitable, timeout=self._timeout_s)
+        except TimeoutError:
+            await self._restart()
+            raise EmbeddingTimeout(
+                f"the embedding engine did not answer within {self._timeout_s:g}s; "
+                "it was restarted"
+            ) from None
+        except EmbeddingError:
+            raise
+        except Exception as exc:
+            if _is_input_error(exc):
+                raise ImageRejected(f"the model cannot take this image: {exc}") from exc
+            raise EmbeddingError(f"embedding failed: {exc}") from exc
+
+    async def _restart(self) -> None:
+        """Stop and start the batch handler: the threads of a wedged worker are replaced,
+        the loaded weights are kept."""
+        async with self._restart_lock:
+            log.warning("restarting the %s embedding lane after a timeout", self._name)
+            try:
+                await asyncio.wait_for(self.engine.astop(), timeout=30)
+            except Exception:  # a broken handler must not block the restart
+                log.exception("stopping the wedged engine failed")
+                self.engine.running = False
+            await self.engine.astart()
+            self.restarts += 1
+
+
+def _is_input_error(exc: Exception) -> bool:
+    """Infinity says an image is unusable (too small, unreadable) with ImageCorruption,
+    raised before anything is queued: the image is at fault, not the engine."""
+    return type(exc).__name__ == "ImageCorruption"
+
+
+def _query_twin(engine: Any) -> Any:
+    """A second AsyncEmbeddingEngine over the same weights, with processors of its own (a
+    fast tokenizer must not be used from two threads at once)."""
+    twin = copy.copy(engine)
+    twin.running = False
+    twin._running_sepamore = None
+    replicas = []
+    for replica in engine._model_replicas:
+        mine = copy.copy(replica)
+        for attr in ("processor", "tokenizer"):
+            if hasattr(replica, attr):
+                setattr(mine, attr, copy.deepcopy(getattr(replica, attr)))
+        replicas.append(mine)
+    twin._model_replicas = replicas
+    return twin
+
+
 class InfinityEngine:
-    """The default EmbeddingEngine, backed by ``infinity_emb.AsyncEmbeddingEngine``."""
+    """The default EmbeddingEngine, backed by ``infinity_emb.AsyncEmbeddingEngine``: the
+    indexing lane; ``for_queries()`` is the lane searches use."""
 
     def __init__(self, settings: EmbeddingSettings, *, cache_dir: Path | None = None) -> None:
         self._settings = settings
         self._source = resolve_model(settings.model)
         self._model_id = model_label(settings.model)
         self._cache_dir = cache_dir
-        self._engine: Any = None
+        self._lane: _Lane | None = None
+        self._query_lane: _Lane | None = None
         self._dim: int | None = None
         self._input_size = 224
-        self._restart_lock = asyncio.Lock()
-        self.restarts = 0
 
     @property
     def model_id(self) -> str:
@@ -73,22 +140,43 @@ class InfinityEngine:
         return self._input_size
 
     @property
+    def restarts(self) -> int:
+        return self._lane.restarts if self._lane else 0
+
+    @property
+    def _engine(self) -> Any:
+        return self._lane.engine if self._lane else None
+
+    @property
     def device(self) -> str:
         replicas = getattr(self._engine, "_model_replicas", None) or []
         model = getattr(replicas[0], "model", None) if replicas else None
         return str(getattr(model, "device", "unknown"))
 
     async def start(self) -> None:
-        if self._engine is not None:
+        if self._lane is not None:
             return
-        self._engine = await asyncio.to_thread(self._load)
-        await self._engine.astart()
-        probe = await self._call(self._engine.embed(sentences=["msearch"]))
+        engine = await asyncio.to_thread(self._load)
+        await engine.astart()
+        self._lane = _Lane(engine, self._settings.timeout_s, "indexing")
+        probe = await self._lane.call(engine.embed(sentences=["msearch"]))
         self._dim = len(probe[0][0])
-        replicas = getattr(self._engine, "_model_replicas", None) or [None]
+        replicas = getattr(engine, "_model_replicas", None) or [None]
         self._input_size = _image_input_size(replicas[0]) or self._input_size
         log.info("embedding model %s loaded (dim %d, device %s)", self.model_id, self._dim,
                  self.device)
+
+    def for_queries(self) -> EmbeddingEngine:
+        return _QueryEngine(self)
+
+    async def _query_lane_started(self) -> _Lane:
+        lane = self._require_lane()
+        if self._query_lane is None:
+            twin = await asyncio.to_thread(_query_twin, lane.engine)
+            if self._query_lane is None:
+                await twin.astart()
+                self._query_lane = _Lane(twin, self._settings.timeout_s, "query")
+        return self._query_lane
 
     def _load(self) -> Any:
         if self._cache_dir is not None:
@@ -137,59 +225,77 @@ class InfinityEngine:
                 replica.max_length = context
 
     async def stop(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            await engine.astop()
+        lanes = [self._lane, self._query_lane]
+        self._lane = self._query_lane = None
+        for lane in lanes:
+            if lane is not None:
+                await lane.engine.astop()
 
     async def embed_texts(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        engine = self._require_engine()
-        embeddings, _ = await self._call(engine.embed(sentences=list(texts)))
-        return [list(map(float, e)) for e in embeddings]
+        return await self._embed_texts(self._require_lane(), texts)
 
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
+        return await self._embed_images(self._require_lane(), images)
+
+    async def _embed_texts(self, lane: _Lane, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        embeddings, _ = await lane.call(lane.engine.embed(sentences=list(texts)))
+        return [list(map(float, e)) for e in embeddings]
+
+    async def _embed_images(self, lane: _Lane, images: list[Image.Image]
+                            ) -> list[list[float]]:
         if not images:
             return []
         for image in images:
             if not isinstance(image, Image.Image) or image.mode != "RGB":
                 raise EmbeddingError("embed_images takes decoded RGB PIL images only")
-        engine = self._require_engine()
         fitted = [fit_for_model(image, self._input_size) for image in images]
-        embeddings, _ = await self._call(engine.image_embed(images=fitted))
+        embeddings, _ = await lane.call(lane.engine.image_embed(images=fitted))
         return [list(map(float, e)) for e in embeddings]
 
-    def _require_engine(self) -> Any:
-        if self._engine is None:
+    def _require_lane(self) -> _Lane:
+        if self._lane is None:
             raise ModelUnavailable("the embedding engine is not running")
-        return self._engine
+        return self._lane
 
-    async def _call(self, awaitable: Any) -> Any:
-        try:
-            return await asyncio.wait_for(awaitable, timeout=self._settings.timeout_s)
-        except TimeoutError:
-            await self._restart()
-            raise EmbeddingTimeout(
-                f"the embedding engine did not answer within {self._settings.timeout_s:g}s; "
-                "it was restarted"
-            ) from None
-        except EmbeddingError:
-            raise
-        except Exception as exc:
-            raise EmbeddingError(f"embedding failed: {exc}") from exc
 
-    async def _restart(self) -> None:
-        """Stop and start the batch handler: the threads of a wedged worker are replaced,
-        the loaded weights are kept."""
-        async with self._restart_lock:
-            engine = self._engine
-            if engine is None:
-                return
-            log.warning("restarting the embedding engine after a timeout")
-            try:
-                await asyncio.wait_for(engine.astop(), timeout=30)
-            except Exception:  # a broken handler must not block the restart
-                log.exception("stopping the wedged engine failed")
-                engine.running = False
-            await engine.astart()
-            self.restarts += 1
+class _QueryEngine:
+    """The query lane of an InfinityEngine, as an EmbeddingEngine of its own. Its batch
+    handler starts with the first query; starting and stopping belong to the owner."""
+
+    def __init__(self, owner: InfinityEngine) -> None:
+        self._owner = owner
+
+    @property
+    def model_id(self) -> str:
+        return self._owner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self._owner.dim
+
+    @property
+    def input_size(self) -> int:
+        return self._owner.input_size
+
+    @property
+    def restarts(self) -> int:
+        lane = self._owner._query_lane
+        return lane.restarts if lane else 0
+
+    async def start(self) -> None:
+        await self._owner.start()
+
+    async def stop(self) -> None:
+        """The owner stops both lanes."""
+
+    def for_queries(self) -> EmbeddingEngine:
+        return self
+
+    async def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        return await self._owner._embed_texts(await self._owner._query_lane_started(), texts)
+
+    async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
+        return await self._owner._embed_images(await self._owner._query_lane_started(),
+                                               images)
