@@ -9,6 +9,7 @@ from typing import Any
 
 from msearch.config import Settings
 from msearch.datadir import DataDirLock
+from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.factory import create_engine
 from msearch.embedding.models import resolve_model
@@ -110,7 +111,8 @@ def _make_adapter(settings: Settings) -> UnifiedDatabaseAdapter:
 def _enhancer(settings: Settings, engine: EmbeddingEngine) -> ImageEnhancer | None:
     if not settings.enhancement.enabled:
         return None
-    enhancer = ImageEnhancer(settings.enhancement, device=settings.embedding.device,
+    enhancer = ImageEnhancer(settings.enhancement,
+                             device=resolve_device(settings.embedding.device),
                              target_side=engine.input_size)
     missing = enhancer.missing_weights()
     if missing:

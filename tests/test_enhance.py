@@ -18,7 +18,7 @@ from PIL import Image
 
 from conftest import BUILD, ROOT, _script_digest
 from media_factory import noise
-from msearch.config import EnhancementSettings, Settings
+from msearch.config import EmbeddingSettings, EnhancementSettings, Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.torchvision_compat import import_torchvision, nms
@@ -122,6 +122,26 @@ async def test_small_images_are_enhanced_in_the_pipeline_and_originals_untouched
     removed = await services.reset("all")
     assert removed["cache_files"] >= 2 and not copy.exists()
     assert {p: _digest(p) for p in (small, large)} == before
+
+
+async def test_enhancement_runs_with_the_default_device_setting(
+        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
+        tiny_clip_dir: Path, weights_dir: Path, media_dir: Path) -> None:
+    """embedding.device is "auto" unless a user changes it; torch refuses that string, so
+    the enhancer once recorded a RuntimeError for every image instead of enhancing it."""
+    settings = make_settings(enhancement={"enabled": True, "weights_dir": weights_dir,
+                                          "model": "RealESRGAN_x2plus", "min_side": 100})
+    settings = settings.model_copy(update={
+        "embedding": EmbeddingSettings(model=str(tiny_clip_dir), timeout_s=60)})
+    assert settings.embedding.device == "auto"
+    noise(64, 48, seed=5).save(media_dir / "small.png")
+    services = await build_services(settings, engine=tiny_engine)
+    try:
+        [record] = await services.orchestrator.batch_process_files([media_dir / "small.png"])
+    finally:
+        await services.aclose()
+    assert record.status == "indexed" and record.enhanced is True, record.enhancement
+    assert record.enhancement is not None and record.enhancement["reason"] is None
 
 
 async def test_missing_weights_leave_the_file_indexed_unenhanced_with_the_reason(

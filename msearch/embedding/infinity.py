@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from msearch.config import EmbeddingSettings
+from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.models import model_label, resolve_model
 from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable
@@ -196,7 +197,7 @@ class InfinityEngine:
         options: dict[str, Any] = {
             "model_name_or_path": self._source,
             "engine": "torch",
-            "device": self._settings.device,
+            "device": resolve_device(self._settings.device),
             "dtype": self._settings.dtype,
             "batch_size": self._settings.batch_size,
             "bettertransformer": False,  # needs optimum, which breaks infinity's import

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from msearch.config import EnhancementSettings
+from msearch.devices import resolve_device
 from msearch.errors import MSearchError
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def _quiet(*args: Any, **kwargs: Any) -> None:
 class ImageEnhancer:
     def __init__(self, settings: EnhancementSettings, *, device: str, target_side: int) -> None:
         self._settings = settings
-        self._device = device
+        self._device = resolve_device(device)  # torch refuses "auto"
         self._target_side = target_side
         self._scale = _SCALES[settings.model]
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="msearch-enhance")
