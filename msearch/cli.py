@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from msearch.config import Settings, load_settings
-from msearch.errors import MSearchError
+from msearch.errors import ConfigError, MSearchError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -116,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = _settings(args)
         code = _dispatch(args, settings)
+    except ConfigError as exc:
+        echo_err(f"error: {exc.message}")
+        code = EXIT_USAGE
     except MSearchError as exc:
         echo_err(f"error: {exc.message}")
         code = EXIT_FAILED

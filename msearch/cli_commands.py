@@ -24,6 +24,7 @@ from msearch.cli import (
     format_results,
 )
 from msearch.config import Settings
+from msearch.datadir import DataDirLock
 from msearch.errors import InvalidRequest
 from msearch.store.records import FileRecord, FileStatus
 
@@ -37,6 +38,11 @@ def serve(settings: Settings) -> int:
     from msearch.api.security import is_loopback
 
     host, port = settings.api.host, settings.api.port
+    # Found here, a held data directory is one line; in the app's start-up it would be a
+    # traceback from uvicorn.
+    probe = DataDirLock(settings.data_dir)
+    probe.acquire(owner={})
+    probe.release()
     if not is_loopback(host) and not settings.api.api_key:
         log.warning("listening on %s without api.api_key: searches are open to the network "
                     "and every change (processing, reset) is refused", host)

@@ -6,17 +6,20 @@ each component receives only its own section.
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from msearch.errors import ConfigError
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "msearch.yaml"
@@ -29,6 +32,15 @@ class EmbeddingSettings(BaseModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     timeout_s: float = Field(default=120.0, gt=0)
     text_max_tokens: int | None = Field(default=None, ge=1)
+
+    @field_validator("model")
+    @classmethod
+    def _local_model_exists(cls, value: str) -> str:
+        """A name written as a path must be a directory; anything else is a hub id or an
+        alias, resolved when the model loads."""
+        if value.startswith(("/", "./", "../", "~")) and not Path(value).expanduser().is_dir():
+            raise ValueError(f"there is no model directory at {value}")
+        return value
 
 
 class QdrantSettings(BaseModel):
@@ -139,25 +151,110 @@ class Settings(BaseSettings):
         return copy
 
 
+ENV_PREFIX = "MSEARCH_"
+# MSEARCH_* variables that are not settings.
+_NOT_SETTINGS = {"MSEARCH_CONFIG"}
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read the YAML config (explicit file, ``MSEARCH_CONFIG``, or the repo default) and env.
 
     ``overrides`` (nested dicts by section) sit between the file and the environment; tests
-    use them to point at temporary directories.
+    use them to point at temporary directories. Anything msearch cannot start with (a
+    broken file, an unknown key or variable, a wrong type) is a ConfigError of one line.
     """
     path = config_file or (Path(os.environ["MSEARCH_CONFIG"]) if "MSEARCH_CONFIG" in os.environ
                            else DEFAULT_CONFIG_PATH)
     values: dict[str, Any] = {}
     if path.is_file():
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: the config file must be a mapping of sections")
-        values = loaded
-    elif config_file is not None:
-        raise FileNotFoundError(f"config file not found: {config_file}")
+        values = _read_yaml(path)
+    elif config_file is not None or "MSEARCH_CONFIG" in os.environ:
+        raise ConfigError(f"config file not found: {path}")
+    _check_keys(values, Settings, (), f"{path}: ")
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(values.get(key), dict):
             values[key] = {**values[key], **value}
         else:
             values[key] = value
-    return Settings(**values).resolved()
+    _check_environment()
+    try:
+        return Settings(**values).resolved()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the config file must be a mapping of sections")
+    return loaded
+
+
+def setting_paths(model: type[BaseModel] = Settings, prefix: tuple[str, ...] = ()
+                  ) -> dict[str, type[BaseModel] | None]:
+    """Every dotted setting name: sections map to their model, leaves to None."""
+    paths: dict[str, type[BaseModel] | None] = {}
+    for name, field in model.model_fields.items():
+        dotted = ".".join((*prefix, name))
+        annotation: Any = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths[dotted] = annotation
+            paths.update(setting_paths(annotation, (*prefix, name)))
+        else:
+            paths[dotted] = None
+    return paths
+
+
+def _suggest(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" — did you mean {close[0]}?" if close else ""
+
+
+def _check_keys(values: dict[str, Any], model: type[BaseModel], prefix: tuple[str, ...],
+                where: str) -> None:
+    for key, value in values.items():
+        dotted = ".".join((*prefix, str(key)))
+        field = model.model_fields.get(str(key))
+        if field is None:
+            raise ConfigError(f"{where}unknown setting {dotted}"
+                              + _suggest(dotted, list(setting_paths())))
+        annotation: Any = field.annotation
+        if (isinstance(annotation, type) and issubclass(annotation, BaseModel)
+                and isinstance(value, dict)):
+            _check_keys(value, annotation, (*prefix, str(key)), where)
+
+
+def _env_name(dotted: str) -> str:
+    return ENV_PREFIX + dotted.replace(".", "__").upper()
+
+
+def _check_environment() -> None:
+    known = {_env_name(dotted) for dotted in setting_paths()} | _NOT_SETTINGS
+    for name in os.environ:
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            raise ConfigError(f"unknown environment variable {name}"
+                              + _suggest(name.upper(), sorted(known)))
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    error = exc.errors()[0]
+    dotted = ".".join(str(part) for part in error["loc"])
+    section = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
+    source = (_env_name(section) if _env_name(section) in os.environ else str(path))
+    message = error["msg"].removeprefix("Value error, ")
+    got = error.get("input")
+    shown = (f" (got {got!r})" if got is not None and not isinstance(got, dict)
+             and str(got) not in message else "")
+    more = exc.error_count() - 1
+    return (f"{source}: setting {dotted}: {message}{shown}"
+            + (f" (and {more} more)" if more else ""))

@@ -83,6 +83,13 @@ class DataDirLocked(StoreError):
     http_status = 409
 
 
+class ConfigError(MSearchError):
+    """A setting msearch cannot start with; the message names it and, for a typo, the
+    closest valid one."""
+
+    code = "config_error"
+
+
 class NotFound(MSearchError):
     code = "not_found"
     http_status = 404

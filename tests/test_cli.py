@@ -65,6 +65,26 @@ def test_bad_arguments_and_missing_paths(env: dict[str, str], tmp_path: Path) ->
     assert run_cli(env, "--config", str(bad_config), "status").returncode == 2
 
 
+@pytest.mark.parametrize("command", ["status", "serve"])
+def test_config_mistakes_stop_start_up_with_one_line(env: dict[str, str], tmp_path: Path,
+                                                    command: str) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("api: {prot: 9000}\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("api:\n  port: [9000\n")
+    for config in (typo, broken):
+        result = run_cli(env, "--config", str(config), command, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "unknown setting api.prot — did you mean api.port?" in run_cli(
+        env, "--config", str(typo), command).stderr
+    for bad_env in ({"MSEARCH_API__PROT": "1"}, {"MSEARCH_EMBEDDING__MODEL": "/nope/model"},
+                    {"MSEARCH_API__PORT": "eighty"}):
+        result = run_cli({**env, **bad_env}, command, timeout=60)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert next(iter(bad_env)) in result.stderr
+
+
 @pytest.fixture
 def server(env: dict[str, str]) -> Iterator[str]:
     proc, url = start_server(env)
@@ -80,6 +100,9 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path,
     assert locked.returncode == 1
     assert f"running msearch server at {server}" in locked.stderr
     assert "--server" in locked.stderr
+    second = run_cli(env, "serve", "--port", "1", timeout=60)  # never gets to the port
+    assert second.returncode == 1 and second.stderr.count("\n") == 1, second.stderr
+    assert f"running msearch server at {server}" in second.stderr
     indexed = run_cli(env, "index", str(library), "--server", server, "--no-progress")
     assert indexed.returncode == 3 and "5 indexed, 1 failed" in indexed.stdout
     hits = json.loads(run_cli(env, "search", "red", "--server", server, "--json").stdout)

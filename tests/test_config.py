@@ -8,6 +8,7 @@ import yaml
 from pydantic import BaseModel
 
 from msearch.config import DEFAULT_CONFIG_PATH, Settings, load_settings
+from msearch.errors import ConfigError
 
 
 def _leaf_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -59,7 +60,46 @@ def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_invalid_values_are_rejected(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("api:\n  port: 99999\n")
-    with pytest.raises(ValueError, match="port"):
+    with pytest.raises(ConfigError, match="port"):
         load_settings(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("api: {prot: 9000}\n", "unknown setting api.prot — did you mean api.port?"),
+    ("embeding:\n  model: demo\n", "unknown setting embeding — did you mean embedding?"),
+    ("performance:\n  decode_worker: 2\n",
+     "unknown setting performance.decode_worker — did you mean performance.decode_workers?"),
+    ("api:\n  port: [9000\n", "not valid YAML (line 3, column 1)"),
+    ("api:\n  port: abc\n", "setting api.port: Input should be a valid integer"),
+    ("- a\n- b\n", "must be a mapping of sections"),
+    ("embedding:\n  model: ./no-such-model\n",
+     "setting embedding.model: there is no model directory at ./no-such-model"),
+])
+def test_config_mistakes_name_the_setting(tmp_path: Path, yaml_text: str, message: str) -> None:
+    config = tmp_path / "msearch.yaml"
+    config.write_text(yaml_text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+    assert message in raised.value.message and "\n" not in raised.value.message
+    assert raised.value.message.startswith(str(config))
+
+
+def test_environment_mistakes_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSEARCH_API__PROT", "9000")
+    with pytest.raises(ConfigError, match="unknown environment variable MSEARCH_API__PROT "
+                                          "— did you mean MSEARCH_API__PORT"):
+        load_settings(DEFAULT_CONFIG_PATH)
+    monkeypatch.delenv("MSEARCH_API__PROT")
+    monkeypatch.setenv("MSEARCH_API__PORT", "ninety")
+    with pytest.raises(ConfigError, match=r"^MSEARCH_API__PORT: setting api\.port"):
+        load_settings(DEFAULT_CONFIG_PATH)
+
+
+def test_every_setting_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSEARCH_VIDEO__MIN_SCENE_SECONDS", "2.5")
+    monkeypatch.setenv("MSEARCH_FILE_MONITORING", '{"debounce_ms": 10}')  # a whole section
+    settings = load_settings(DEFAULT_CONFIG_PATH)
+    assert settings.video.min_scene_seconds == 2.5
+    assert settings.file_monitoring.debounce_ms == 10
