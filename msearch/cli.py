@@ -24,74 +24,111 @@ def echo_err(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
+def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """Accepted before the command and after it (``msearch serve --config FILE``)."""
+    parser.add_argument("--config", type=Path, default=default, metavar="FILE",
+                        help="YAML config file (default: $MSEARCH_CONFIG, else "
+                             "config/msearch.yaml)")
+    parser.add_argument("--data-dir", type=Path, default=default, metavar="DIR",
+                        help="where the index, database and thumbnails live "
+                             "(overrides data_dir)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log debug messages")
+
+
 def _parser() -> argparse.ArgumentParser:
+    from msearch import __version__
+
     parser = argparse.ArgumentParser(prog="msearch", description="Self-hosted media search.")
-    parser.add_argument("--config", type=Path, help="YAML config file")
-    parser.add_argument("--data-dir", type=Path, help="override data_dir")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"msearch {__version__}")
+    _common_options(parser, None)
+    parser.set_defaults(verbose=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the HTTP API")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    def command(name: str, description: str, parent: Any = sub) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=description, description=description,  # type: ignore[no-any-return]
+                                 parents=[common])
 
-    demo = sub.add_parser("demo", help="offline demo: generate a library, index it with the "
-                                       "built-in demo model and serve it")
-    demo.add_argument("dir", nargs="?", type=Path, default=Path("msearch-demo"))
-    demo.add_argument("--count", type=int, default=240, help="images to generate")
-    demo.add_argument("--videos", type=int, default=6, help="short videos to generate")
-    demo.add_argument("--host")
-    demo.add_argument("--port", type=int)
-    demo.add_argument("--no-serve", action="store_true", help="index, then exit")
+    def listen(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", help="address to listen on (overrides api.host; "
+                                      "default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (overrides api.port; "
+                                                "default 8000)")
 
     def remote(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--server", help="talk to a running server at this URL")
+        p.add_argument("--server", metavar="URL",
+                       help="talk to a running server at this URL instead of opening the "
+                            "data directory")
         p.add_argument("--api-key", help="API key for --server (else api.api_key)")
 
-    index = sub.add_parser("index", help="index files and folders")
-    index.add_argument("paths", nargs="+", type=Path)
-    index.add_argument("--no-progress", action="store_true")
+    def progress(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def as_json(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    listen(command("serve", "run the HTTP API and the web page, watching folders"))
+
+    demo = command("demo", "offline demo: generate a library, index it with the built-in "
+                           "demo model and serve it")
+    demo.add_argument("dir", nargs="?", type=Path, default=Path("msearch-demo"),
+                      help="where the demo library and its data go (default msearch-demo)")
+    demo.add_argument("--count", type=int, default=240, help="images to generate")
+    demo.add_argument("--videos", type=int, default=6, help="short videos to generate")
+    listen(demo)
+    demo.add_argument("--no-serve", action="store_true", help="index, then exit")
+
+    index = command("index", "index files and folders (unchanged files are skipped)")
+    index.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                       help="a media file or a folder (searched recursively)")
+    progress(index)
     remote(index)
 
-    search = sub.add_parser("search", help="search by text or by example image")
-    search.add_argument("query", nargs="?")
+    search = command("search", "search by text or by example image")
+    search.add_argument("query", nargs="?", help="what to look for, in words")
     search.add_argument("--image", type=Path, help="search by this example image")
-    search.add_argument("--limit", type=int, default=10)
-    search.add_argument("--offset", type=int, default=0)
+    search.add_argument("--limit", type=int, default=10, help="results to show (default 10)")
+    search.add_argument("--offset", type=int, default=0, help="results to skip (paging)")
     search.add_argument("--type", dest="media_types", action="append",
-                        choices=["image", "video"])
-    search.add_argument("--folder")
-    search.add_argument("--min-score", type=float)
-    search.add_argument("--json", action="store_true", help="print JSON")
+                        choices=["image", "video"],
+                        help="only this media type (repeat for several)")
+    search.add_argument("--folder", help="only files under this folder")
+    search.add_argument("--min-score", type=float, help="only results at least this similar")
+    as_json(search)
     remote(search)
 
-    status = sub.add_parser("status", help="model, counts and failures")
-    status.add_argument("--json", action="store_true")
+    status = command("status", "model, counts, skipped and failed files")
+    as_json(status)
     remote(status)
 
-    folders = sub.add_parser("folders", help="watched folders: kept indexed while the "
-                                             "server runs")
-    folder_sub = folders.add_subparsers(dest="folders_command", required=True)
-    add = folder_sub.add_parser("add", help="watch a folder and index it now")
-    add.add_argument("path", type=Path)
+    folders = command("folders", "watched folders: kept indexed while the server runs")
+    folder_sub = folders.add_subparsers(dest="folders_command", required=True,
+                                        metavar="ACTION")
+    add = command("add", "watch a folder and index it now", folder_sub)
+    add.add_argument("path", type=Path, help="the folder to watch")
     add.add_argument("--no-recursive", action="store_true", help="only its own files")
-    add.add_argument("--no-progress", action="store_true")
+    progress(add)
     remote(add)
-    listing = folder_sub.add_parser("list", help="watched folders with their counts")
-    listing.add_argument("--json", action="store_true")
+    listing = command("list", "watched folders with their counts", folder_sub)
+    as_json(listing)
     remote(listing)
-    remove = folder_sub.add_parser("remove", help="stop watching; its files leave the index")
-    remove.add_argument("folder_id", type=int)
+    remove = command("remove", "stop watching; its files leave the index", folder_sub)
+    remove.add_argument("folder_id", type=int, help="the folder's id (see 'folders list')")
     remove.add_argument("--keep-files", action="store_true", help="keep its files indexed")
     remote(remove)
-    rescan = folder_sub.add_parser("rescan", help="compare a folder with the disk now")
-    rescan.add_argument("folder_id", type=int)
-    rescan.add_argument("--no-progress", action="store_true")
+    rescan = command("rescan", "compare a folder with the disk now", folder_sub)
+    rescan.add_argument("folder_id", type=int, help="the folder's id (see 'folders list')")
+    progress(rescan)
     remote(rescan)
 
-    reset = sub.add_parser("reset", help="clear the index and/or database")
+    reset = command("reset", "clear the index and/or database (originals are never "
+                             "touched)")
     reset.add_argument("--type", dest="reset_type", default="index",
-                       choices=["all", "database", "index"])
+                       choices=["all", "database", "index"],
+                       help="index: vectors only, files re-indexed; database: the file "
+                            "records; all: both, and thumbnails (default index)")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     remote(reset)
     return parser

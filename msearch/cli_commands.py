@@ -224,11 +224,29 @@ async def _index(services: Any, args: argparse.Namespace) -> int:
     started_wall, started = time.time(), time.perf_counter()
     bar = tqdm(total=len(paths), unit="file", disable=args.no_progress or None,
                file=sys.stderr)
-    outcomes = await services.orchestrator.batch_process_files(
-        paths, on_done=lambda _: bar.update(1))
+    finished: list[FileRecord] = []
+
+    def done(record: FileRecord) -> None:
+        finished.append(record)
+        bar.update(1)
+
+    try:
+        outcomes = await services.orchestrator.batch_process_files(paths, on_done=done)
+    except asyncio.CancelledError:  # Ctrl-C
+        bar.close()
+        _say_interrupted(finished, len(paths), time.perf_counter() - started)
+        raise
     bar.close()
     await services.orchestrator.wait_idle()
     return _summarise(outcomes, started_wall, time.perf_counter() - started)
+
+
+def _say_interrupted(finished: list[FileRecord], total: int, took: float) -> None:
+    indexed = sum(1 for r in finished if r.status == FileStatus.INDEXED)
+    failed = sum(1 for r in finished if r.status == FileStatus.FAILED)
+    echo_err(f"\ninterrupted after {took:.1f}s: {indexed} indexed, {failed} failed; "
+             f"the other {total - len(finished)} of {total} files stay queued and resume "
+             "when 'msearch index' or 'msearch serve' next runs")
 
 
 async def _search(services: Any, args: argparse.Namespace) -> int:

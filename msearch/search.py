@@ -92,7 +92,7 @@ class Searcher:
             best = groups.get(hit.file.id)
             if best is None:
                 groups[hit.file.id] = hit
-            else:
+            elif hit.score > 0:  # a scene less similar than unrelated is no match
                 best.more.append(hit)
         return list(groups.values())[options.offset:options.offset + options.limit]
 

@@ -167,3 +167,79 @@ def test_demo_command_builds_and_indexes_a_library(tmp_path: Path, tiny_clip_dir
     hits = json.loads(run_cli(search_env, "search", "a red star", "--json",
                               "--limit", "1").stdout)
     assert Path(hits["results"][0]["path"]).name.startswith("red-star")
+
+
+def test_version_and_help_for_every_option() -> None:
+    import argparse
+
+    from msearch import __version__
+    from msearch.cli import _parser
+
+    version = run_cli({}, "--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"msearch {__version__}"
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    walk(sub, f"{name} {sub_name}")
+            elif not isinstance(action, argparse._HelpAction):
+                assert action.help, f"'{name}' {action.option_strings or action.dest}: no help"
+
+    walk(_parser(), "msearch")
+
+
+def test_common_options_work_after_the_command(env: dict[str, str], tmp_path: Path) -> None:
+    """The README's 'msearch serve --config FILE' (and --data-dir after any command)."""
+    config = tmp_path / "mine.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'from-config'}\n")
+    env = {k: v for k, v in env.items() if k != "MSEARCH_DATA_DIR"}
+    status = run_cli(env, "status", "--config", str(config), "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["data_dir"] == str(tmp_path / "from-config")
+    after = run_cli(env, "--config", str(config), "status", "--data-dir",
+                    str(tmp_path / "flag"), "--json")
+    assert json.loads(after.stdout)["data_dir"] == str(tmp_path / "flag")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("api: {prot: 1}\n")
+    served = run_cli(env, "serve", "--config", str(typo), timeout=60)
+    assert served.returncode == 2 and "api.prot" in served.stderr
+
+
+def test_ctrl_c_during_index_says_what_was_done_and_what_resumes(
+        env: dict[str, str], media_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    for i in range(300):
+        noise(64, 48, seed=i).save(media_dir / f"{i:03}.png")
+    slow = {**env, "MSEARCH_EMBEDDING__BATCH_SIZE": "2",
+            "MSEARCH_PERFORMANCE__MAX_CONCURRENT_FILES": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "msearch", "index", str(media_dir),
+                             "--no-progress"], env=slow,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    database = tmp_path / "data" / "msearch.db"
+
+    def indexed() -> int:
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+                return int(db.execute("SELECT count(*) FROM files WHERE status = 'indexed'")
+                           .fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
+    deadline = time.monotonic() + 120
+    while indexed() < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err and "resume when 'msearch index'" in err, err
+    assert "Traceback" not in err
+    done = indexed()
+    assert 3 <= done < 300
+    again = run_cli(env, "index", str(media_dir), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert indexed() == 300

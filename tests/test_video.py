@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from conftest import api_client, wait_for
@@ -141,9 +142,14 @@ async def test_videos_through_the_api(make_settings: Callable[..., Settings],
         hits = (await client.post("/api/v1/search/text", json={
             "query": "x", "media_types": ["video"], "limit": 3})).json()["results"]
         assert hits and all(h["scene"] is not None for h in hits)
+        every = (await client.post("/api/v1/search/text", json={
+            "query": "x", "media_types": ["video"], "limit": 50})).json()["results"]
         grouped = (await client.post("/api/v1/search/text", json={
             "query": "x", "media_types": ["video"], "group_by_file": True})).json()["results"]
-        assert len(grouped) == 1 and len(grouped[0]["more_scenes"]) == len(truth)
+        assert len(grouped) == 1 and len(every) == len(truth) + 1
+        # the other scenes that match, best first; a negative similarity is no match
+        assert [m["score"] for m in grouped[0]["more_scenes"]] == [
+            h["score"] for h in every[1:] if h["score"] > 0]
 
         # re-processing a changed video replaces all its scenes and vectors
         segments_video(video, [3.0, 3.0])
@@ -237,3 +243,31 @@ async def test_progress_is_reported_while_a_video_is_processed(
         assert recording.fractions[0] >= 0.2 and recording.fractions[-1] <= 0.5
     finally:
         await services.aclose()
+
+
+async def test_scenes_less_similar_than_unrelated_are_no_match(
+        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
+        media_dir: Path) -> None:
+    """Queried with (scene 0 - scene 1), scene 0 scores above 0 and scene 1 below: the
+    grouped result names scene 0 and does not offer scene 1 as a matching scene."""
+    from msearch.search import SearchOptions
+    from msearch.services import build_services
+    from msearch.store.vectors import point_id
+
+    video = media_dir / "three.mp4"
+    segments_video(video, [2.0, 2.0, 2.0])
+    services = await build_services(make_settings(), engine=tiny_engine)
+    try:
+        [record] = await services.orchestrator.batch_process_files([video])
+        adapter = services.adapter
+        ids = [point_id(record.id, i) for i in range(3)]
+        found = await adapter._vectors.retrieve_vectors(adapter.collection, ids)
+        first, second = np.array(found[ids[0]]), np.array(found[ids[1]])
+        query = (first - second) / np.linalg.norm(first - second)
+        [hit] = await services.searcher._search(
+            query.tolist(), SearchOptions(group_by_file=True, media_types=("video",)))
+    finally:
+        await services.aclose()
+    assert hit.scene is not None and hit.scene.index == 0
+    assert all(m.score > 0 for m in hit.more)
+    assert 1 not in [m.scene.index for m in hit.more if m.scene]
