@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     progress(index)
     remote(index)
 
+    retry = command("retry", "process failed files again (after fixing the cause)")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("file_ids", nargs="*", default=[], metavar="FILE_ID",
+                       help="files to retry (ids from 'status --json' or the API)")
+    which.add_argument("--all", action="store_true", help="every failed file")
+    progress(retry)
+    remote(retry)
+
     search = command("search", "search by text or by example image")
     search.add_argument("query", nargs="?", help="what to look for, in words")
     search.add_argument("--image", type=Path, help="search by this example image")

@@ -142,6 +142,8 @@ async def local(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command == "index":
             return await _index(services, args)
+        if args.command == "retry":
+            return await _retry(services, args)
         if args.command == "folders":
             return await _folders(services, args)
         return await _search(services, args)
@@ -189,7 +191,7 @@ async def _folders(services: Any, args: argparse.Namespace) -> int:
     bar.close()
     scan = report.as_dict()
     echo(f"scan: {scan['queued']} queued, {scan['moved']} moved, {scan['deleted']} deleted, "
-         f"{scan['unchanged']} unchanged")
+         f"{scan['unchanged']} unchanged, {scan['still_failed']} still failed")
     return await _folder_outcome(services.adapter, folder_id)
 
 
@@ -239,6 +241,22 @@ async def _index(services: Any, args: argparse.Namespace) -> int:
     bar.close()
     await services.orchestrator.wait_idle()
     return _summarise(outcomes, started_wall, time.perf_counter() - started)
+
+
+async def _retry(services: Any, args: argparse.Namespace) -> int:
+    await services.orchestrator.wait_idle()  # files re-queued at start-up go first
+    started_wall, started = time.time(), time.perf_counter()
+    job, records = await services.orchestrator.retry(args.file_ids or None)
+    if job is None:
+        echo("no failed files to retry")
+        return EXIT_OK
+    bar = tqdm(total=len(records), unit="file", disable=args.no_progress or None,
+               file=sys.stderr)
+    await services.orchestrator.wait_for_files([r.id for r in records])
+    bar.update(len(records))
+    bar.close()
+    outcomes = await services.adapter.metadata.get_files([r.id for r in records])
+    return _summarise(list(outcomes.values()), started_wall, time.perf_counter() - started)
 
 
 def _say_interrupted(finished: list[FileRecord], total: int, took: float) -> None:
@@ -320,6 +338,13 @@ def remote(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command == "index":
             return _remote_index(client, args)
+        if args.command == "retry":
+            body = {"file_ids": args.file_ids} if args.file_ids else None
+            job = client.request("POST", "/api/v1/files/retry", json=body)
+            if job["job_id"] is None:
+                echo("no failed files to retry")
+                return EXIT_OK
+            return _follow_job(client, job, args)
         if args.command == "search":
             return _remote_search(client, args)
         if args.command == "folders":
@@ -356,9 +381,13 @@ def remote(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _remote_index(client: Any, args: argparse.Namespace) -> int:
-    started = time.perf_counter()
     paths = [str(p.expanduser().resolve()) for p in args.paths]
     job = client.request("POST", "/api/v1/files/batch-process", json={"paths": paths})
+    return _follow_job(client, job, args)
+
+
+def _follow_job(client: Any, job: dict[str, Any], args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     bar = tqdm(total=len(job["files"]), unit="file", disable=args.no_progress or None,
                file=sys.stderr)
     while True:

@@ -93,6 +93,8 @@ class PerformanceSettings(BaseModel):
     query_workers: int = Field(default=2, ge=1)
     thumbnail_size: int = Field(default=320, ge=32)
     min_free_disk_mb: int = Field(default=512, ge=0)
+    retry_attempts: int = Field(default=3, ge=1)
+    retry_backoff_s: float = Field(default=2.0, ge=0)
 
 
 class VideoSettings(BaseModel):

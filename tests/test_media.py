@@ -91,6 +91,18 @@ def test_broken_files_raise_typed_errors(tmp_path: Path) -> None:
         decode_image(broken["bomb"], **LIMITS)
 
 
+def test_a_png_with_corrupt_pixel_data_fails_instead_of_decoding_half(tmp_path: Path
+                                                                    ) -> None:
+    """Reading a PNG's EXIF loads its pixels and swallowed the error: the corrupt file was
+    then indexed as whatever half of it had decoded."""
+    path = tmp_path / "half.png"
+    noise(48, 48, seed=7).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2] + bytes(len(data) - len(data) // 2))
+    with pytest.raises(CorruptMedia, match="truncated or corrupt"):
+        decode_image(path, max_pixels=10**8, min_short=8, min_long=8)
+
+
 def test_pixel_limit_checked_before_decoding(tmp_path: Path) -> None:
     # 900 megapixels claimed in a file of a few hundred KB: rejected from the header alone.
     bomb = png_bomb(tmp_path / "b.png", 30_000, 30_000)

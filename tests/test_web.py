@@ -314,3 +314,36 @@ def test_the_api_key_is_asked_once_per_browser_session(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_failed_files_can_be_retried_from_the_library(server: Server, page: Any) -> None:
+    """A file fixed in place (same size and mtime, so no scan can tell) is retried with
+    the Retry button beside it and leaves the failures."""
+    import io
+
+    from PIL import Image
+
+    folder = server.root / "fixable"
+    folder.mkdir()
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buffer, "PNG")
+    good = buffer.getvalue()
+    target = folder / "restored.png"
+    target.write_bytes(good[:len(good) // 2] + bytes(len(good) - len(good) // 2))
+    added = httpx.post(f"{server.url}/api/v1/folders", json={"path": str(folder)}, timeout=30)
+    assert added.status_code == 201, added.text
+    page.goto(server.url)
+    page.click("#library-toggle")
+    failure = page.locator("#failed li", has_text="restored.png")
+    failure.wait_for(timeout=60_000)
+    assert "corrupt_media" in failure.inner_text()
+    stat = target.stat()
+    target.write_bytes(good)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    shot(page, "failed-file")
+    failure.locator("button.retry").click()
+    page.wait_for_selector("#retry-state:has-text('Retrying 1 file')")
+    failure.wait_for(state="detached", timeout=60_000)
+    files = httpx.get(f"{server.url}/api/v1/files", params={"folder": str(folder)}).json()
+    assert [f["status"] for f in files["files"]] == ["indexed"]
+    httpx.delete(f"{server.url}/api/v1/folders/{added.json()['id']}", timeout=30)

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
-from msearch.api.schemas import BatchProcessRequest, MediaTypeName, ProcessRequest
+from msearch.api.schemas import BatchProcessRequest, MediaTypeName, ProcessRequest, RetryRequest
 from msearch.api.security import confine_path, folder_filter
 from msearch.api.views import API, file_detail, file_status, file_summary
 from msearch.errors import InvalidRequest, MSearchError, NotFound
@@ -59,6 +59,20 @@ async def batch_process(body: BatchProcessRequest, services: ServicesDep) -> JSO
     job, records = await services.orchestrator.submit_batch(paths)
     return JSONResponse(
         {"job_id": job.id, "status_url": f"{API}/jobs/{job.id}",
+         "files": [file_summary(r) for r in records]},
+        status_code=202,
+    )
+
+
+@router.post("/retry", status_code=202, dependencies=[WriteAccess])
+async def retry_files(services: ServicesDep, body: RetryRequest | None = None
+                      ) -> JSONResponse:
+    """Process files again: the ones named, or every failed file."""
+    services.require_ready()
+    job, records = await services.orchestrator.retry(body.file_ids if body else None)
+    return JSONResponse(
+        {"job_id": job.id if job else None,
+         "status_url": f"{API}/jobs/{job.id}" if job else None,
          "files": [file_summary(r) for r in records]},
         status_code=202,
     )

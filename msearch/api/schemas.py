@@ -22,6 +22,14 @@ class BatchProcessRequest(BaseModel):
         min_length=1, max_length=10_000)
 
 
+class RetryRequest(BaseModel):
+    """No body, or no ``file_ids``: every failed file."""
+
+    model_config = ConfigDict(extra="forbid")
+    file_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=10_000)
+
+
 class SearchFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=20, ge=1, le=200)

@@ -133,14 +133,16 @@ def decode_image(
                     f"{max_pixels} (performance.max_image_pixels, or max_query_pixels for "
                     "an uploaded query)"
                 )
-            taken_at, camera, orientation = _exif_metadata(img)
             scale = _reduction(width, height, min_short, min_long)
             if img.format == "JPEG" and scale < 1.0:
                 img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
             try:
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)
+                # Loaded before the EXIF is read: reading a PNG's EXIF loads the pixels and
+                # swallows a truncation error, leaving half an image that then "loads".
                 img.load()
+                taken_at, camera, orientation = _exif_metadata(img)
                 img = ImageOps.exif_transpose(img) or img
                 img = to_rgb(img)
                 target = _reduction(img.width, img.height, min_short, min_long)

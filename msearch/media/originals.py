@@ -46,6 +46,20 @@ class OriginalFile:
     def reopen_path(self) -> Path:
         return _PROC_FD / str(self.fd) if _PROC_FD.is_dir() else self.path
 
+    def changed_since_opened(self) -> bool:
+        """Written to, or replaced under its name, since it was opened: still being
+        written (a copy, a download), so a failure now says nothing of the file."""
+        seen = (self.size, self.mtime)
+        try:
+            if self.fd >= 0:
+                opened = os.fstat(self.fd)
+                if (opened.st_size, opened.st_mtime) != seen:
+                    return True
+            named = self.path.stat()
+        except OSError:
+            return False
+        return (named.st_size, named.st_mtime) != seen
+
     def close(self) -> None:
         fd, self.fd = self.fd, -1
         if fd >= 0:

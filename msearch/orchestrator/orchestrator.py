@@ -13,7 +13,7 @@ from pathlib import Path
 
 from msearch.config import PerformanceSettings, VideoSettings
 from msearch.embedding.base import EmbeddingEngine
-from msearch.errors import MSearchError
+from msearch.errors import TRANSIENT_CODES, MSearchError, NotFound
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.originals import RootsProvider, canonical_path
 from msearch.media.video import FFmpegSceneDetector
@@ -38,6 +38,11 @@ class _Work:
     previous: FileRecord | None
     job_id: str | None
     done: asyncio.Future[FileRecord]
+    attempt: int = 1
+
+
+class _RetryLater(Exception):
+    """The file's failure is transient: it is queued again after a back-off."""
 
 
 class ProcessingOrchestrator:
@@ -88,6 +93,7 @@ class ProcessingOrchestrator:
         self._idle = asyncio.Event()
         self._idle.set()
         self._written_since_optimize = 0
+        self._retries: dict[str, asyncio.TimerHandle] = {}
 
     async def start(self) -> None:
         if not self._workers:
@@ -96,6 +102,9 @@ class ProcessingOrchestrator:
 
     async def stop(self) -> None:
         workers, self._workers = self._workers, []
+        for timer in self._retries.values():  # they stay queued on disk for next time
+            timer.cancel()
+        self._retries.clear()
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -135,6 +144,23 @@ class ProcessingOrchestrator:
                     else None)
         return list(await asyncio.gather(*futures))
 
+    async def retry(self, file_ids: Sequence[str] | None = None
+                    ) -> tuple[JobRecord | None, list[FileRecord]]:
+        """Process files again on purpose: these (any status but deleted), or every failed
+        file. One job follows them; None when there is nothing to retry."""
+        if file_ids is None:
+            records = await self._adapter.metadata.files_with_status([FileStatus.FAILED])
+        else:
+            found = await self._adapter.metadata.get_files(file_ids)
+            missing = [i for i in file_ids if i not in found]
+            if missing:
+                raise NotFound(f"no file with id {missing[0]}"
+                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            records = list(found.values())
+        if not records:
+            return None, []
+        return await self.submit_batch([Path(r.path) for r in records])
+
     async def enqueue(self, paths: Sequence[Path]) -> list[FileRecord]:
         """Queue files without a job (watched folders, re-queued files)."""
         return (await self._register(paths, None))[0]
@@ -166,6 +192,13 @@ class ProcessingOrchestrator:
         flight to finish, so that nothing writes behind a reset. Returns how many were
         dropped."""
         dropped = 0
+        for file_id, timer in list(self._retries.items()):
+            timer.cancel()
+            work = self._pending.pop(file_id, None)
+            if work is not None and not work.done.done():
+                work.done.cancel()
+            dropped += 1
+        self._retries.clear()
         while not self._queue.empty():
             work = self._queue.get_nowait()
             self._queue.task_done()
@@ -224,12 +257,16 @@ class ProcessingOrchestrator:
     async def _worker(self) -> None:
         while True:
             work = await self._queue.get()
+            retrying = False
             try:
                 if self.disk is not None:
                     await self.disk.wait_for_space()
                 outcome = await self._process(work)
                 if not work.done.done():
                     work.done.set_result(outcome)
+            except _RetryLater as later:
+                retrying = True
+                self._retry_after(work, later.args[0])
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # the worker must survive anything
@@ -237,11 +274,21 @@ class ProcessingOrchestrator:
                 if not work.done.done():
                     work.done.set_exception(exc)
             finally:
-                self._pending.pop(work.file_id, None)
+                if not retrying:
+                    self._pending.pop(work.file_id, None)
                 self._queue.task_done()
                 if not self._pending:
                     self._idle.set()
                     await self._maybe_optimize()
+
+    def _retry_after(self, work: _Work, delay: float) -> None:
+        def again() -> None:
+            self._retries.pop(work.file_id, None)
+            if self._pending.get(work.file_id) is work:
+                self._queue.put_nowait(work)
+
+        work.attempt += 1
+        self._retries[work.file_id] = asyncio.get_running_loop().call_later(delay, again)
 
     async def _process(self, work: _Work) -> FileRecord:
         record = await self._adapter.get_file(work.file_id)
@@ -266,8 +313,18 @@ class ProcessingOrchestrator:
             else:
                 self._written_since_optimize += len(ctx.vectors)
         except MSearchError as exc:
+            code, message = exc.code, exc.message
+            if ctx.original is not None and ctx.original.changed_since_opened():
+                code, message = "file_changed", f"the file changed while it was read ({message})"
+            if code in TRANSIENT_CODES and work.attempt < self._settings.retry_attempts:
+                delay = self._settings.retry_backoff_s * 4 ** (work.attempt - 1)
+                log.info("%s: %s; trying again in %gs (attempt %d of %d)", work.path, message,
+                         delay, work.attempt + 1, self._settings.retry_attempts)
+                await self._adapter.mark_retrying(record, code, f"{message}; trying again in "
+                                                  f"{delay:g}s")
+                raise _RetryLater(delay) from exc
             failed = True
-            await self._fail(record, exc.code, exc.message)
+            await self._fail(record, code, message)
         except Exception as exc:
             failed = True
             log.exception("processing %s failed unexpectedly", work.path)

@@ -201,6 +201,12 @@ class UnifiedDatabaseAdapter:
         record.progress = 0.0
         await self.metadata.save_file(record)
 
+    async def mark_retrying(self, record: FileRecord, code: str, message: str) -> None:
+        """Queued again after a transient failure; what went wrong stays visible."""
+        record.status, record.error_code, record.error = FileStatus.QUEUED, code, message
+        record.progress = 0.0
+        await self.metadata.save_file(record)
+
     async def delete_file(self, file_id: str) -> bool:
         record = await self.metadata.get_file(file_id)
         if record is None:

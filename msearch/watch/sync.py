@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from msearch.config import FileMonitoringSettings
-from msearch.errors import MSearchError
+from msearch.errors import TRANSIENT_CODES, MSearchError
 from msearch.media.fingerprint import content_fingerprint
 from msearch.media.scan import is_ignored, iter_media_files
 from msearch.orchestrator import ProcessingOrchestrator
@@ -36,6 +36,7 @@ class SyncReport:
     moved: int = 0
     deleted: int = 0
     unchanged: int = 0
+    still_failed: int = 0  # failed before, unchanged since: 'msearch retry' tries again
     deferred: list[str] = field(default_factory=list)
     present: bool = True  # False: a scanned folder was not there
 
@@ -44,11 +45,13 @@ class SyncReport:
         self.moved += other.moved
         self.deleted += other.deleted
         self.unchanged += other.unchanged
+        self.still_failed += other.still_failed
         self.deferred.extend(other.deferred)
 
     def as_dict(self) -> dict[str, int]:
         return {"queued": self.queued, "moved": self.moved, "deleted": self.deleted,
-                "unchanged": self.unchanged, "deferred": len(self.deferred)}
+                "unchanged": self.unchanged, "still_failed": self.still_failed,
+                "deferred": len(self.deferred)}
 
 
 class FolderSync:
@@ -204,7 +207,10 @@ class FolderSync:
             elif self._orchestrator.is_busy(record.id):
                 report.deferred.append(path)
             elif _same_file(record, info):
-                report.unchanged += 1
+                if record.status == FileStatus.FAILED:
+                    report.still_failed += 1
+                else:
+                    report.unchanged += 1
             else:
                 arrived.append(path)
         moves = await self._match_moves(arrived, on_disk)
@@ -302,6 +308,9 @@ def _regular_file(path: str) -> bool:
 
 def _same_file(record: FileRecord, info: os.stat_result) -> bool:
     """Unchanged since it was processed: indexed, or failed for content that is the same
-    (a bad file is not retried at every scan; changing it retries it)."""
+    (a bad file is not retried at every scan; changing it retries it). A failure that was
+    not the file's fault (the model was down) is retried by every scan."""
+    if record.status == FileStatus.FAILED and record.error_code in TRANSIENT_CODES:
+        return False
     return (record.status in (FileStatus.INDEXED, FileStatus.FAILED)
             and record.size == info.st_size and record.mtime == info.st_mtime)

@@ -69,5 +69,7 @@ export const api = {
   folders: () => request("GET", "/api/v1/folders"),
   addFolder: (path, recursive) => request("POST", "/api/v1/folders", { json: { path, recursive } }),
   removeFolder: (id) => request("DELETE", `/api/v1/folders/${id}`),
+  retryFiles: (fileIds) => request("POST", "/api/v1/files/retry",
+                                   { json: fileIds ? { file_ids: fileIds } : undefined }),
   rescanFolder: (id) => request("POST", `/api/v1/folders/${id}/rescan`),
 };

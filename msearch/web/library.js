@@ -23,6 +23,7 @@ export class Library {
       event.preventDefault();
       this.add();
     });
+    $("retry-failed").addEventListener("click", () => this.retry(null));
   }
 
   get open() {
@@ -109,13 +110,26 @@ export class Library {
   async renderFailed() {
     const answer = await api.files({ status: "failed", limit: 50 });
     $("failed-count").textContent = answer.total ? `(${answer.total})` : "";
+    $("retry-failed").hidden = !answer.total;
     const list = $("failed");
     list.replaceChildren(...(answer.files.length
       ? answer.files.map((file) => el("li", {},
         el("div", { class: "folder-path", title: file.path }, file.path),
         el("div", { class: "error" },
-           file.error ? `${file.error.code}: ${file.error.message}` : "failed")))
+           file.error ? `${file.error.code}: ${file.error.message}` : "failed"),
+        el("button", { type: "button", class: "retry",
+                       onclick: () => this.retry([file.file_id]) }, "Retry")))
       : [el("li", { class: "muted" }, "None.")]));
+  }
+
+  async retry(fileIds) {
+    await this.attempt(async () => {
+      const job = await api.retryFiles(fileIds);
+      const count = job.files.length;
+      $("retry-state").textContent = count
+        ? `Retrying ${count} file${count === 1 ? "" : "s"}…` : "Nothing to retry.";
+      this.busy = true;
+    });
   }
 
   async add() {
