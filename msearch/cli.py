@@ -202,14 +202,16 @@ def format_results(results: list[dict[str, Any]]) -> str:
 def format_folders(folders: list[dict[str, Any]]) -> str:
     if not folders:
         return "no watched folders (add one with 'msearch folders add DIR')"
-    lines = [f"{'id':>3}  {'indexed':>7}  {'queued':>6}  {'failed':>6}  {'watching':<8}  path"]
+    lines = [f"{'id':>3}  {'indexed':>7}  {'queued':>6}  {'failed':>6}  {'skipped':>7}  "
+             f"{'watching':<8}  path"]
     for folder in folders:
         counts = folder["counts"]
         notes = [] if folder["recursive"] else ["not recursive"]
         if not folder.get("present", True):
             notes.append("NOT THERE")
         lines.append(f"{folder['id']:>3}  {counts['indexed']:>7}  {counts['queued']:>6}  "
-                     f"{counts['failed']:>6}  {folder.get('watching') or '-':<8}  "
+                     f"{counts['failed']:>6}  {counts.get('skipped', 0):>7}  "
+                     f"{folder.get('watching') or '-':<8}  "
                      f"{folder['path']}" + (f"  ({', '.join(notes)})" if notes else ""))
     return "\n".join(lines)
 

@@ -97,13 +97,36 @@ def _summarise(records: list[FileRecord], started_wall: float, took: float) -> i
     indexed = [r for r in records if r.status == FileStatus.INDEXED]
     fresh = [r for r in indexed if (r.indexed_at or 0) >= started_wall]
     failed = [r for r in records if r.status == FileStatus.FAILED]
+    skipped = [r for r in records if r.status == FileStatus.SKIPPED]
     echo(f"{len(records)} files in {took:.1f}s: {len(fresh)} indexed, "
-         f"{len(indexed) - len(fresh)} unchanged, {len(failed)} failed")
+         f"{len(indexed) - len(fresh)} unchanged, {len(failed)} failed, "
+         f"{len(skipped)} skipped")
+    if skipped:
+        echo(f"  skipped (not media msearch indexes): {skipped_summary(skipped)}")
     for record in failed:
         echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
+    if skipped and len(skipped) == len(records):
+        echo_err("none of these files is media msearch indexes (file_monitoring."
+                 "file_extensions lists the types)")
+        return EXIT_FAILED
     if failed:
         return EXIT_PARTIAL if indexed else EXIT_FAILED
     return EXIT_OK
+
+
+def skipped_summary(records: list[FileRecord]) -> str:
+    """``.txt ×3, .docx ×1, unsupported_media ×1`` (what msearch left out, by kind)."""
+    reasons: dict[str, int] = {}
+    for record in records:
+        reason = ((Path(record.path).suffix.lower() or "no extension")
+                  if record.error_code == "unsupported_type" else str(record.error_code))
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return format_reasons(reasons)
+
+
+def format_reasons(reasons: dict[str, int]) -> str:
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{reason} ×{count}" for reason, count in ordered)
 
 
 def _search_options(args: argparse.Namespace) -> Any:
@@ -218,10 +241,11 @@ async def _index(services: Any, args: argparse.Namespace) -> int:
     for path in missing:
         echo_err(f"warning: {path} does not exist")
     paths = await asyncio.to_thread(expand_paths, [p for p in args.paths if p.exists()],
-                                    monitoring.file_extensions, monitoring.ignore)
+                                    monitoring.ignore)
     if not paths:
-        echo_err("no media files found")
-        return EXIT_FAILED if missing else EXIT_OK
+        echo_err("no files found (hidden and ignored names are left out: "
+                 "file_monitoring.ignore)")
+        return EXIT_FAILED
     await services.orchestrator.wait_idle()  # files re-queued at start-up go first
     started_wall, started = time.time(), time.perf_counter()
     bar = tqdm(total=len(paths), unit="file", disable=args.no_progress or None,
@@ -293,6 +317,7 @@ async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
         "vectors": vectors.get("vectors", 0),
         "folders": await folder_summaries(adapter.metadata),
         "failed": [{"path": r.path, "code": r.error_code, "message": r.error} for r in failed],
+        "skipped": await adapter.metadata.skipped_reasons(),
     }
     if as_json:
         echo(json.dumps(status, indent=2))
@@ -302,6 +327,8 @@ async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
     echo(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
     echo("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     echo(f"vectors:  {status['vectors']}")
+    if status["skipped"]:
+        echo(f"skipped:  {format_reasons(status['skipped'])} (not media msearch indexes)")
     if status["folders"]:
         echo("watched folders:")
         echo(format_folders(status["folders"]))
@@ -364,6 +391,11 @@ def remote(args: argparse.Namespace, settings: Settings) -> int:
             counts = health.get("counts", {})
             echo("files:    " + (", ".join(f"{n} {s}" for s, n in
                                            sorted(counts.get("files", {}).items())) or "none"))
+            skipped = client.request("GET", "/api/v1/files", params={"status": "skipped",
+                                                                     "limit": 1})
+            if skipped["total"]:
+                echo(f"skipped:  {format_reasons(skipped['reasons'])} (not media msearch "
+                     "indexes)")
             if folders:
                 echo("watched folders:")
                 echo(format_folders(folders))

@@ -67,8 +67,8 @@ class FileMonitoringSettings(BaseModel):
     folders: list[Path] = Field(default_factory=list)
     file_extensions: list[str] = Field(
         default_factory=lambda: [
-            ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
-            ".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v",
+            ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic",
+            ".heif", ".avif", ".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v",
         ]
     )
     debounce_ms: int = Field(default=1000, ge=0)

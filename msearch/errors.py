@@ -19,6 +19,8 @@ class MSearchError(Exception):
 
     code = "internal_error"
     http_status = 500
+    # A file that raises it ends ``skipped`` (not media msearch indexes), not ``failed``.
+    skips_file = False
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -36,6 +38,13 @@ class MediaError(MSearchError):
 
 class UnsupportedMedia(MediaError):
     code = "unsupported_media"
+    skips_file = True
+
+
+class UnsupportedType(UnsupportedMedia):
+    """Its extension is not in file_monitoring.file_extensions: never opened."""
+
+    code = "unsupported_type"
 
 
 class CorruptMedia(MediaError):

@@ -13,6 +13,7 @@ from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import InvalidRequest, NotFound
 from msearch.media.images import decode_image
+from msearch.metrics import SEARCH_SECONDS, timed
 from msearch.store.adapter import StoredHit, UnifiedDatabaseAdapter
 from msearch.store.records import FileStatus, VectorFilter
 
@@ -102,7 +103,8 @@ class Searcher:
             raise InvalidRequest("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
-        return await self._search(await self._text_vector(query), options)
+        with timed(SEARCH_SECONDS, "text"):
+            return await self._search(await self._text_vector(query), options)
 
     async def _text_vector(self, query: str) -> list[float]:
         vector = self._text_vectors.get(query)
@@ -116,6 +118,10 @@ class Searcher:
         return vector
 
     async def by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
+        with timed(SEARCH_SECONDS, "image"):
+            return await self._by_image(data, options)
+
+    async def _by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
         side = self._engine.input_size
         async with self._decodes:  # what waits here is the upload's bytes, not its pixels
             decoded = await asyncio.get_running_loop().run_in_executor(
@@ -128,6 +134,10 @@ class Searcher:
 
     async def by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:
         """More like this indexed file; the file itself is left out of the results."""
+        with timed(SEARCH_SECONDS, "file"):
+            return await self._by_file(file_id, options)
+
+    async def _by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:
         record = await self._adapter.get_file(file_id)
         if record is None:
             raise NotFound(f"no file with id {file_id}")

@@ -151,6 +151,8 @@ async def build_services(
                                               enhancer=_enhancer(settings, engine),
                                               roots=lambda: services.media_roots()
                                               if services is not None else None,
+                                              extensions=settings.file_monitoring
+                                              .file_extensions,
                                               disk=DiskSpaceGuard(
                                                   data_dir,
                                                   settings.performance.min_free_disk_mb << 20))

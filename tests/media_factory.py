@@ -63,7 +63,23 @@ def write_all_formats(folder: Path) -> dict[str, Path]:
     base.save(files["bmp"], "BMP")
     files["tiff"] = folder / "scan.tiff"
     base.save(files["tiff"], "TIFF")
+    files["heic"] = folder / "iphone.heic"
+    base.save(files["heic"], "HEIF", quality=90)
+    files["avif"] = folder / "modern.avif"
+    base.save(files["avif"], "AVIF", quality=90)
     return files
+
+
+def phone_photo(path: Path, fmt: str, *, orientation: int = 6) -> Path:
+    """A 120x80 photo as a phone stores it: rotated by EXIF, with time and camera."""
+    import msearch.media.images  # noqa: F401  (registers the HEIF codec)
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F], exif[0x0110] = "Apple", "iPhone 15"
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:06 07:08:09"
+    noise(120, 80, seed=11).save(path, fmt, exif=exif.tobytes(), quality=90)
+    return path
 
 
 def png_bomb(path: Path, width: int = 30_000, height: int = 30_000) -> Path:

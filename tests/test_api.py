@@ -91,14 +91,19 @@ async def test_batch_listing_filters_and_paging(client: httpx.AsyncClient,
     for i, path in enumerate(paths):
         noise(30, 30, seed=i).save(path)
     (media_dir / "bad.jpg").write_text("nope")
-    files = await _index(client, media_dir)  # a folder expands to its media files
-    assert len(files) == 5
+    (media_dir / "notes.txt").write_text("not media")
+    (media_dir / "notes2.txt").write_text("not media either")
+    files = await _index(client, media_dir)  # a folder expands to the files below it
+    assert len(files) == 7
     listing = (await client.get("/api/v1/files", params={"limit": 2})).json()
-    assert listing["total"] == 5 and len(listing["files"]) == 2
-    page3 = (await client.get("/api/v1/files", params={"limit": 2, "offset": 4})).json()
+    assert listing["total"] == 7 and len(listing["files"]) == 2
+    page3 = (await client.get("/api/v1/files", params={"limit": 2, "offset": 6})).json()
     assert len(page3["files"]) == 1
-    failed = (await client.get("/api/v1/files", params={"status": "failed"})).json()
-    assert [f["error"]["code"] for f in failed["files"]] == ["unsupported_media"]
+    assert (await client.get("/api/v1/files", params={"status": "failed"})).json()["total"] == 0
+    skipped = (await client.get("/api/v1/files", params={"status": "skipped"})).json()
+    assert [f["error"]["code"] for f in skipped["files"]] == [
+        "unsupported_media", "unsupported_type", "unsupported_type"]
+    assert skipped["reasons"] == {".txt": 2, "unsupported_media": 1}
     sub = (await client.get("/api/v1/files",
                             params={"folder": str(media_dir / "sub")})).json()
     assert [Path(f["path"]).name for f in sub["files"]] == ["s.png"]

@@ -151,7 +151,8 @@ def test_folders_through_a_server_are_watched(env: dict[str, str], library: Path
         if listed[0]["counts"]["indexed"] == 6:
             break
         time.sleep(0.5)
-    assert listed[0]["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "total": 7}
+    assert listed[0]["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "skipped": 0,
+                                  "total": 7}
     assert listed[0]["watching"] == "inotify"
 
 
@@ -243,3 +244,23 @@ def test_ctrl_c_during_index_says_what_was_done_and_what_resumes(
     again = run_cli(env, "index", str(media_dir), "--no-progress")
     assert again.returncode == 0, again.stderr
     assert indexed() == 300
+
+
+def test_skipped_files_are_counted_and_explained(env: dict[str, str], media_dir: Path,
+                                                 tmp_path: Path) -> None:
+    only_text = tmp_path / "documents"
+    only_text.mkdir()
+    for name in ("a.txt", "b.txt", "c.docx"):
+        (only_text / name).write_text("words")
+    nothing = run_cli(env, "index", str(only_text), "--no-progress")
+    assert nothing.returncode == 1
+    assert "3 skipped" in nothing.stdout and ".txt ×2, .docx ×1" in nothing.stdout
+    assert "none of these files is media msearch indexes" in nothing.stderr
+    noise(40, 40).save(media_dir / "photo.png")
+    (media_dir / "readme.txt").write_text("hello")
+    mixed = run_cli(env, "index", str(media_dir), "--no-progress")
+    assert mixed.returncode == 0 and "1 indexed" in mixed.stdout and "1 skipped" in mixed.stdout
+    status = run_cli(env, "status")
+    assert "skipped:  .txt ×3, .docx ×1 (not media msearch indexes)" in status.stdout
+    assert json.loads(run_cli(env, "status", "--json").stdout)["skipped"] == {
+        ".txt": 3, ".docx": 1}

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_factory import jpeg_with_exif, noise, png_bomb, write_all_formats, write_broken
+from media_factory import (
+    jpeg_with_exif,
+    noise,
+    phone_photo,
+    png_bomb,
+    write_all_formats,
+    write_broken,
+)
 from msearch.errors import CorruptMedia, DecompressionBomb, UnsupportedMedia
 from msearch.media.detect import MediaType, detect_bytes, detect_file
 from msearch.media.fingerprint import content_fingerprint
@@ -65,6 +72,22 @@ def test_exif_orientation_taken_at_and_camera(tmp_path: Path) -> None:
     assert decoded.taken_at is not None and decoded.taken_at.isoformat().startswith(
         "2021-07-04T18:30:00")
     assert decoded.camera == "Canon EOS R5"
+
+
+@pytest.mark.parametrize(("fmt", "mime"), [("HEIF", "image/heic"), ("AVIF", "image/avif")])
+def test_phone_formats_decode_with_orientation_and_exif(tmp_path: Path, fmt: str,
+                                                        mime: str) -> None:
+    """HEIC is the iPhone's default; both it and AVIF were skipped without a word."""
+    path = phone_photo(tmp_path / f"IMG_0001.{fmt.lower()}", fmt)
+    detected = detect_file(path)
+    assert detected is not None and (detected.media_type, detected.mime) == (
+        MediaType.IMAGE, mime)
+    decoded = decode_image(path, **LIMITS)
+    assert (decoded.width, decoded.height) == (80, 120)  # displayed upright
+    assert decoded.image.mode == "RGB" and decoded.image.width < decoded.image.height
+    assert decoded.taken_at is not None and decoded.taken_at.isoformat().startswith(
+        "2024-05-06T07:08:09")
+    assert decoded.camera == "Apple iPhone 15"
 
 
 def test_big_images_decode_only_as_large_as_needed(tmp_path: Path) -> None:
@@ -129,5 +152,8 @@ def test_folder_scan_skips_ignored_and_unknown(tmp_path: Path) -> None:
     found = [p.relative_to(tmp_path).as_posix()
              for p in iter_media_files(tmp_path, exts, ignore)]
     assert found == ["a.jpg", "sub/b.PNG"]
+    # folders expand to every file not ignored: the pipeline skips the others, saying why
     explicit = tmp_path / "f.txt"
-    assert expand_paths([explicit, tmp_path], exts, ignore)[0] == explicit
+    expanded = [p.relative_to(tmp_path).as_posix() for p in expand_paths([tmp_path], ignore)]
+    assert expanded == ["a.jpg", "f.txt", "sub/b.PNG"]
+    assert expand_paths([explicit, tmp_path], ignore)[0] == explicit

@@ -13,6 +13,7 @@ from conftest import CountingEngine
 from media_factory import noise, write_all_formats, write_broken
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
+from msearch.media.scan import expand_paths
 from msearch.services import Services, build_services
 from msearch.store.records import FileStatus
 
@@ -44,15 +45,34 @@ async def test_every_format_indexes_and_broken_files_fail_clearly(
         assert record.media_type == "image" and record.width == 96 and record.height == 64
         assert services.adapter.thumbnail_path(record.id).is_file()
     expected = {"truncated.jpg": "corrupt_media", "empty.jpg": "empty_file",
-                "notes.png": "unsupported_media", "bomb.png": "too_many_pixels",
-                "gone.jpg": "file_not_found"}
+                "bomb.png": "too_many_pixels", "gone.jpg": "file_not_found"}
     for name, code in expected.items():
         record = by_path[name]
         assert record.status == FileStatus.FAILED and record.error_code == code, name
         assert record.error and len(record.error) > 10
+    # not media at all (text named .png): skipped, not failed, with the reason
+    assert (by_path["notes.png"].status, by_path["notes.png"].error_code) == (
+        FileStatus.SKIPPED, "unsupported_media")
     counts = await services.adapter.counts()
     assert counts["vectors"] == len(good)
-    assert counts["files"] == {"indexed": len(good), "failed": len(expected)}
+    assert counts["files"] == {"indexed": len(good), "failed": len(expected), "skipped": 1}
+
+
+async def test_files_of_other_types_are_skipped_with_the_reason(
+        services: Services, media_dir: Path) -> None:
+    (media_dir / "notes.txt").write_text("shopping list")
+    (media_dir / "Makefile").write_text("all:")
+    (media_dir / "photo.jpg.xmp").write_text("<x/>")
+    noise(40, 40).save(media_dir / "real.png")
+    paths = expand_paths([media_dir], services.settings.file_monitoring.ignore)
+    outcomes = {Path(r.path).name: r for r in
+                await services.orchestrator.batch_process_files(paths)}
+    assert outcomes["real.png"].status == FileStatus.INDEXED
+    for name, reason in (("notes.txt", ".txt files are"), ("photo.jpg.xmp", ".xmp files are"),
+                         ("Makefile", "a file without an extension is")):
+        record = outcomes[name]
+        assert (record.status, record.error_code) == (FileStatus.SKIPPED, "unsupported_type")
+        assert record.error and record.error.startswith(reason), record.error
 
 
 async def test_unchanged_files_are_skipped_and_changed_ones_replaced(
@@ -81,10 +101,13 @@ async def test_failure_of_an_indexed_file_removes_its_stale_vectors(
     path = media_dir / "a.jpg"
     noise(64, 64).save(path, "JPEG")
     record = await services.orchestrator.process_file(path)
-    path.write_text("overwritten by something else")
+    path.write_bytes(b"\xff\xd8\xff\xe0 a JPEG cut short")
     failed = await services.orchestrator.process_file(path)
     assert failed.status == FileStatus.FAILED and failed.id == record.id
     assert (await services.adapter.counts())["vectors"] == 0
+    path.write_text("overwritten by something that is no image at all")
+    skipped = await services.orchestrator.process_file(path)
+    assert skipped.status == FileStatus.SKIPPED and skipped.id == record.id
 
 
 async def test_concurrency_is_bounded_and_engine_batches(

@@ -366,7 +366,8 @@ async def test_folders_api(make_settings: Callable[..., Settings], tiny_engine: 
             return current if done and current["counts"]["indexed"] == 6 else None
 
         view = await wait_for(indexed)
-        assert view["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "total": 7}
+        assert view["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "skipped": 0,
+                                  "total": 7}
         scan = view["last_scan"]  # files written moments ago settle first, then are queued
         assert scan["queued"] + scan["deferred"] == 7
         failed = (await client.get("/api/v1/files", params={"status": "failed"})).json()

@@ -347,3 +347,27 @@ def test_failed_files_can_be_retried_from_the_library(server: Server, page: Any)
     files = httpx.get(f"{server.url}/api/v1/files", params={"folder": str(folder)}).json()
     assert [f["status"] for f in files["files"]] == ["indexed"]
     httpx.delete(f"{server.url}/api/v1/folders/{added.json()['id']}", timeout=30)
+
+
+@pytest.mark.parametrize(("path", "operation"), [
+    ("/docs", ".opblock-summary-path[data-path='/api/v1/search/text']"),
+    ("/redoc", ':text("/api/v1/search/text")'),
+])
+def test_api_docs_work_offline(server: Server, page: Any, path: str, operation: str) -> None:
+    """Everything /docs and /redoc load comes from msearch; with every other host cut
+    off, the operations are still listed."""
+    outside: list[str] = []
+
+    def only_here(route: Any) -> None:
+        url = route.request.url
+        if url.startswith((server.url, "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(server.url + path)
+    page.wait_for_selector(operation, timeout=30_000)
+    shot(page, f"docs-{path.strip('/')}")
+    assert outside == []

@@ -16,24 +16,29 @@ async def index_state(services: Services) -> tuple[dict[str, Any], dict[str, int
     return {r.path: r for r in records}, await services.adapter.points_per_file()
 
 
-def media_on_disk(services: Services, *roots: Path) -> set[str]:
+def media_on_disk(services: Services, *roots: Path, every: bool = False) -> set[str]:
+    """The media files below ``roots`` (with ``every``: all files not ignored)."""
     monitoring = services.settings.file_monitoring
+    extensions = None if every else monitoring.file_extensions
     return {str(p) for root in roots
-            for p in iter_media_files(root, monitoring.file_extensions, monitoring.ignore)}
+            for p in iter_media_files(root, extensions, monitoring.ignore)}
 
 
 async def assert_index_equals_disk(services: Services, *roots: Path,
                                    limit_s: float = 90) -> dict[str, Any]:
     """Wait until watching is idle and every media file below ``roots`` is indexed exactly
-    once (one SQLite row, its vectors in Qdrant) and nothing else is; returns the rows."""
+    once (one SQLite row, its vectors in Qdrant), every other file not ignored is recorded
+    as skipped, and nothing else is there; returns the media files' rows."""
 
     async def equal() -> bool:
         if not services.monitor.idle or services.orchestrator.queued:
             return False
         files, points = await index_state(services)
-        return (set(files) == media_on_disk(services, *roots)
-                and all(r.status == "indexed" for r in files.values())
-                and set(points) == {r.id for r in files.values()})
+        media = media_on_disk(services, *roots)
+        return (set(files) == media_on_disk(services, *roots, every=True)
+                and all(r.status == ("indexed" if p in media else "skipped")
+                        for p, r in files.items())
+                and set(points) == {r.id for p, r in files.items() if p in media})
 
     try:
         await wait_for(equal, limit_s=limit_s, interval=0.1)
@@ -48,7 +53,8 @@ async def assert_index_equals_disk(services: Services, *roots: Path,
             f"vector files {len(points)} vs rows {len(files)}; idle={services.monitor.idle}, "
             f"queued={services.orchestrator.queued}") from None
     files, points = await index_state(services)
-    for record in files.values():
+    media = {p: r for p, r in files.items() if r.status == "indexed"}
+    for record in media.values():
         expected = max(1, len(record.scenes))
         assert points[record.id] == expected, f"{record.path}: {points[record.id]} points"
-    return files
+    return media

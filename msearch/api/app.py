@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from msearch import __version__
 from msearch.api import (
+    routes_docs,
     routes_files,
     routes_folders,
     routes_search,
@@ -50,6 +51,7 @@ def create_app(
     # FastAPI's OpenTelemetry bridge asks the environment for a provider on every request.
     app = FastAPI(title="msearch", version=__version__, lifespan=lifespan,
                   description="Self-hosted multimodal media search",
+                  docs_url=None, redoc_url=None,  # served with local assets: routes_docs
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.sessions = SessionStore(settings.api.session_idle_s)
     app.state.key_throttle = FailedKeyThrottle(enabled=settings.api.failed_key_backoff)
@@ -61,6 +63,8 @@ def create_app(
     for router in (routes_system.router, routes_files.router, routes_search.router,
                    routes_folders.router, routes_web.router):
         app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(routes_docs.router)
     app.mount("/ui", StaticFiles(directory=routes_web.WEB_ROOT), name="ui")
+    app.mount(routes_docs.ASSETS_URL, routes_docs.assets, name="docs-assets")
     return app
 

@@ -51,11 +51,9 @@ async def batch_process(body: BatchProcessRequest, services: ServicesDep) -> JSO
     services.require_ready()
     settings = services.settings
     confined = [confine_path(p, settings) for p in body.paths]
-    paths = await asyncio.to_thread(expand_paths, confined,
-                                    settings.file_monitoring.file_extensions,
-                                    settings.file_monitoring.ignore)
+    paths = await asyncio.to_thread(expand_paths, confined, settings.file_monitoring.ignore)
     if not paths:
-        raise InvalidRequest("no media files found in the given paths")
+        raise InvalidRequest("no files found in the given paths")
     job, records = await services.orchestrator.submit_batch(paths)
     return JSONResponse(
         {"job_id": job.id, "status_url": f"{API}/jobs/{job.id}",
@@ -96,8 +94,11 @@ async def list_files(
     records, total = await services.adapter.list_files(
         status=str(status) if status else None, media_type=media_type, folder=folder_path,
         limit=limit, offset=offset)
-    return {"files": [file_detail(r) for r in records], "total": total,
-            "limit": limit, "offset": offset}
+    listing: dict[str, Any] = {"files": [file_detail(r) for r in records], "total": total,
+                               "limit": limit, "offset": offset}
+    if status == FileStatus.SKIPPED:  # how many of each kind, for a one-line summary
+        listing["reasons"] = await services.adapter.metadata.skipped_reasons()
+    return listing
 
 
 @router.get("/{file_id}", dependencies=[ReadAccess])

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from msearch import __version__
 from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
 from msearch.api.schemas import ResetRequest
 from msearch.api.views import API
 from msearch.errors import NotFound
+from msearch.metrics import exposition
 
 router = APIRouter(tags=["system"])
 
@@ -32,6 +34,14 @@ async def health(services: ServicesDep) -> JSONResponse:
         "counts": {**await services.adapter.counts(), "queued": services.orchestrator.queued},
         "indexing": {"paused": disk.paused if (disk := services.orchestrator.disk) else None},
     })
+
+
+@router.get("/metrics", dependencies=[ReadAccess], response_class=PlainTextResponse)
+async def metrics(services: ServicesDep) -> PlainTextResponse:
+    """Prometheus text format (behind the API key, like the rest, when one is set)."""
+    files = await services.adapter.metadata.status_type_counts()
+    return PlainTextResponse(exposition(files, services.orchestrator.queued),
+                             media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get(f"{API}/jobs/{{job_id}}", dependencies=[ReadAccess])

@@ -24,6 +24,7 @@ from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.models import model_label, resolve_model
 from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable
 from msearch.media.images import fit_for_model
+from msearch.metrics import EMBED_SECONDS, timed
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ def _is_input_error(exc: Exception) -> bool:
     """Infinity says an image is unusable (too small, unreadable) with ImageCorruption,
     raised before anything is queued: the image is at fault, not the engine."""
     return type(exc).__name__ == "ImageCorruption"
+
+
+def _own_copy(original: Image.Image, fitted: Image.Image) -> Image.Image:
+    return fitted.copy() if fitted is original else fitted
 
 
 def _query_twin(engine: Any) -> Any:
@@ -241,7 +246,8 @@ class InfinityEngine:
     async def _embed_texts(self, lane: _Lane, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        embeddings, _ = await lane.call(lane.engine.embed(sentences=list(texts)))
+        with timed(EMBED_SECONDS, "text"):
+            embeddings, _ = await lane.call(lane.engine.embed(sentences=list(texts)))
         return [list(map(float, e)) for e in embeddings]
 
     async def _embed_images(self, lane: _Lane, images: list[Image.Image]
@@ -251,8 +257,12 @@ class InfinityEngine:
         for image in images:
             if not isinstance(image, Image.Image) or image.mode != "RGB":
                 raise EmbeddingError("embed_images takes decoded RGB PIL images only")
-        fitted = [fit_for_model(image, self._input_size) for image in images]
-        embeddings, _ = await lane.call(lane.engine.image_embed(images=fitted))
+        # Infinity gets images of its own: a caller that is cancelled (Ctrl-C, a timeout)
+        # closes its images while Infinity's threads may still be reading them.
+        fitted = [_own_copy(image, fit_for_model(image, self._input_size))
+                  for image in images]
+        with timed(EMBED_SECONDS, "image"):
+            embeddings, _ = await lane.call(lane.engine.image_embed(images=fitted))
         return [list(map(float, e)) for e in embeddings]
 
     def _require_lane(self) -> _Lane:

@@ -19,6 +19,10 @@ class DetectedType:
 
 
 _HEAD_BYTES = 64
+# ISO base media files whose major brand says "still image": the iPhone's HEIC, and AVIF.
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+_HEIF_GENERIC = {b"mif1", b"msf1"}
 
 
 def detect_bytes(head: bytes) -> DetectedType | None:
@@ -42,9 +46,12 @@ def detect_bytes(head: bytes) -> DetectedType | None:
         return DetectedType(MediaType.VIDEO, mime)
     if head[4:8] == b"ftyp":
         brand = head[8:12]
-        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"avif"):
-            # HEIF/AVIF need codecs Pillow lacks here; reported as unsupported, not corrupt.
-            return None
+        box_end = min(len(head), int.from_bytes(head[:4], "big"))
+        compatible = {head[i:i + 4] for i in range(16, box_end - 3, 4)}
+        if brand in _AVIF_BRANDS or (brand in _HEIF_GENERIC and compatible & _AVIF_BRANDS):
+            return DetectedType(MediaType.IMAGE, "image/avif")
+        if brand in _HEIC_BRANDS or brand in _HEIF_GENERIC:
+            return DetectedType(MediaType.IMAGE, "image/heic")
         if brand == b"qt  ":
             return DetectedType(MediaType.VIDEO, "video/quicktime")
         return DetectedType(MediaType.VIDEO, "video/mp4")

@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from msearch.errors import CorruptMedia, DecompressionBomb, UnsupportedMedia
+from msearch.media.detect import detect_bytes
 
 # Our own pixel check runs first with a clear message; Pillow's global guard stays as a
 # second line but must not fire before ours on large-but-allowed images.
 Image.MAX_IMAGE_PIXELS = None
+
+# HEIC/HEIF (the iPhone's default) through libheif; Pillow itself reads AVIF.
+register_heif_opener()
 
 _EXIF_DATETIME_ORIGINAL = 0x9003
 _EXIF_DATETIME = 0x0132
@@ -121,6 +126,9 @@ def decode_image(
             try:
                 img = Image.open(fh)
             except UnidentifiedImageError as exc:
+                fh.seek(0)
+                if detect_bytes(fh.read(64)) is not None:  # an image's signature, then junk
+                    raise CorruptMedia("the image's header is damaged") from exc
                 raise UnsupportedMedia("not an image format msearch can decode") from exc
             except (OSError, SyntaxError, ValueError) as exc:
                 raise CorruptMedia(f"cannot read image header: {exc}") from exc

@@ -13,13 +13,15 @@ def is_ignored(name: str, patterns: Iterable[str]) -> bool:
 
 
 def iter_media_files(
-    root: Path, extensions: Iterable[str], ignore: Iterable[str], *, recursive: bool = True
+    root: Path, extensions: Iterable[str] | None, ignore: Iterable[str], *,
+    recursive: bool = True,
 ) -> Iterator[Path]:
-    """Files below ``root`` whose extension is one we index, in a stable order; ignored
-    names (hidden, partial downloads, temp files) and ignored directories are skipped, and
-    so are symbolic links (to files or folders): a walk never leaves ``root``.
+    """Files below ``root`` whose extension is one we index (every file, for ``None``: the
+    others are recorded as skipped, so a user sees what was left out), in a stable order;
+    ignored names (hidden, partial downloads, temp files) and ignored directories are
+    skipped, and so are symbolic links (to files or folders): a walk never leaves ``root``.
     Extensions only pre-select candidates: the pipeline still checks the content."""
-    wanted = {e.lower() for e in extensions}
+    wanted = {e.lower() for e in extensions} if extensions is not None else None
     patterns = list(ignore)
     pending = [root]
     while pending:
@@ -36,20 +38,19 @@ def iter_media_files(
             if entry.is_dir(follow_symlinks=False):
                 if recursive:
                     subfolders.append(Path(entry.path))
-            elif Path(entry.name).suffix.lower() in wanted:
+            elif wanted is None or Path(entry.name).suffix.lower() in wanted:
                 yield Path(entry.path)
         pending.extend(reversed(subfolders))
 
 
-def expand_paths(
-    paths: Iterable[Path], extensions: Iterable[str], ignore: Iterable[str]
-) -> list[Path]:
-    """Files stay as given (whatever their name); folders become the media files below."""
-    exts, patterns = list(extensions), list(ignore)
+def expand_paths(paths: Iterable[Path], ignore: Iterable[str]) -> list[Path]:
+    """Files stay as given (whatever their name); folders become the files below them that
+    are not ignored (those of other types end ``skipped``, with the reason)."""
+    patterns = list(ignore)
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(iter_media_files(path, exts, patterns))
+            found.extend(iter_media_files(path, None, patterns))
         else:
             found.append(path)
     return list(dict.fromkeys(found))

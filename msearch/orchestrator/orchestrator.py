@@ -17,6 +17,7 @@ from msearch.errors import TRANSIENT_CODES, MSearchError, NotFound
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.originals import RootsProvider, canonical_path
 from msearch.media.video import FFmpegSceneDetector
+from msearch.metrics import INDEX_FAILURES
 from msearch.orchestrator.context import ProcessingContext
 from msearch.orchestrator.diskspace import DiskSpaceGuard
 from msearch.orchestrator.progress import ProgressSink, StoreProgressSink
@@ -65,6 +66,7 @@ class ProcessingOrchestrator:
         enhancer: ImageEnhancer | None = None,
         roots: RootsProvider | None = None,
         disk: DiskSpaceGuard | None = None,
+        extensions: Iterable[str] | None = None,
     ) -> None:
         self._adapter = adapter
         self._engine = engine
@@ -77,7 +79,7 @@ class ProcessingOrchestrator:
         self._enhancer = enhancer
         self.disk = disk
         self._stages: list[Stage] = [
-            Preflight(adapter, self._executor, roots),
+            Preflight(adapter, self._executor, roots, extensions),
             DecodeImage(adapter, engine, settings, self._executor),
             Enhance(adapter, enhancer),
             VideoScenes(adapter, engine, FFmpegSceneDetector(video or VideoSettings()),
@@ -323,8 +325,11 @@ class ProcessingOrchestrator:
                 await self._adapter.mark_retrying(record, code, f"{message}; trying again in "
                                                   f"{delay:g}s")
                 raise _RetryLater(delay) from exc
-            failed = True
-            await self._fail(record, code, message)
+            if exc.skips_file:
+                await self._adapter.mark_skipped(record, code, message)
+            else:
+                failed = True
+                await self._fail(record, code, message)
         except Exception as exc:
             failed = True
             log.exception("processing %s failed unexpectedly", work.path)
@@ -338,6 +343,7 @@ class ProcessingOrchestrator:
         return ctx.previous if ctx.skipped and ctx.previous else record
 
     async def _fail(self, record: FileRecord, code: str, message: str) -> None:
+        INDEX_FAILURES.labels(code=code).inc()
         await self._adapter.mark_failed(record, code, message)
 
     async def _keep_previous(self, ctx: ProcessingContext) -> None:

@@ -7,13 +7,14 @@ MSearchError on bad input) and ``cleanup`` frees what it held, success or not.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Protocol
 
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
-from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia
+from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia, UnsupportedType
 from msearch.media.detect import MediaType, detect_file
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.fingerprint import content_fingerprint
@@ -49,10 +50,12 @@ class Preflight:
     step = Step.PREFLIGHT
 
     def __init__(self, adapter: UnifiedDatabaseAdapter, executor: Executor,
-                 roots: RootsProvider | None = None) -> None:
+                 roots: RootsProvider | None = None,
+                 extensions: Iterable[str] | None = None) -> None:
         self._adapter = adapter
         self._executor = executor
         self._roots = roots
+        self._extensions = {e.lower() for e in extensions} if extensions is not None else None
 
     def applies(self, ctx: ProcessingContext) -> bool:
         return True
@@ -62,20 +65,28 @@ class Preflight:
         roots = self._roots() if self._roots is not None else None
         original = await loop.run_in_executor(self._executor, open_original, ctx.path, roots)
         ctx.original = original
+        record = ctx.record
+        record.size, record.mtime = original.size, original.mtime
+        suffix = ctx.path.suffix.lower()
+        if self._extensions is not None and suffix not in self._extensions:
+            kind = f"{suffix} files are" if suffix else "a file without an extension is"
+            raise UnsupportedType(f"{kind} not media msearch indexes "
+                                  "(file_monitoring.file_extensions)")
         if original.size == 0:
             raise EmptyFile("the file is empty (0 bytes)")
-        record = ctx.record
         if _unchanged(ctx, original.size, original.mtime, self._adapter.model_id):
             ctx.skipped = True
             return
         try:
             detected = await loop.run_in_executor(self._executor, detect_file,
                                                   original.reopen_path)
+            if detected is None:
+                raise UnsupportedMedia("not an image or video format msearch recognises "
+                                       "(content checked, not the extension)")
             fingerprint = await loop.run_in_executor(
                 self._executor, content_fingerprint, original.reopen_path)
         except OSError as exc:
             raise FileUnreadable(f"cannot read file: {exc}") from exc
-        record.size, record.mtime = original.size, original.mtime
         prev = ctx.previous
         if (prev is not None and prev.status == FileStatus.INDEXED
                 and prev.model == self._adapter.model_id and prev.fingerprint == fingerprint):
@@ -83,9 +94,6 @@ class Preflight:
             return
         record.fingerprint = fingerprint
         record.enhanced, record.enhancement = False, None  # the enhance stage says again
-        if detected is None:
-            raise UnsupportedMedia("not an image or video format msearch recognises "
-                                   "(content checked, not the extension)")
         ctx.detected = detected
         record.media_type, record.mime = str(detected.media_type), detected.mime
 

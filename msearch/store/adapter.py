@@ -201,6 +201,14 @@ class UnifiedDatabaseAdapter:
         record.progress = 0.0
         await self.metadata.save_file(record)
 
+    async def mark_skipped(self, record: FileRecord, code: str, message: str) -> None:
+        """Not media msearch indexes (the reason says which); like a failure it keeps no
+        vectors, and it is looked at again only when it changes."""
+        await self._vectors.delete_files(self.collection, [record.id])
+        record.status, record.error_code, record.error = FileStatus.SKIPPED, code, message
+        record.progress = 0.0
+        await self.metadata.save_file(record)
+
     async def mark_retrying(self, record: FileRecord, code: str, message: str) -> None:
         """Queued again after a transient failure; what went wrong stays visible."""
         record.status, record.error_code, record.error = FileStatus.QUEUED, code, message

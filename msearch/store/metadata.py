@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import aiosqlite
@@ -362,6 +362,18 @@ class MetadataStore:
                 f"SELECT status, COUNT(*) FROM files WHERE {clause} GROUP BY status", params)
         return {str(status): int(n) for status, n in rows}
 
+    async def skipped_reasons(self) -> dict[str, int]:
+        """Why files were skipped, most common first: ``.txt`` (a type msearch does not
+        index), or the error code (``unsupported_media``: not media, whatever its name)."""
+        rows = await self._fetchall(
+            "SELECT path, error_code FROM files WHERE status = 'skipped'", [])
+        reasons: dict[str, int] = {}
+        for path, code in rows:
+            suffix = PurePath(str(path)).suffix.lower() or "no extension"
+            reason = suffix if code == "unsupported_type" else str(code)
+            reasons[reason] = reasons.get(reason, 0) + 1
+        return dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
+
     async def files_in(self, folder: FolderRecord) -> list[FileRecord]:
         """The files a watched folder covers (for scans)."""
         clause, params = _in_watched(folder)
@@ -379,6 +391,13 @@ class MetadataStore:
 
     async def files_with_size(self, sizes: Iterable[int]) -> list[FileRecord]:
         return await self._files_where_in("size", sizes)
+
+    async def status_type_counts(self) -> dict[tuple[str, str], int]:
+        """Files per (status, media type); "unknown" for files never recognised."""
+        rows = await self._fetchall(
+            "SELECT status, COALESCE(media_type, 'unknown'), COUNT(*) FROM files "
+            "GROUP BY status, media_type")
+        return {(str(status), str(kind)): int(n) for status, kind, n in rows}
 
     async def media_type_counts(self) -> dict[str, int]:
         rows = await self._fetchall(

@@ -304,6 +304,7 @@ async def folder_summaries(metadata: MetadataStore) -> list[dict[str, Any]]:
                 "indexed": counts.get("indexed", 0),
                 "queued": counts.get("queued", 0) + counts.get("processing", 0),
                 "failed": counts.get("failed", 0),
+                "skipped": counts.get("skipped", 0),
                 "total": sum(counts.values()),
             },
             "added_at": folder.added_at,

@@ -75,14 +75,14 @@ class FolderSync:
         self._adapter = adapter
         self._hold = hold
         self._orchestrator = orchestrator
-        self._extensions = {e.lower() for e in monitoring.file_extensions}
         self._ignore = list(monitoring.ignore)
         # One comparison at a time: two could both see one move and both act on it.
         self._lock = asyncio.Lock()
 
     def wanted(self, path: Path, folder: FolderRecord) -> bool:
-        """Would a scan of ``folder`` index the file at ``path``?"""
-        if path.suffix.lower() not in self._extensions or not folder.covers(str(path)):
+        """Would a scan of ``folder`` look at the file at ``path``? (One of a type msearch
+        does not index is recorded as skipped.)"""
+        if not folder.covers(str(path)):
             return False
         relative = path.relative_to(folder.path).parts
         return not any(is_ignored(part, self._ignore) for part in relative)
@@ -142,9 +142,8 @@ class FolderSync:
 
     def _walk(self, root: Path, folder: FolderRecord) -> dict[str, os.stat_result]:
         found: dict[str, os.stat_result] = {}
-        # iter_media_files applies the same extension, ignore and depth rules as wanted()
-        for path in iter_media_files(root, self._extensions, self._ignore,
-                                     recursive=folder.recursive):
+        # iter_media_files applies the same ignore and depth rules as wanted()
+        for path in iter_media_files(root, None, self._ignore, recursive=folder.recursive):
             try:
                 found[str(path)] = path.lstat()
             except OSError:
@@ -312,5 +311,5 @@ def _same_file(record: FileRecord, info: os.stat_result) -> bool:
     not the file's fault (the model was down) is retried by every scan."""
     if record.status == FileStatus.FAILED and record.error_code in TRANSIENT_CODES:
         return False
-    return (record.status in (FileStatus.INDEXED, FileStatus.FAILED)
+    return (record.status in (FileStatus.INDEXED, FileStatus.FAILED, FileStatus.SKIPPED)
             and record.size == info.st_size and record.mtime == info.st_mtime)

@@ -59,7 +59,7 @@ export class Library {
       if (this.open) {
         this.renderHealth(health);
         this.renderFolders(folders);
-        await this.renderFailed();
+        await Promise.all([this.renderFailed(), this.renderSkipped()]);
       }
     } catch (error) {
       if (this.open) $("health").textContent = error.message;
@@ -83,8 +83,8 @@ export class Library {
       return;
     }
     list.replaceChildren(...folders.map((folder) => {
-      const { indexed, queued, failed, total } = folder.counts;
-      const done = indexed + failed;
+      const { indexed, queued, failed, skipped = 0, total } = folder.counts;
+      const done = indexed + failed + skipped;
       let activity = folder.watching ? `watching (${folder.watching})` : "not watched";
       if (!folder.present) activity = "folder not found (unmounted?); its files are kept";
       else if (folder.scanning) activity = "scanning…";
@@ -98,7 +98,8 @@ export class Library {
         el("div", { class: "folder-counts" },
           el("span", { class: "count-indexed" }, `${indexed} indexed`),
           el("span", { class: "count-queued" }, `${queued} queued`),
-          el("span", { class: `count-failed${failed ? " bad" : ""}` }, `${failed} failed`)),
+          el("span", { class: `count-failed${failed ? " bad" : ""}` }, `${failed} failed`),
+          ...(skipped ? [el("span", { class: "count-skipped" }, `${skipped} skipped`)] : [])),
         el("div", { class: "folder-state", role: "status" }, activity),
         el("div", { class: "row" },
           el("button", { type: "button", onclick: () => this.rescan(folder) }, "Rescan"),
@@ -120,6 +121,15 @@ export class Library {
         el("button", { type: "button", class: "retry",
                        onclick: () => this.retry([file.file_id]) }, "Retry")))
       : [el("li", { class: "muted" }, "None.")]));
+  }
+
+  async renderSkipped() {
+    const answer = await api.files({ status: "skipped", limit: 1 });
+    $("skipped-count").textContent = answer.total ? `(${answer.total})` : "";
+    const reasons = Object.entries(answer.reasons || {})
+      .map(([reason, count]) => `${reason} ×${count}`).join(", ");
+    $("skipped").textContent = answer.total
+      ? `Not media msearch indexes: ${reasons}.` : "None.";
   }
 
   async retry(fileIds) {
