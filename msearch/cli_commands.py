@@ -46,7 +46,7 @@ def serve(settings: Settings) -> int:
     if not is_loopback(host) and not settings.api.api_key:
         log.warning("listening on %s without api.api_key: searches are open to the network "
                     "and every change (processing, reset) is refused", host)
-    app = create_app(settings, owner={"url": f"http://{host}:{port}"})
+    app = create_app(settings, owner={"url": f"http://{host}:{port}"}, background_start=True)
     uvicorn.run(app, host=host, port=port, log_level="info",
                 access_log=settings.api.access_log)
     return EXIT_OK

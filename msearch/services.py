@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +40,11 @@ class Services:
     lock: DataDirLock
     model_error: str | None = None
     owns_engine: bool = True
+    starting: asyncio.Task[None] | None = None  # the model is loading (server start-up)
 
     @property
     def ready(self) -> bool:
-        return self.model_error is None
+        return self.model_error is None and self.starting is None
 
     def media_roots(self) -> list[Path] | None:
         """Where a serving msearch may open originals: the allowed roots and the watched
@@ -55,6 +57,9 @@ class Services:
         return roots or None
 
     def require_ready(self) -> None:
+        if self.starting is not None:
+            raise ModelUnavailable("the model is still loading; try again in a moment",
+                                   code="model_loading")
         if self.model_error is not None:
             raise ModelUnavailable(self.model_error)
 
@@ -74,6 +79,9 @@ class Services:
 
     async def aclose(self) -> None:
         try:
+            if self.starting is not None:
+                self.starting.cancel()
+                await asyncio.gather(self.starting, return_exceptions=True)
             await self.monitor.stop()
             await self.orchestrator.stop()
             self.searcher.close()
@@ -128,17 +136,19 @@ async def build_services(
     owner: dict[str, Any] | None = None,
     allow_degraded: bool = False,
     watch: bool = False,
+    background: bool = False,
 ) -> Services:
     """Open the data directory, start the model and stores (an ``engine`` passed in is
     shared: started if needed, never stopped here), repair what a crash left and
     re-queue unfinished files; with ``watch``, watch the folders (the server does, one-off
     CLI commands do not). With ``allow_degraded`` a model that cannot load leaves the
-    service up (health and listings work; search and indexing answer 503)."""
+    service up (health and listings work; search and indexing answer 503). With
+    ``background`` (the server) the model loads after this returns, so the port opens at
+    once and /health says what is happening; a failure leaves it degraded."""
     data_dir = settings.data_dir
     lock = DataDirLock(data_dir)
     lock.acquire(owner=owner or {})
     adapter: UnifiedDatabaseAdapter | None = None
-    started: EmbeddingEngine | None = None
     services: Services | None = None
     try:
         adapter = _make_adapter(settings)
@@ -160,41 +170,58 @@ async def build_services(
                             Searcher(adapter, engine, settings.performance),
                             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
                             lock, owns_engine=owns_engine)
-        try:
-            await engine.start()
-            started = engine if owns_engine else None
-        except ModelUnavailable as exc:
-            if not allow_degraded:
-                raise
-            log.error("%s", exc.message)
-            services.model_error = exc.message
-            return services
-        collection = collection_name(engine.model_id, resolve_model(settings.embedding.model),
-                                     engine.dim)
-        await adapter.activate_model(engine.model_id, collection, engine.dim)
-        if await adapter.resume_reset() == "all":
-            await services.monitor.reload()
-        await orchestrator.start()
-        unfinished, jobs = await adapter.reconcile()
-        if unfinished:
-            log.info("re-queueing %d files left unfinished", len(unfinished))
-            by_id = {r.id: r for r in unfinished}
-            for job_id, file_ids in jobs.items():  # their jobs finish when they do
-                await orchestrator.requeue([by_id.pop(i) for i in file_ids if i in by_id],
-                                           job_id=job_id)
-            await orchestrator.requeue(by_id.values())
-        if watch:
-            await services.monitor.start()
-        return services
     except BaseException:
-        # An engine left running keeps worker threads alive: a server whose start-up
-        # failed would hang instead of exiting for its supervisor to restart it.
-        if services is not None:
-            await services.monitor.stop()
-            await services.orchestrator.stop()
-        if started is not None:
-            await started.stop()
         if adapter is not None:
             await adapter.close()
         lock.release()
         raise
+    if background:
+        services.starting = asyncio.create_task(_start_in_background(services, watch=watch))
+        return services
+    try:
+        await _start(services, allow_degraded=allow_degraded, watch=watch)
+    except BaseException:
+        # An engine left running keeps worker threads alive: a server whose start-up
+        # failed would hang instead of exiting for its supervisor to restart it.
+        await services.aclose()
+        raise
+    return services
+
+
+async def _start_in_background(services: Services, *, watch: bool) -> None:
+    try:
+        await _start(services, allow_degraded=True, watch=watch)
+    except Exception as exc:
+        log.exception("start-up failed")
+        services.model_error = f"start-up failed: {type(exc).__name__}: {exc}"
+    finally:
+        services.starting = None
+
+
+async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> None:
+    """Load the model, then what needs it: the collection, crash repair, the queue."""
+    engine, adapter, orchestrator = services.engine, services.adapter, services.orchestrator
+    try:
+        await engine.start()
+    except ModelUnavailable as exc:
+        if not allow_degraded:
+            raise
+        log.error("%s", exc.message)
+        services.model_error = exc.message
+        return
+    collection = collection_name(engine.model_id,
+                                 resolve_model(services.settings.embedding.model), engine.dim)
+    await adapter.activate_model(engine.model_id, collection, engine.dim)
+    if await adapter.resume_reset() == "all":
+        await services.monitor.reload()
+    await orchestrator.start()
+    unfinished, jobs = await adapter.reconcile()
+    if unfinished:
+        log.info("re-queueing %d files left unfinished", len(unfinished))
+        by_id = {r.id: r for r in unfinished}
+        for job_id, file_ids in jobs.items():  # their jobs finish when they do
+            await orchestrator.requeue([by_id.pop(i) for i in file_ids if i in by_id],
+                                       job_id=job_id)
+        await orchestrator.requeue(by_id.values())
+    if watch:
+        await services.monitor.start()

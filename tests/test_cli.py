@@ -4,6 +4,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -264,3 +265,61 @@ def test_skipped_files_are_counted_and_explained(env: dict[str, str], media_dir:
     assert "skipped:  .txt ×3, .docx ×1 (not media msearch indexes)" in status.stdout
     assert json.loads(run_cli(env, "status", "--json").stdout)["skipped"] == {
         ".txt": 3, ".docx": 1}
+
+
+def test_serve_without_a_reachable_hub_opens_at_once_and_says_why(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """A hub that accepts connections and never answers (a captive network): the port
+    opens while the model is looked for, health says 'starting', then 'degraded' with
+    what to do; no retries, no pages of warnings."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from cli_helpers import free_port
+
+    hub = socket.socket()
+    hub.bind(("127.0.0.1", 0))
+    hub.listen(16)
+    port = free_port()
+    hubless = {k: v for k, v in env.items() if k != "HF_HUB_OFFLINE"}
+    hubless.update(MSEARCH_EMBEDDING__MODEL="someone/not-here",
+                   HF_ENDPOINT=f"http://127.0.0.1:{hub.getsockname()[1]}")
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "msearch", "serve", "--port", str(port)],
+                            env=hubless, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        states: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                states.append(httpx.get(f"{url}/health", timeout=5).json())
+            except httpx.HTTPError:
+                time.sleep(0.1)
+                continue
+            if states[-1]["status"] == "degraded":
+                break
+            if len(states) == 1:
+                search = httpx.post(f"{url}/api/v1/search/text", json={"query": "x"})
+                assert search.status_code == 503
+                assert search.json()["error"]["code"] == "model_loading"
+            time.sleep(0.2)
+        assert states and states[0]["status"] == "starting", states[:1]
+        error = states[-1]["model"]["error"]
+        assert states[-1]["status"] == "degraded", states[-1]
+        assert "someone/not-here" in error and "MSEARCH_EMBEDDING__MODEL" in error
+        assert "msearch demo" in error
+        refused = httpx.post(f"{url}/api/v1/search/text", json={"query": "x"})
+        assert refused.status_code == 503 and "MSEARCH_EMBEDDING__MODEL" in refused.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        hub.close()
+        log.seek(0)
+        output = log.read()
+        log.close()
+    assert "Traceback" not in output
+    assert len(output.splitlines()) < 25, output

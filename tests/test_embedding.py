@@ -159,5 +159,6 @@ async def test_missing_local_model_is_a_clear_error(tmp_path: Path) -> None:
         await engine.start()
     offline = InfinityEngine(EmbeddingSettings(model="someone/not-downloaded-model",
                                                device="cpu"))
-    with pytest.raises(ModelUnavailable, match="not-downloaded-model"):
+    with pytest.raises(ModelUnavailable,
+                       match=r"not-downloaded-model.*MSEARCH_EMBEDDING__MODEL.*msearch demo"):
         await offline.start()

@@ -34,14 +34,17 @@ def create_app(
     *,
     owner: dict[str, Any] | None = None,
     engine: EmbeddingEngine | None = None,
+    background_start: bool = False,
 ) -> FastAPI:
     """The app; its lifespan opens the data directory and starts the model (degraded mode
-    if the model cannot load, so health and listings still answer)."""
+    if the model cannot load, so health and listings still answer). With
+    ``background_start`` the port opens before the model has loaded."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, owner=owner, engine=engine,
-                                        allow_degraded=True, watch=True)
+                                        allow_degraded=True, watch=True,
+                                        background=background_start)
         app.state.services = services
         try:
             yield

@@ -21,10 +21,11 @@ router = APIRouter(tags=["system"])
 @router.get("/health")
 async def health(services: ServicesDep) -> JSONResponse:
     if not services.ready:
+        loading = services.starting is not None
         return JSONResponse(
-            {"status": "degraded", "version": __version__,
+            {"status": "starting" if loading else "degraded", "version": __version__,
              "model": {"id": services.settings.embedding.model, "dim": None,
-                       "error": services.model_error},
+                       "loading": loading, "error": services.model_error},
              "counts": {"files": await services.adapter.metadata.status_counts()}},
             status_code=503)
     return JSONResponse({

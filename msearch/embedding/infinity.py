@@ -21,7 +21,14 @@ from PIL import Image
 from msearch.config import EmbeddingSettings
 from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
-from msearch.embedding.models import model_label, resolve_model
+from msearch.embedding.models import (
+    cached_snapshot,
+    is_hub_id,
+    model_label,
+    probe_hub,
+    resolve_model,
+    unreachable_model,
+)
 from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable
 from msearch.media.images import fit_for_model
 from msearch.metrics import EMBED_SECONDS, timed
@@ -199,8 +206,15 @@ class InfinityEngine:
             # Importing infinity_emb replaces the root handlers; give ours back.
             logging.getLogger().handlers = root_handlers
             logging.getLogger("infinity_emb").setLevel(logging.WARNING)
+        source = self._source
+        if is_hub_id(source):
+            source = cached_snapshot(source) or source
+        if is_hub_id(source):
+            reason = probe_hub(source)
+            if reason is not None:
+                raise ModelUnavailable(unreachable_model(self._settings.model, reason))
         options: dict[str, Any] = {
-            "model_name_or_path": self._source,
+            "model_name_or_path": source,
             "engine": "torch",
             "device": resolve_device(self._settings.device),
             "dtype": self._settings.dtype,

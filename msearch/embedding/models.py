@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 # The small CLIP trained on synthetic shapes (scripts/train_demo_model.py) ships with
@@ -28,3 +29,50 @@ def model_label(name: str) -> str:
     if local.is_dir():
         return local.resolve().name
     return name
+
+
+HUB_PROBE_TIMEOUT_S = 5.0
+
+
+def is_hub_id(source: str) -> bool:
+    return not Path(source).is_dir()
+
+
+def cached_snapshot(repo_id: str) -> str | None:
+    """The model's folder in the Hugging Face cache, if it was downloaded before: loading
+    from there needs no network at all."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return str(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not cached, or not a valid repo id
+        return None
+
+
+def unreachable_model(name: str, reason: str) -> str:
+    """What to do when a hub model is neither on this machine nor downloadable."""
+    return (f"the model {name!r} is not on this machine and cannot be downloaded ({reason}). "
+            "Set MSEARCH_EMBEDDING__MODEL (embedding.model) to a local model directory; or "
+            f"download it once where there is network ('hf download {name}'), and it is "
+            "found in the Hugging Face cache; or run 'msearch demo' for the built-in model")
+
+
+def probe_hub(repo_id: str, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """One short look at the hub, instead of the loaders' own minute of retries and
+    warnings: None when the model can be fetched, else why not."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import RepositoryNotFoundError
+    from requests.exceptions import ConnectionError, Timeout
+
+    try:
+        HfApi().model_info(repo_id, timeout=timeout_s)
+    except (ConnectionError, Timeout):
+        return f"the model hub at {constants.ENDPOINT} cannot be reached"
+    except RepositoryNotFoundError:
+        return f"the hub at {constants.ENDPOINT} has no model of that name"
+    except Exception as exc:
+        first_line = str(exc).splitlines()[0][:160] if str(exc) else "no answer"
+        return f"{type(exc).__name__}: {first_line}"
+    return None
