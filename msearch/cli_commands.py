@@ -35,7 +35,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from msearch.api import create_app
-    from msearch.api.security import is_loopback
+    from msearch.config import is_loopback
 
     host, port = settings.api.host, settings.api.port
     # Found here, a held data directory is one line; in the app's start-up it would be a

@@ -7,6 +7,7 @@ each component receives only its own section.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -142,6 +143,15 @@ class Settings(BaseSettings):
         # Environment beats explicit values from the YAML file (passed as init kwargs).
         return (env_settings, init_settings)
 
+    def allowed_roots(self) -> list[Path]:
+        """Where clients may point msearch: api.allowed_roots and the configured folders.
+        With no allowed root configured, a single-user server (loopback, no API key) may
+        use its user's home, so that a plain 'make run' can add a folder from the page."""
+        roots = [*self.api.allowed_roots, *self.file_monitoring.folders]
+        if not self.api.allowed_roots and is_loopback(self.api.host) and not self.api.api_key:
+            roots.append(Path.home())
+        return [r.expanduser().resolve() for r in roots]
+
     def resolved(self) -> Settings:
         """Paths made absolute so every component agrees on them."""
         copy = self.model_copy(deep=True)
@@ -151,6 +161,15 @@ class Settings(BaseSettings):
             p.expanduser().resolve() for p in copy.file_monitoring.folders
         ]
         return copy
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 ENV_PREFIX = "MSEARCH_"

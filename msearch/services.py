@@ -52,8 +52,7 @@ class Services:
         names, and for a server with no root at all (clients can then submit no path)."""
         if not self.monitor.watching:
             return None
-        roots = [*self.settings.api.allowed_roots, *self.settings.file_monitoring.folders,
-                 *self.monitor.folder_paths()]
+        roots = [*self.settings.allowed_roots(), *self.monitor.folder_paths()]
         return roots or None
 
     def require_ready(self) -> None:

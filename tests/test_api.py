@@ -255,12 +255,30 @@ async def test_path_confinement(client: httpx.AsyncClient, media_dir: Path,
     assert listing["total"] == 0  # nothing outside the roots was registered
 
 
-async def test_no_roots_means_no_paths(make_settings: Callable[..., Settings],
-                                       tiny_engine: InfinityEngine, media_dir: Path) -> None:
+async def test_without_roots_a_single_user_server_may_use_its_home(
+        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a plain 'make run' (loopback, no key, no allowed_roots) the page can add a
+    folder of the user's; anything else, and any server reachable by others, needs
+    api.allowed_roots, and the refusal says so."""
+    home = tmp_path / "home"
+    (home / "Pictures").mkdir(parents=True)
+    noise(10, 10).save(home / "Pictures" / "a.png")
+    noise(10, 10).save(media_dir / "a.png")
+    monkeypatch.setenv("HOME", str(home))
     async with api_client(make_settings(api={"allowed_roots": []}), tiny_engine) as client:
-        noise(10, 10).save(media_dir / "a.png")
+        added = await client.post("/api/v1/folders", json={"path": str(home / "Pictures")})
+        assert added.status_code == 201, added.text
+        outside = await client.post("/api/v1/files/process",
+                                    json={"path": str(media_dir / "a.png")})
+        _assert_error(outside, 403, "path_not_allowed")
+        assert "MSEARCH_API__ALLOWED_ROOTS" in outside.json()["error"]["message"]
+    keyed = make_settings(data_dir=tmp_path / "keyed", api={"allowed_roots": [],
+                                                            "api_key": KEY})
+    async with api_client(keyed, tiny_engine) as client:
         response = await client.post("/api/v1/files/process",
-                                     json={"path": str(media_dir / "a.png")})
+                                     json={"path": str(home / "Pictures" / "a.png")},
+                                     headers={"Authorization": f"Bearer {KEY}"})
         _assert_error(response, 403, "path_not_allowed")
         assert "allowed_roots" in response.json()["error"]["message"]
 

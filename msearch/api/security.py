@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from msearch.config import Settings
+from msearch.config import Settings, is_loopback
 from msearch.errors import (
     Forbidden,
     InvalidRequest,
@@ -22,15 +22,6 @@ from msearch.errors import (
     TooManyAttempts,
     Unauthorized,
 )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _presented_key(request: Request) -> str | None:
@@ -192,8 +183,7 @@ def host_allowed(header: str, settings: Settings) -> bool:
 
 
 def allowed_roots(settings: Settings) -> list[Path]:
-    roots = [*settings.api.allowed_roots, *settings.file_monitoring.folders]
-    return [r.resolve() for r in roots]
+    return settings.allowed_roots()
 
 
 _MAX_NAME_BYTES = 255
@@ -235,8 +225,8 @@ def confine_path(raw: str, settings: Settings) -> Path:
     candidate = _checked_path(raw, "path")
     roots = allowed_roots(settings)
     if not roots:
-        raise PathNotAllowed("no allowed roots are configured (api.allowed_roots), so the "
-                             "API may not touch any path")
+        raise PathNotAllowed("no allowed roots are configured (api.allowed_roots, or "
+                             "MSEARCH_API__ALLOWED_ROOTS), so the API may not touch any path")
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
     try:
@@ -246,4 +236,6 @@ def confine_path(raw: str, settings: Settings) -> Path:
     for root in roots:
         if resolved == root or resolved.is_relative_to(root):
             return resolved
-    raise PathNotAllowed("path is outside the allowed roots")
+    raise PathNotAllowed(
+        f"path is outside the allowed roots ({', '.join(str(r) for r in roots)}); add it "
+        "to api.allowed_roots (MSEARCH_API__ALLOWED_ROOTS) and restart msearch")
