@@ -49,6 +49,10 @@ def serve(settings: Settings) -> int:
     app = create_app(settings, owner={"url": f"http://{host}:{port}"}, background_start=True)
     uvicorn.run(app, host=host, port=port, log_level="info",
                 access_log=settings.api.access_log)
+    fatal = getattr(app.state, "fatal", None)
+    if fatal is not None:
+        echo_err(f"error: {fatal}")
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -41,6 +41,7 @@ class Services:
     model_error: str | None = None
     owns_engine: bool = True
     starting: asyncio.Task[None] | None = None  # the model is loading (server start-up)
+    fatal: str | None = None  # start-up failed beyond the model: the server must exit
 
     @property
     def ready(self) -> bool:
@@ -188,11 +189,14 @@ async def build_services(
 
 
 async def _start_in_background(services: Services, *, watch: bool) -> None:
+    """A model that cannot load leaves the service degraded; anything else (broken
+    stores) is ``fatal``: the server exits non-zero for its supervisor to see."""
     try:
         await _start(services, allow_degraded=True, watch=watch)
     except Exception as exc:
         log.exception("start-up failed")
         services.model_error = f"start-up failed: {type(exc).__name__}: {exc}"
+        services.fatal = services.model_error
     finally:
         services.starting = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -26,7 +28,14 @@ from msearch.api.schemas import ERROR_RESPONSES
 from msearch.api.security import FailedKeyThrottle, SessionStore, host_allowed
 from msearch.config import Settings
 from msearch.embedding.base import EmbeddingEngine
-from msearch.services import build_services
+from msearch.services import Services, build_services
+
+
+def _exit_if_fatal(app: FastAPI, services: Services) -> None:
+    """uvicorn stops on SIGTERM; ``msearch serve`` then exits non-zero (app.state.fatal)."""
+    if services.fatal is not None:
+        app.state.fatal = services.fatal
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(
@@ -46,6 +55,8 @@ def create_app(
                                         allow_degraded=True, watch=True,
                                         background=background_start)
         app.state.services = services
+        if services.starting is not None:
+            services.starting.add_done_callback(lambda _: _exit_if_fatal(app, services))
         try:
             yield
         finally:

@@ -37,7 +37,8 @@ async def health(services: ServicesDep) -> JSONResponse:
     })
 
 
-@router.get("/metrics", dependencies=[ReadAccess], response_class=PlainTextResponse)
+@router.get("/metrics", dependencies=[ReadAccess], responses={
+    200: {"description": "Prometheus text format", "content": {"text/plain": {}}}})
 async def metrics(services: ServicesDep) -> PlainTextResponse:
     """Prometheus text format (behind the API key, like the rest, when one is set)."""
     files = await services.adapter.metadata.status_type_counts()
