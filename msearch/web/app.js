@@ -206,7 +206,10 @@ async function showIntro() {
     const health = await api.health();
     const files = (health.counts && health.counts.files) || {};
     const indexed = files.indexed || 0;
-    if (health.status !== "ok") {
+    if (health.status === "starting") {
+      showMessage("The model is loading…", "Search works in a moment.");
+      setTimeout(() => { if (!$("q").value) showIntro(); }, 1000);
+    } else if (health.status !== "ok") {
       showMessage("The model is not loaded", (health.model && health.model.error) || "", "error");
     } else if (!indexed) {
       showMessage("Nothing is indexed yet",

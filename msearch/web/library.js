@@ -71,9 +71,14 @@ export class Library {
   renderHealth(health) {
     const files = (health.counts && health.counts.files) || {};
     const model = health.model || {};
-    $("health").textContent = health.status === "ok"
-      ? `Model ${model.id} · ${files.indexed || 0} indexed · ${health.counts.vectors} vectors`
-      : `The model is not loaded: ${model.error || health.status}`;
+    if (health.status === "ok") {
+      $("health").textContent =
+        `Model ${model.id} · ${files.indexed || 0} indexed · ${health.counts.vectors} vectors`;
+    } else if (health.status === "starting") {
+      $("health").textContent = `Loading the model ${model.id}…`;
+    } else {
+      $("health").textContent = `The model is not loaded: ${model.error || health.status}`;
+    }
   }
 
   renderFolders(folders) {
