@@ -385,3 +385,19 @@ async def test_degraded_when_model_cannot_load(make_settings: Callable[..., Sett
         _assert_error(await client.post("/api/v1/search/text", json={"query": "x"}), 503,
                       "model_unavailable")
         assert (await client.get("/api/v1/files")).status_code == 200
+
+
+async def test_a_heic_photo_has_a_jpeg_preview(client: httpx.AsyncClient,
+                                               media_dir: Path) -> None:
+    """Browsers other than Safari cannot show HEIC: the viewer falls back to /preview."""
+    from media_factory import phone_photo
+
+    phone_photo(media_dir / "IMG_0001.heic", "HEIF")
+    [record] = await _index(client, media_dir / "IMG_0001.heic")
+    detail = (await client.get(f"/api/v1/files/{record['file_id']}")).json()
+    assert detail["status"] == "indexed" and detail["mime"] == "image/heic"
+    preview = await client.get(f"/api/v1/files/{record['file_id']}/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(preview.content)) as shown:
+        assert shown.format == "JPEG" and shown.size == (80, 120)  # upright
+    _assert_error(await client.get("/api/v1/files/nope/preview"), 404, "not_found")

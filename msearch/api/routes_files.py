@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
@@ -138,6 +139,31 @@ async def thumbnail(file_id: str, services: ServicesDep,
         await asyncio.to_thread(regenerate)
     return FileResponse(thumb, media_type="image/jpeg",
                         headers={"Cache-Control": "private, max-age=3600"})
+
+
+# A preview is sized for a screen, not for the model.
+PREVIEW_SHORT, PREVIEW_LONG = 1080, 1920
+
+
+@router.get("/{file_id}/preview", dependencies=[ReadAccess], response_class=Response,
+            responses={200: {"description": "JPEG", "content": {"image/jpeg": {}}}})
+async def preview(file_id: str, services: ServicesDep) -> Response:
+    """The image as a JPEG a browser can show (HEIC, TIFF), upright, screen-sized."""
+    record = await _record(services, file_id)
+    if record.media_type != "image":
+        raise InvalidRequest("previews are made of images; play a video from /content")
+    max_pixels = services.settings.performance.max_image_pixels
+
+    def render() -> bytes:
+        with _open_original(services, record) as original:
+            decoded = decode_image(original.reopen_path, max_pixels=max_pixels,
+                                   min_short=PREVIEW_SHORT, min_long=PREVIEW_LONG)
+        buffer = io.BytesIO()
+        decoded.image.save(buffer, "JPEG", quality=88)
+        return buffer.getvalue()
+
+    return Response(await asyncio.to_thread(render), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/{file_id}/content", dependencies=[ReadAccess], response_class=FileResponse)

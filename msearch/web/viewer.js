@@ -84,7 +84,12 @@ export class Viewer {
       video.src = content;
       this.renderScenes(video, hit);
     } else {
-      media.replaceChildren(el("img", { src: content, alt: fileName(hit.path) }));
+      // Formats a browser cannot show (HEIC, TIFF) come as a JPEG rendition instead.
+      const image = el("img", { src: content, alt: fileName(hit.path) });
+      image.addEventListener("error", () => {
+        image.src = `/api/v1/files/${encodeURIComponent(hit.file_id)}/preview`;
+      }, { once: true });
+      media.replaceChildren(image);
     }
     this.renderMeta(hit, null);
     try {
