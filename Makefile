@@ -33,6 +33,7 @@ run: setup
 	$(VENV)/bin/msearch serve
 
 lint: setup
+	$(VENV)/bin/ruff format --check msearch tests scripts
 	$(VENV)/bin/ruff check msearch tests scripts
 	$(VENV)/bin/mypy msearch
 

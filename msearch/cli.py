@@ -26,14 +26,23 @@ def echo_err(text: str) -> None:
 
 def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     """Accepted before the command and after it (``msearch serve --config FILE``)."""
-    parser.add_argument("--config", type=Path, default=default, metavar="FILE",
-                        help="YAML config file (default: $MSEARCH_CONFIG, else "
-                             "config/msearch.yaml)")
-    parser.add_argument("--data-dir", type=Path, default=default, metavar="DIR",
-                        help="where the index, database and thumbnails live "
-                             "(overrides data_dir)")
-    parser.add_argument("-v", "--verbose", action="store_true", default=default,
-                        help="log debug messages")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        metavar="FILE",
+        help="YAML config file (default: $MSEARCH_CONFIG, else config/msearch.yaml)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default,
+        metavar="DIR",
+        help="where the index, database and thumbnails live (overrides data_dir)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="log debug messages"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,19 +57,25 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, description: str, parent: Any = sub) -> argparse.ArgumentParser:
-        return parent.add_parser(name, help=description, description=description,  # type: ignore[no-any-return]
-                                 parents=[common])
+        created: argparse.ArgumentParser = parent.add_parser(
+            name, help=description, description=description, parents=[common]
+        )
+        return created
 
     def listen(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--host", help="address to listen on (overrides api.host; "
-                                      "default 127.0.0.1)")
-        p.add_argument("--port", type=int, help="port to listen on (overrides api.port; "
-                                                "default 8000)")
+        p.add_argument(
+            "--host", help="address to listen on (overrides api.host; default 127.0.0.1)"
+        )
+        p.add_argument(
+            "--port", type=int, help="port to listen on (overrides api.port; default 8000)"
+        )
 
     def remote(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--server", metavar="URL",
-                       help="talk to a running server at this URL instead of opening the "
-                            "data directory")
+        p.add_argument(
+            "--server",
+            metavar="URL",
+            help="talk to a running server at this URL instead of opening the data directory",
+        )
         p.add_argument("--api-key", help="API key for --server (else api.api_key)")
 
     def progress(p: argparse.ArgumentParser) -> None:
@@ -71,25 +86,42 @@ def _parser() -> argparse.ArgumentParser:
 
     listen(command("serve", "run the HTTP API and the web page, watching folders"))
 
-    demo = command("demo", "offline demo: generate a library, index it with the built-in "
-                           "demo model and serve it")
-    demo.add_argument("dir", nargs="?", type=Path, default=Path("msearch-demo"),
-                      help="where the demo library and its data go (default msearch-demo)")
+    demo = command(
+        "demo",
+        "offline demo: generate a library, index it with the built-in demo model and serve it",
+    )
+    demo.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("msearch-demo"),
+        help="where the demo library and its data go (default msearch-demo)",
+    )
     demo.add_argument("--count", type=int, default=240, help="images to generate")
     demo.add_argument("--videos", type=int, default=6, help="short videos to generate")
     listen(demo)
     demo.add_argument("--no-serve", action="store_true", help="index, then exit")
 
     index = command("index", "index files and folders (unchanged files are skipped)")
-    index.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                       help="a media file or a folder (searched recursively)")
+    index.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="a media file or a folder (searched recursively)",
+    )
     progress(index)
     remote(index)
 
     retry = command("retry", "process failed files again (after fixing the cause)")
     which = retry.add_mutually_exclusive_group(required=True)
-    which.add_argument("file_ids", nargs="*", default=[], metavar="FILE_ID",
-                       help="files to retry (ids from 'status --json' or the API)")
+    which.add_argument(
+        "file_ids",
+        nargs="*",
+        default=[],
+        metavar="FILE_ID",
+        help="files to retry (ids from 'status --json' or the API)",
+    )
     which.add_argument("--all", action="store_true", help="every failed file")
     progress(retry)
     remote(retry)
@@ -99,9 +131,13 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--image", type=Path, help="search by this example image")
     search.add_argument("--limit", type=int, default=10, help="results to show (default 10)")
     search.add_argument("--offset", type=int, default=0, help="results to skip (paging)")
-    search.add_argument("--type", dest="media_types", action="append",
-                        choices=["image", "video"],
-                        help="only this media type (repeat for several)")
+    search.add_argument(
+        "--type",
+        dest="media_types",
+        action="append",
+        choices=["image", "video"],
+        help="only this media type (repeat for several)",
+    )
     search.add_argument("--folder", help="only files under this folder")
     search.add_argument("--min-score", type=float, help="only results at least this similar")
     as_json(search)
@@ -112,8 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     remote(status)
 
     folders = command("folders", "watched folders: kept indexed while the server runs")
-    folder_sub = folders.add_subparsers(dest="folders_command", required=True,
-                                        metavar="ACTION")
+    folder_sub = folders.add_subparsers(dest="folders_command", required=True, metavar="ACTION")
     add = command("add", "watch a folder and index it now", folder_sub)
     add.add_argument("path", type=Path, help="the folder to watch")
     add.add_argument("--no-recursive", action="store_true", help="only its own files")
@@ -131,12 +166,15 @@ def _parser() -> argparse.ArgumentParser:
     progress(rescan)
     remote(rescan)
 
-    reset = command("reset", "clear the index and/or database (originals are never "
-                             "touched)")
-    reset.add_argument("--type", dest="reset_type", default="index",
-                       choices=["all", "database", "index"],
-                       help="index: vectors only, files re-indexed; database: the file "
-                            "records; all: both, and thumbnails (default index)")
+    reset = command("reset", "clear the index and/or database (originals are never touched)")
+    reset.add_argument(
+        "--type",
+        dest="reset_type",
+        default="index",
+        choices=["all", "database", "index"],
+        help="index: vectors only, files re-indexed; database: the file "
+        "records; all: both, and thumbnails (default index)",
+    )
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     remote(reset)
     return parser
@@ -155,9 +193,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         settings = _settings(args)
         code = _dispatch(args, settings)
@@ -194,24 +234,28 @@ def format_results(results: list[dict[str, Any]]) -> str:
     for rank, hit in enumerate(results, start=1):
         scene = hit.get("scene")
         where = f"  @ {scene['start']:.1f}-{scene['end']:.1f}s" if scene else ""
-        lines.append(f"{rank:>3}  {hit['score']:>6.3f}  {hit['media_type'] or '?':<5}  "
-                     f"{hit['path']}{where}")
+        lines.append(
+            f"{rank:>3}  {hit['score']:>6.3f}  {hit['media_type'] or '?':<5}  {hit['path']}{where}"
+        )
     return "\n".join(lines)
 
 
 def format_folders(folders: list[dict[str, Any]]) -> str:
     if not folders:
         return "no watched folders (add one with 'msearch folders add DIR')"
-    lines = [f"{'id':>3}  {'indexed':>7}  {'queued':>6}  {'failed':>6}  {'skipped':>7}  "
-             f"{'watching':<8}  path"]
+    lines = [
+        f"{'id':>3}  {'indexed':>7}  {'queued':>6}  {'failed':>6}  {'skipped':>7}  "
+        f"{'watching':<8}  path"
+    ]
     for folder in folders:
         counts = folder["counts"]
         notes = [] if folder["recursive"] else ["not recursive"]
         if not folder.get("present", True):
             notes.append("NOT THERE")
-        lines.append(f"{folder['id']:>3}  {counts['indexed']:>7}  {counts['queued']:>6}  "
-                     f"{counts['failed']:>6}  {counts.get('skipped', 0):>7}  "
-                     f"{folder.get('watching') or '-':<8}  "
-                     f"{folder['path']}" + (f"  ({', '.join(notes)})" if notes else ""))
+        lines.append(
+            f"{folder['id']:>3}  {counts['indexed']:>7}  {counts['queued']:>6}  "
+            f"{counts['failed']:>6}  {counts.get('skipped', 0):>7}  "
+            f"{folder.get('watching') or '-':<8}  "
+            f"{folder['path']}" + (f"  ({', '.join(notes)})" if notes else "")
+        )
     return "\n".join(lines)
-

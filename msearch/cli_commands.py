@@ -44,11 +44,13 @@ def serve(settings: Settings) -> int:
     probe.acquire(owner={})
     probe.release()
     if not is_loopback(host) and not settings.api.api_key:
-        log.warning("listening on %s without api.api_key: searches are open to the network "
-                    "and every change (processing, reset) is refused", host)
+        log.warning(
+            "listening on %s without api.api_key: searches are open to the network "
+            "and every change (processing, reset) is refused",
+            host,
+        )
     app = create_app(settings, owner={"url": f"http://{host}:{port}"}, background_start=True)
-    uvicorn.run(app, host=host, port=port, log_level="info",
-                access_log=settings.api.access_log)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=settings.api.access_log)
     fatal = getattr(app.state, "fatal", None)
     if fatal is not None:
         echo_err(f"error: {fatal}")
@@ -75,10 +77,12 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     if code != EXIT_OK or args.no_serve:
         return code
     url = f"http://{settings.api.host}:{settings.api.port}"
-    echo(f"\nserving the demo at {url} (OpenAPI docs at {url}/docs). Try:\n"
-         f"  curl -s -X POST {url}/api/v1/search/text -H 'content-type: application/json' "
-         "-d '{\"query\": \"a red star\", \"limit\": 5}'\n"
-         f"  msearch search 'a small blue ring' --server {url}\n")
+    echo(
+        f"\nserving the demo at {url} (OpenAPI docs at {url}/docs). Try:\n"
+        f"  curl -s -X POST {url}/api/v1/search/text -H 'content-type: application/json' "
+        '-d \'{"query": "a red star", "limit": 5}\'\n'
+        f"  msearch search 'a small blue ring' --server {url}\n"
+    )
     return serve(settings)
 
 
@@ -102,16 +106,20 @@ def _summarise(records: list[FileRecord], started_wall: float, took: float) -> i
     fresh = [r for r in indexed if (r.indexed_at or 0) >= started_wall]
     failed = [r for r in records if r.status == FileStatus.FAILED]
     skipped = [r for r in records if r.status == FileStatus.SKIPPED]
-    echo(f"{len(records)} files in {took:.1f}s: {len(fresh)} indexed, "
-         f"{len(indexed) - len(fresh)} unchanged, {len(failed)} failed, "
-         f"{len(skipped)} skipped")
+    echo(
+        f"{len(records)} files in {took:.1f}s: {len(fresh)} indexed, "
+        f"{len(indexed) - len(fresh)} unchanged, {len(failed)} failed, "
+        f"{len(skipped)} skipped"
+    )
     if skipped:
         echo(f"  skipped (not media msearch indexes): {skipped_summary(skipped)}")
     for record in failed:
         echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
     if skipped and len(skipped) == len(records):
-        echo_err("none of these files is media msearch indexes (file_monitoring."
-                 "file_extensions lists the types)")
+        echo_err(
+            "none of these files is media msearch indexes (file_monitoring."
+            "file_extensions lists the types)"
+        )
         return EXIT_FAILED
     if failed:
         return EXIT_PARTIAL if indexed else EXIT_FAILED
@@ -122,8 +130,11 @@ def skipped_summary(records: list[FileRecord]) -> str:
     """``.txt ×3, .docx ×1, unsupported_media ×1`` (what msearch left out, by kind)."""
     reasons: dict[str, int] = {}
     for record in records:
-        reason = ((Path(record.path).suffix.lower() or "no extension")
-                  if record.error_code == "unsupported_type" else str(record.error_code))
+        reason = (
+            (Path(record.path).suffix.lower() or "no extension")
+            if record.error_code == "unsupported_type"
+            else str(record.error_code)
+        )
         reasons[reason] = reasons.get(reason, 0) + 1
     return format_reasons(reasons)
 
@@ -137,9 +148,13 @@ def _search_options(args: argparse.Namespace) -> Any:
     from msearch.search import SearchOptions
 
     folder = str(Path(args.folder).expanduser().resolve()) if args.folder else None
-    return SearchOptions(limit=args.limit, offset=args.offset,
-                         media_types=tuple(args.media_types or ()), folder=folder,
-                         min_score=args.min_score)
+    return SearchOptions(
+        limit=args.limit,
+        offset=args.offset,
+        media_types=tuple(args.media_types or ()),
+        folder=folder,
+        min_score=args.min_score,
+    )
 
 
 def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
@@ -151,8 +166,9 @@ def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
 async def local(args: argparse.Namespace, settings: Settings) -> int:
     from msearch.services import build_services, open_adapter
 
-    if args.command in ("status", "reset") or (args.command == "folders"
-                                               and args.folders_command == "list"):
+    if args.command in ("status", "reset") or (
+        args.command == "folders" and args.folders_command == "list"
+    ):
         adapter, lock = await open_adapter(settings)
         try:
             if args.command == "status":
@@ -192,8 +208,7 @@ async def _folders(services: Any, args: argparse.Namespace) -> int:
     monitor = services.monitor
     if args.folders_command == "remove":
         removed = await monitor.remove(args.folder_id, keep_files=args.keep_files)
-        echo(f"stopped watching {removed['path']}; {removed['files_removed']} files left "
-             "the index")
+        echo(f"stopped watching {removed['path']}; {removed['files_removed']} files left the index")
         return EXIT_OK
     if args.folders_command == "add":
         path = args.path.expanduser().resolve()
@@ -202,23 +217,23 @@ async def _folders(services: Any, args: argparse.Namespace) -> int:
 
             path = confine_path(str(path), services.settings)
         folder, created = await monitor.add(path, not args.no_recursive)
-        echo(f"{'watching' if created else 'already watching'} {folder.path} "
-             f"(folder {folder.id})")
+        echo(f"{'watching' if created else 'already watching'} {folder.path} (folder {folder.id})")
         folder_id = folder.id
     else:
         folder_id = args.folder_id
     await services.orchestrator.wait_idle()  # files re-queued at start-up go first
     report = await monitor.rescan(folder_id)
-    bar = tqdm(total=report.queued, unit="file", disable=args.no_progress or None,
-               file=sys.stderr)
+    bar = tqdm(total=report.queued, unit="file", disable=args.no_progress or None, file=sys.stderr)
     while services.orchestrator.queued:
         bar.update(report.queued - services.orchestrator.queued - bar.n)
         await asyncio.sleep(0.2)
     bar.update(report.queued - bar.n)
     bar.close()
     scan = report.as_dict()
-    echo(f"scan: {scan['queued']} queued, {scan['moved']} moved, {scan['deleted']} deleted, "
-         f"{scan['unchanged']} unchanged, {scan['still_failed']} still failed")
+    echo(
+        f"scan: {scan['queued']} queued, {scan['moved']} moved, {scan['deleted']} deleted, "
+        f"{scan['unchanged']} unchanged, {scan['still_failed']} still failed"
+    )
     return await _folder_outcome(services.adapter, folder_id)
 
 
@@ -228,8 +243,7 @@ async def _folder_outcome(adapter: Any, folder_id: int) -> int:
     view = next(v for v in await folder_summaries(adapter.metadata) if v["id"] == folder_id)
     echo(format_folders([view]))
     folder = await adapter.metadata.get_folder(folder_id)
-    failed = [r for r in await adapter.metadata.files_in(folder)
-              if r.status == FileStatus.FAILED]
+    failed = [r for r in await adapter.metadata.files_in(folder) if r.status == FileStatus.FAILED]
     for record in failed[:20]:
         echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
     if failed:
@@ -244,16 +258,15 @@ async def _index(services: Any, args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     for path in missing:
         echo_err(f"warning: {path} does not exist")
-    paths = await asyncio.to_thread(expand_paths, [p for p in args.paths if p.exists()],
-                                    monitoring.ignore)
+    paths = await asyncio.to_thread(
+        expand_paths, [p for p in args.paths if p.exists()], monitoring.ignore
+    )
     if not paths:
-        echo_err("no files found (hidden and ignored names are left out: "
-                 "file_monitoring.ignore)")
+        echo_err("no files found (hidden and ignored names are left out: file_monitoring.ignore)")
         return EXIT_FAILED
     await services.orchestrator.wait_idle()  # files re-queued at start-up go first
     started_wall, started = time.time(), time.perf_counter()
-    bar = tqdm(total=len(paths), unit="file", disable=args.no_progress or None,
-               file=sys.stderr)
+    bar = tqdm(total=len(paths), unit="file", disable=args.no_progress or None, file=sys.stderr)
     finished: list[FileRecord] = []
 
     def done(record: FileRecord) -> None:
@@ -278,8 +291,7 @@ async def _retry(services: Any, args: argparse.Namespace) -> int:
     if job is None:
         echo("no failed files to retry")
         return EXIT_OK
-    bar = tqdm(total=len(records), unit="file", disable=args.no_progress or None,
-               file=sys.stderr)
+    bar = tqdm(total=len(records), unit="file", disable=args.no_progress or None, file=sys.stderr)
     await services.orchestrator.wait_for_files([r.id for r in records])
     bar.update(len(records))
     bar.close()
@@ -290,9 +302,11 @@ async def _retry(services: Any, args: argparse.Namespace) -> int:
 def _say_interrupted(finished: list[FileRecord], total: int, took: float) -> None:
     indexed = sum(1 for r in finished if r.status == FileStatus.INDEXED)
     failed = sum(1 for r in finished if r.status == FileStatus.FAILED)
-    echo_err(f"\ninterrupted after {took:.1f}s: {indexed} indexed, {failed} failed; "
-             f"the other {total - len(finished)} of {total} files stay queued and resume "
-             "when 'msearch index' or 'msearch serve' next runs")
+    echo_err(
+        f"\ninterrupted after {took:.1f}s: {indexed} indexed, {failed} failed; "
+        f"the other {total - len(finished)} of {total} files stay queued and resume "
+        "when 'msearch index' or 'msearch serve' next runs"
+    )
 
 
 async def _search(services: Any, args: argparse.Namespace) -> int:
@@ -357,8 +371,9 @@ async def _reset(adapter: Any, args: argparse.Namespace) -> int:
     removed = await adapter.reset(args.reset_type)
     echo(f"reset {args.reset_type}: " + ", ".join(f"{k}={v}" for k, v in removed.items()))
     if args.reset_type == "index":
-        echo("files are queued and are re-indexed when 'msearch serve' or 'msearch index' "
-             "runs next")
+        echo(
+            "files are queued and are re-indexed when 'msearch serve' or 'msearch index' runs next"
+        )
     return EXIT_OK
 
 
@@ -383,34 +398,51 @@ def remote(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "status":
             health = client.request("GET", "/health")
             folders = client.request("GET", "/api/v1/folders")["folders"]
-            failed = client.request("GET", "/api/v1/files", params={"status": "failed",
-                                                                    "limit": 20})
+            failed = client.request(
+                "GET", "/api/v1/files", params={"status": "failed", "limit": 20}
+            )
             if args.json:
-                echo(json.dumps({"health": health, "folders": folders,
-                                 "failed": failed["files"]}, indent=2))
+                echo(
+                    json.dumps(
+                        {"health": health, "folders": folders, "failed": failed["files"]}, indent=2
+                    )
+                )
                 return EXIT_OK
             model = health.get("model", {})
             echo(f"server:   {args.server} ({health['status']})")
             echo(f"model:    {model.get('id')} ({model.get('dim')}-d)")
             counts = health.get("counts", {})
-            echo("files:    " + (", ".join(f"{n} {s}" for s, n in
-                                           sorted(counts.get("files", {}).items())) or "none"))
-            skipped = client.request("GET", "/api/v1/files", params={"status": "skipped",
-                                                                     "limit": 1})
+            echo(
+                "files:    "
+                + (
+                    ", ".join(f"{n} {s}" for s, n in sorted(counts.get("files", {}).items()))
+                    or "none"
+                )
+            )
+            skipped = client.request(
+                "GET", "/api/v1/files", params={"status": "skipped", "limit": 1}
+            )
             if skipped["total"]:
-                echo(f"skipped:  {format_reasons(skipped['reasons'])} (not media msearch "
-                     "indexes)")
+                echo(f"skipped:  {format_reasons(skipped['reasons'])} (not media msearch indexes)")
             if folders:
                 echo("watched folders:")
                 echo(format_folders(folders))
             for item in failed["files"]:
-                echo(f"  failed  {item['path']}: [{item['error']['code']}] "
-                     f"{item['error']['message']}")
+                echo(
+                    f"  failed  {item['path']}: [{item['error']['code']}] "
+                    f"{item['error']['message']}"
+                )
             return EXIT_OK
         if not _confirmed(args):
             return EXIT_USAGE
-        echo(json.dumps(client.request("POST", "/api/v1/system/reset",
-                                       json={"reset_type": args.reset_type}), indent=2))
+        echo(
+            json.dumps(
+                client.request(
+                    "POST", "/api/v1/system/reset", json={"reset_type": args.reset_type}
+                ),
+                indent=2,
+            )
+        )
         return EXIT_OK
     finally:
         client.close()
@@ -424,8 +456,9 @@ def _remote_index(client: Any, args: argparse.Namespace) -> int:
 
 def _follow_job(client: Any, job: dict[str, Any], args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    bar = tqdm(total=len(job["files"]), unit="file", disable=args.no_progress or None,
-               file=sys.stderr)
+    bar = tqdm(
+        total=len(job["files"]), unit="file", disable=args.no_progress or None, file=sys.stderr
+    )
     while True:
         state = client.request("GET", job["status_url"])
         bar.update(state["done"] - bar.n)
@@ -433,8 +466,10 @@ def _follow_job(client: Any, job: dict[str, Any], args: argparse.Namespace) -> i
             break
         time.sleep(0.5)
     bar.close()
-    echo(f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
-         f"{state['done'] - state['failed']} indexed, {state['failed']} failed")
+    echo(
+        f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
+        f"{state['done'] - state['failed']} indexed, {state['failed']} failed"
+    )
     return EXIT_PARTIAL if state["failed"] else EXIT_OK
 
 
@@ -442,26 +477,38 @@ def _remote_folders(client: Any, args: argparse.Namespace) -> int:
     command = args.folders_command
     if command == "list":
         folders = client.request("GET", "/api/v1/folders")["folders"]
-        echo(json.dumps({"folders": folders}, indent=2) if args.json
-             else format_folders(folders))
+        echo(json.dumps({"folders": folders}, indent=2) if args.json else format_folders(folders))
         return EXIT_OK
     if command == "remove":
-        removed = client.request("DELETE", f"/api/v1/folders/{args.folder_id}",
-                                 params={"keep_files": str(args.keep_files).lower()})
-        echo(f"stopped watching {removed['path']}; {removed['files_removed']} files left "
-             "the index")
+        removed = client.request(
+            "DELETE",
+            f"/api/v1/folders/{args.folder_id}",
+            params={"keep_files": str(args.keep_files).lower()},
+        )
+        echo(f"stopped watching {removed['path']}; {removed['files_removed']} files left the index")
         return EXIT_OK
     if command == "add":
-        view = client.request("POST", "/api/v1/folders", json={
-            "path": str(args.path.expanduser().resolve()), "recursive": not args.no_recursive})
+        view = client.request(
+            "POST",
+            "/api/v1/folders",
+            json={
+                "path": str(args.path.expanduser().resolve()),
+                "recursive": not args.no_recursive,
+            },
+        )
     else:
         view = client.request("POST", f"/api/v1/folders/{args.folder_id}/rescan")
-    bar = tqdm(total=view["counts"]["total"], unit="file", disable=args.no_progress or None,
-               file=sys.stderr)
+    bar = tqdm(
+        total=view["counts"]["total"],
+        unit="file",
+        disable=args.no_progress or None,
+        file=sys.stderr,
+    )
     while view["scanning"] or view["pending_changes"] or view["counts"]["queued"]:
         time.sleep(0.5)
-        view = next(v for v in client.request("GET", "/api/v1/folders")["folders"]
-                    if v["id"] == view["id"])
+        view = next(
+            v for v in client.request("GET", "/api/v1/folders")["folders"] if v["id"] == view["id"]
+        )
         counts = view["counts"]
         bar.total = counts["total"]
         bar.update(counts["indexed"] + counts["failed"] - bar.n)
@@ -483,11 +530,11 @@ def _remote_search(client: Any, args: argparse.Namespace) -> int:
     if args.image:
         form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in options.items()}
         with args.image.open("rb") as fh:
-            body = client.request("POST", "/api/v1/search/image", data=form,
-                                  files={"file": (args.image.name, fh)})
+            body = client.request(
+                "POST", "/api/v1/search/image", data=form, files={"file": (args.image.name, fh)}
+            )
     elif args.query:
-        body = client.request("POST", "/api/v1/search/text", json={"query": args.query,
-                                                                   **options})
+        body = client.request("POST", "/api/v1/search/text", json={"query": args.query, **options})
     else:
         raise InvalidRequest("give a text query or --image FILE")
     echo(json.dumps(body, indent=2) if args.json else format_results(body["results"]))

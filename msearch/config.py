@@ -68,8 +68,23 @@ class FileMonitoringSettings(BaseModel):
     folders: list[Path] = Field(default_factory=list)
     file_extensions: list[str] = Field(
         default_factory=lambda: [
-            ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic",
-            ".heif", ".avif", ".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v",
+            ".jpg",
+            ".jpeg",
+            ".png",
+            ".webp",
+            ".gif",
+            ".bmp",
+            ".tif",
+            ".tiff",
+            ".heic",
+            ".heif",
+            ".avif",
+            ".mp4",
+            ".mov",
+            ".mkv",
+            ".webm",
+            ".avi",
+            ".m4v",
         ]
     )
     debounce_ms: int = Field(default=1000, ge=0)
@@ -184,8 +199,11 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     use them to point at temporary directories. Anything msearch cannot start with (a
     broken file, an unknown key or variable, a wrong type) is a ConfigError of one line.
     """
-    path = config_file or (Path(os.environ["MSEARCH_CONFIG"]) if "MSEARCH_CONFIG" in os.environ
-                           else DEFAULT_CONFIG_PATH)
+    path = config_file or (
+        Path(os.environ["MSEARCH_CONFIG"])
+        if "MSEARCH_CONFIG" in os.environ
+        else DEFAULT_CONFIG_PATH
+    )
     values: dict[str, Any] = {}
     if path.is_file():
         values = _read_yaml(path)
@@ -221,8 +239,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def setting_paths(model: type[BaseModel] = Settings, prefix: tuple[str, ...] = ()
-                  ) -> dict[str, type[BaseModel] | None]:
+def setting_paths(
+    model: type[BaseModel] = Settings, prefix: tuple[str, ...] = ()
+) -> dict[str, type[BaseModel] | None]:
     """Every dotted setting name: sections map to their model, leaves to None."""
     paths: dict[str, type[BaseModel] | None] = {}
     for name, field in model.model_fields.items():
@@ -241,17 +260,22 @@ def _suggest(name: str, candidates: list[str]) -> str:
     return f" — did you mean {close[0]}?" if close else ""
 
 
-def _check_keys(values: dict[str, Any], model: type[BaseModel], prefix: tuple[str, ...],
-                where: str) -> None:
+def _check_keys(
+    values: dict[str, Any], model: type[BaseModel], prefix: tuple[str, ...], where: str
+) -> None:
     for key, value in values.items():
         dotted = ".".join((*prefix, str(key)))
         field = model.model_fields.get(str(key))
         if field is None:
-            raise ConfigError(f"{where}unknown setting {dotted}"
-                              + _suggest(dotted, list(setting_paths())))
+            raise ConfigError(
+                f"{where}unknown setting {dotted}" + _suggest(dotted, list(setting_paths()))
+            )
         annotation: Any = field.annotation
-        if (isinstance(annotation, type) and issubclass(annotation, BaseModel)
-                and isinstance(value, dict)):
+        if (
+            isinstance(annotation, type)
+            and issubclass(annotation, BaseModel)
+            and isinstance(value, dict)
+        ):
             _check_keys(value, annotation, (*prefix, str(key)), where)
 
 
@@ -263,19 +287,22 @@ def _check_environment() -> None:
     known = {_env_name(dotted) for dotted in setting_paths()} | _NOT_SETTINGS
     for name in os.environ:
         if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
-            raise ConfigError(f"unknown environment variable {name}"
-                              + _suggest(name.upper(), sorted(known)))
+            raise ConfigError(
+                f"unknown environment variable {name}" + _suggest(name.upper(), sorted(known))
+            )
 
 
 def _describe(exc: ValidationError, path: Path) -> str:
     error = exc.errors()[0]
     dotted = ".".join(str(part) for part in error["loc"])
     section = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
-    source = (_env_name(section) if _env_name(section) in os.environ else str(path))
+    source = _env_name(section) if _env_name(section) in os.environ else str(path)
     message = error["msg"].removeprefix("Value error, ")
     got = error.get("input")
-    shown = (f" (got {got!r})" if got is not None and not isinstance(got, dict)
-             and str(got) not in message else "")
+    shown = (
+        f" (got {got!r})"
+        if got is not None and not isinstance(got, dict) and str(got) not in message
+        else ""
+    )
     more = exc.error_count() - 1
-    return (f"{source}: setting {dotted}: {message}{shown}"
-            + (f" (and {more} more)" if more else ""))
+    return f"{source}: setting {dotted}: {message}{shown}" + (f" (and {more} more)" if more else "")

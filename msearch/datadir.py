@@ -28,8 +28,11 @@ class DataDirLock:
             holder = _parse(fh.read())
             fh.close()
             url = holder.get("url")
-            where = f"a running msearch server at {url}" if url else (
-                f"another msearch process (pid {holder.get('pid', '?')})")
+            where = (
+                f"a running msearch server at {url}"
+                if url
+                else (f"another msearch process (pid {holder.get('pid', '?')})")
+            )
             hint = f"; use --server {url}" if url else ""
             raise DataDirLocked(
                 f"the data directory {self._path.parent} is in use by {where}{hint}"

@@ -31,9 +31,15 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 SHAPES = ("circle", "square", "triangle", "star", "ring", "cross")
 SIZES = {"small": 0.26, "medium": 0.38, "large": 0.54}
 POSITIONS = {
-    "center": (0.5, 0.5), "top left corner": (0.27, 0.27), "top right corner": (0.73, 0.27),
-    "bottom left corner": (0.27, 0.73), "bottom right corner": (0.73, 0.73),
-    "left": (0.3, 0.5), "right": (0.7, 0.5), "top": (0.5, 0.3), "bottom": (0.5, 0.7),
+    "center": (0.5, 0.5),
+    "top left corner": (0.27, 0.27),
+    "top right corner": (0.73, 0.27),
+    "bottom left corner": (0.27, 0.73),
+    "bottom right corner": (0.73, 0.73),
+    "left": (0.3, 0.5),
+    "right": (0.7, 0.5),
+    "top": (0.5, 0.3),
+    "bottom": (0.5, 0.7),
 }
 # Backgrounds: name -> (base colour, textured?). Shapes never share their background's tone.
 BACKGROUNDS: dict[str, tuple[tuple[int, int, int], bool]] = {
@@ -44,8 +50,7 @@ BACKGROUNDS: dict[str, tuple[tuple[int, int, int], bool]] = {
     "striped": ((150, 150, 150), True),
     "noisy": ((110, 110, 110), True),
 }
-_CLASH = {"white": {"light grey", "beige"}, "black": {"dark grey"},
-          "yellow": {"beige"}}
+_CLASH = {"white": {"light grey", "beige"}, "black": {"dark grey"}, "yellow": {"beige"}}
 
 TEMPLATES = (
     "a {colour} {shape}",
@@ -77,13 +82,23 @@ class ShapeSpec:
 def random_spec(rng: random.Random) -> ShapeSpec:
     colour = rng.choice(list(COLOURS))
     backgrounds = [b for b in BACKGROUNDS if b not in _CLASH.get(colour, set())]
-    return ShapeSpec(colour, rng.choice(SHAPES), rng.choice(list(SIZES)),
-                     rng.choice(list(POSITIONS)), rng.choice(backgrounds))
+    return ShapeSpec(
+        colour,
+        rng.choice(SHAPES),
+        rng.choice(list(SIZES)),
+        rng.choice(list(POSITIONS)),
+        rng.choice(backgrounds),
+    )
 
 
 def caption(spec: ShapeSpec, rng: random.Random) -> str:
-    text = rng.choice(TEMPLATES).format(colour=spec.colour, shape=spec.shape, size=spec.size,
-                                        position=spec.position, background=spec.background)
+    text = rng.choice(TEMPLATES).format(
+        colour=spec.colour,
+        shape=spec.shape,
+        size=spec.size,
+        position=spec.position,
+        background=spec.background,
+    )
     return text.replace("a orange", "an orange")
 
 
@@ -97,15 +112,15 @@ def vocabulary() -> list[str]:
     return sorted(words)
 
 
-def _background(size: int, name: str, rng: random.Random, variation: str | None
-                ) -> Image.Image:
+def _background(size: int, name: str, rng: random.Random, variation: str | None) -> Image.Image:
     base, textured = BACKGROUNDS[name]
     if variation == "heldout":
         # A diagonal gradient between two greys: never seen in training.
         lo, hi = rng.randint(70, 120), rng.randint(150, 210)
         ramp = Image.new("L", (size, size))
-        ramp.putdata([lo + (hi - lo) * (x + y) // (2 * size - 2)
-                      for y in range(size) for x in range(size)])
+        ramp.putdata(
+            [lo + (hi - lo) * (x + y) // (2 * size - 2) for y in range(size) for x in range(size)]
+        )
         return Image.merge("RGB", [ramp] * 3)
     image = Image.new("RGB", (size, size), base)
     if textured and name == "striped":
@@ -113,8 +128,9 @@ def _background(size: int, name: str, rng: random.Random, variation: str | None
         step = max(4, size // 12)
         shade = tuple(max(0, c - 45) for c in base)
         for x in range(-size, size, step * 2):
-            draw.polygon([(x, 0), (x + step, 0), (x + step + size, size), (x + size, size)],
-                         fill=shade)
+            draw.polygon(
+                [(x, 0), (x + step, 0), (x + step + size, size), (x + size, size)], fill=shade
+            )
     elif textured:
         noise = Image.effect_noise((size, size), 40).convert("RGB")
         image = Image.blend(image, noise, 0.35)
@@ -130,15 +146,19 @@ def _star(cx: float, cy: float, r: float, angle: float) -> list[tuple[float, flo
     return points
 
 
-def _rotated(points: list[tuple[float, float]], cx: float, cy: float, angle: float
-             ) -> list[tuple[float, float]]:
+def _rotated(
+    points: list[tuple[float, float]], cx: float, cy: float, angle: float
+) -> list[tuple[float, float]]:
     cos, sin = math.cos(angle), math.sin(angle)
-    return [(cx + (x - cx) * cos - (y - cy) * sin, cy + (x - cx) * sin + (y - cy) * cos)
-            for x, y in points]
+    return [
+        (cx + (x - cx) * cos - (y - cy) * sin, cy + (x - cx) * sin + (y - cy) * cos)
+        for x, y in points
+    ]
 
 
-def render(spec: ShapeSpec, size: int, rng: random.Random, variation: str | None = None
-           ) -> Image.Image:
+def render(
+    spec: ShapeSpec, size: int, rng: random.Random, variation: str | None = None
+) -> Image.Image:
     """Draw ``spec`` on a ``size``-pixel square, supersampled for smooth edges."""
     scale = 2
     canvas = size * scale
@@ -164,10 +184,10 @@ def render(spec: ShapeSpec, size: int, rng: random.Random, variation: str | None
         draw.polygon(_star(cx, cy, r, angle), fill=fill)
     elif spec.shape == "cross":
         arm = r * 0.32
-        for part in ([(cx - r, cy - arm), (cx + r, cy - arm), (cx + r, cy + arm),
-                      (cx - r, cy + arm)],
-                     [(cx - arm, cy - r), (cx + arm, cy - r), (cx + arm, cy + r),
-                      (cx - arm, cy + r)]):
+        for part in (
+            [(cx - r, cy - arm), (cx + r, cy - arm), (cx + r, cy + arm), (cx - r, cy + arm)],
+            [(cx - arm, cy - r), (cx + arm, cy - r), (cx + arm, cy + r), (cx - arm, cy + r)],
+        ):
             draw.polygon(_rotated(part, cx, cy, angle), fill=fill)
     image = image.resize((size, size), Image.Resampling.LANCZOS)
     if variation == "heldout":
@@ -175,8 +195,9 @@ def render(spec: ShapeSpec, size: int, rng: random.Random, variation: str | None
     return image
 
 
-def write_library(folder: Path, count: int, *, seed: int = 7, size: int = 256,
-                  variation: str | None = None) -> list[tuple[Path, ShapeSpec]]:
+def write_library(
+    folder: Path, count: int, *, seed: int = 7, size: int = 256, variation: str | None = None
+) -> list[tuple[Path, ShapeSpec]]:
     """A folder of PNGs, one shape each, in subfolders by background (for folder filters).
     Every colour×shape pair appears before any repeats."""
     rng = random.Random(seed)
@@ -186,19 +207,27 @@ def write_library(folder: Path, count: int, *, seed: int = 7, size: int = 256,
         colour, shape = pairs[i % len(pairs)]
         drawn = random_spec(rng)
         backgrounds = [b for b in BACKGROUNDS if b not in _CLASH.get(colour, set())]
-        spec = ShapeSpec(colour, shape, drawn.size, drawn.position,
-                         drawn.background if drawn.background in backgrounds
-                         else backgrounds[i % len(backgrounds)])
-        path = folder / spec.background.replace(" ", "-") / (
-            f"{spec.colour}-{spec.shape}-{i:04}.png")
+        spec = ShapeSpec(
+            colour,
+            shape,
+            drawn.size,
+            drawn.position,
+            drawn.background
+            if drawn.background in backgrounds
+            else backgrounds[i % len(backgrounds)],
+        )
+        path = (
+            folder / spec.background.replace(" ", "-") / (f"{spec.colour}-{spec.shape}-{i:04}.png")
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         render(spec, size, rng, variation).save(path)
         written.append((path, spec))
     return written
 
 
-def slideshow(path: Path, shots: Sequence[tuple[Image.Image, float]], *, rate: int = 25
-              ) -> list[float]:
+def slideshow(
+    path: Path, shots: Sequence[tuple[Image.Image, float]], *, rate: int = 25
+) -> list[float]:
     """An H.264 video showing each picture for its duration; returns the cut times."""
     with tempfile.TemporaryDirectory() as tmp:
         lines = []
@@ -209,9 +238,29 @@ def slideshow(path: Path, shots: Sequence[tuple[Image.Image, float]], *, rate: i
         lines.append(f"file '{Path(tmp) / f'{len(shots) - 1}.png'}'")
         listing = Path(tmp) / "list.txt"
         listing.write_text("\n".join(lines) + "\n")
-        subprocess.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "concat",
-                        "-safe", "0", "-i", str(listing), "-vf", f"fps={rate},format=yuv420p",
-                        "-c:v", "libx264", "-preset", "veryfast", str(path)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-y",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                "-vf",
+                f"fps={rate},format=yuv420p",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                str(path),
+            ],
+            check=True,
+        )
     cuts, t = [], 0.0
     for _, duration in shots[:-1]:
         t += duration
@@ -219,8 +268,9 @@ def slideshow(path: Path, shots: Sequence[tuple[Image.Image, float]], *, rate: i
     return cuts
 
 
-def write_videos(folder: Path, count: int, *, seed: int = 11, size: int = 256
-                 ) -> list[tuple[Path, list[ShapeSpec]]]:
+def write_videos(
+    folder: Path, count: int, *, seed: int = 11, size: int = 256
+) -> list[tuple[Path, list[ShapeSpec]]]:
     """Short videos of 3-4 shots, one shape each; every shot has its own background, so
     each change of shot is a real cut. Named after their shots."""
     rng = random.Random(seed)
@@ -231,10 +281,18 @@ def write_videos(folder: Path, count: int, *, seed: int = 11, size: int = 256
         specs = []
         for background in backgrounds:
             colour = rng.choice([c for c in COLOURS if background not in _CLASH.get(c, set())])
-            specs.append(ShapeSpec(colour, rng.choice(SHAPES), rng.choice(list(SIZES)),
-                                   rng.choice(list(POSITIONS)), background))
-        shots = [(render(spec, size, rng), round(rng.uniform(1.5, 3.5) * 25) / 25)
-                 for spec in specs]
+            specs.append(
+                ShapeSpec(
+                    colour,
+                    rng.choice(SHAPES),
+                    rng.choice(list(SIZES)),
+                    rng.choice(list(POSITIONS)),
+                    background,
+                )
+            )
+        shots = [
+            (render(spec, size, rng), round(rng.uniform(1.5, 3.5) * 25) / 25) for spec in specs
+        ]
         path = folder / f"clip-{i:02}.mp4"
         slideshow(path, shots)
         written.append((path, specs))

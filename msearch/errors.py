@@ -10,8 +10,9 @@ from __future__ import annotations
 # Failures whose cause is not the file: the engine timed out or restarted, the store was
 # briefly unavailable, or the file changed while it was read (still being written). Such
 # files are tried again; the others stay failed until they change or a user retries them.
-TRANSIENT_CODES = frozenset({"embedding_timeout", "embedding_failed", "model_unavailable",
-                             "store_error", "file_changed"})
+TRANSIENT_CODES = frozenset(
+    {"embedding_timeout", "embedding_failed", "model_unavailable", "store_error", "file_changed"}
+)
 
 
 class MSearchError(Exception):

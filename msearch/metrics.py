@@ -14,19 +14,28 @@ from prometheus_client.core import GaugeMetricFamily
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 EMBED_SECONDS = Histogram(
-    "msearch_embed_seconds", "Time of one call into the embedding engine, by input kind",
-    ["kind"], registry=REGISTRY,
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+    "msearch_embed_seconds",
+    "Time of one call into the embedding engine, by input kind",
+    ["kind"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
 SEARCH_SECONDS = Histogram(
-    "msearch_search_seconds", "Time to answer one search, embedding included, by query kind",
-    ["kind"], registry=REGISTRY,
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+    "msearch_search_seconds",
+    "Time to answer one search, embedding included, by query kind",
+    ["kind"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 HTTP_REQUESTS = Counter(
-    "msearch_http_requests", "HTTP requests answered, by route template and status",
-    ["route", "status"], registry=REGISTRY)
+    "msearch_http_requests",
+    "HTTP requests answered, by route template and status",
+    ["route", "status"],
+    registry=REGISTRY,
+)
 INDEX_FAILURES = Counter(
-    "msearch_index_failures", "Files that ended failed, by error code", ["code"],
-    registry=REGISTRY)
+    "msearch_index_failures", "Files that ended failed, by error code", ["code"], registry=REGISTRY
+)
 
 
 @contextmanager
@@ -51,10 +60,14 @@ class _Snapshot:
         self._queue_depth = queue_depth
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        files = GaugeMetricFamily("msearch_files", "Files known to the index, by status and "
-                                  "media type", labels=["status", "media_type"])
+        files = GaugeMetricFamily(
+            "msearch_files",
+            "Files known to the index, by status and media type",
+            labels=["status", "media_type"],
+        )
         for (status, media_type), count in sorted(self._files.items()):
             files.add_metric([status, media_type], count)
         yield files
-        yield GaugeMetricFamily("msearch_queue_depth", "Files queued or being processed",
-                                value=self._queue_depth)
+        yield GaugeMetricFamily(
+            "msearch_queue_depth", "Files queued or being processed", value=self._queue_depth
+        )

@@ -59,13 +59,18 @@ class Searcher:
     """Queries by text, example image or indexed file. Uploaded images are decoded on a
     small pool of the searcher's own (bounded memory, and never queued behind indexing)."""
 
-    def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
-                 settings: PerformanceSettings) -> None:
+    def __init__(
+        self,
+        adapter: UnifiedDatabaseAdapter,
+        engine: EmbeddingEngine,
+        settings: PerformanceSettings,
+    ) -> None:
         self._adapter = adapter
         self._engine = engine.for_queries()
         self._settings = settings
-        self._decoder = ThreadPoolExecutor(settings.query_workers,
-                                           thread_name_prefix="msearch-query")
+        self._decoder = ThreadPoolExecutor(
+            settings.query_workers, thread_name_prefix="msearch-query"
+        )
         self._decodes = asyncio.Semaphore(settings.query_workers)
         # Text queries come back (the next page, a popular search): their vectors are kept.
         self._text_vectors: OrderedDict[str, list[float]] = OrderedDict()
@@ -79,15 +84,19 @@ class Searcher:
         if options.offset < 0:
             raise InvalidRequest("offset must not be negative")
         if not options.group_by_file:
-            return await self._adapter.search(vector, limit=options.limit,
-                                              offset=options.offset,
-                                              filter=options.vector_filter(),
-                                              min_score=options.min_score)
+            return await self._adapter.search(
+                vector,
+                limit=options.limit,
+                offset=options.offset,
+                filter=options.vector_filter(),
+                min_score=options.min_score,
+            )
         # One result per file (its best scene), the file's other matching scenes attached.
         # Scenes of one video crowd the top, so a deeper window of vectors is grouped.
         window = min(_GROUP_WINDOW, (options.offset + options.limit) * 8)
-        hits = await self._adapter.search(vector, limit=window, filter=options.vector_filter(),
-                                          min_score=options.min_score)
+        hits = await self._adapter.search(
+            vector, limit=window, filter=options.vector_filter(), min_score=options.min_score
+        )
         groups: dict[str, StoredHit] = {}
         for hit in hits:
             best = groups.get(hit.file.id)
@@ -95,7 +104,7 @@ class Searcher:
                 groups[hit.file.id] = hit
             elif hit.score > 0:  # a scene less similar than unrelated is no match
                 best.more.append(hit)
-        return list(groups.values())[options.offset:options.offset + options.limit]
+        return list(groups.values())[options.offset : options.offset + options.limit]
 
     async def by_text(self, query: str, options: SearchOptions) -> list[StoredHit]:
         query = query.strip()
@@ -125,9 +134,15 @@ class Searcher:
         side = self._engine.input_size
         async with self._decodes:  # what waits here is the upload's bytes, not its pixels
             decoded = await asyncio.get_running_loop().run_in_executor(
-                self._decoder, partial(decode_image, data,
-                                       max_pixels=self._settings.max_query_pixels,
-                                       min_short=side, min_long=side))
+                self._decoder,
+                partial(
+                    decode_image,
+                    data,
+                    max_pixels=self._settings.max_query_pixels,
+                    min_short=side,
+                    min_long=side,
+                ),
+            )
             [vector] = await self._engine.embed_images([decoded.image])
             decoded.image.close()
         return await self._search(vector, options)
@@ -146,6 +161,7 @@ class Searcher:
         vector = await self._adapter.file_vector(file_id)
         if vector is None:
             raise NotFound(f"file {file_id} has no vector in the index")
-        excluded = SearchOptions(**{**options.__dict__,
-                                    "exclude_file_ids": (*options.exclude_file_ids, file_id)})
+        excluded = SearchOptions(
+            **{**options.__dict__, "exclude_file_ids": (*options.exclude_file_ids, file_id)}
+        )
         return await self._search(vector, excluded)

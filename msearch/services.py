@@ -58,8 +58,9 @@ class Services:
 
     def require_ready(self) -> None:
         if self.starting is not None:
-            raise ModelUnavailable("the model is still loading; try again in a moment",
-                                   code="model_loading")
+            raise ModelUnavailable(
+                "the model is still loading; try again in a moment", code="model_loading"
+            )
         if self.model_error is not None:
             raise ModelUnavailable(self.model_error)
 
@@ -70,7 +71,8 @@ class Services:
         removed = await self.adapter.reset(reset_type)
         if reset_type == "index":
             await self.orchestrator.requeue(
-                await self.adapter.metadata.files_with_status([FileStatus.QUEUED]))
+                await self.adapter.metadata.files_with_status([FileStatus.QUEUED])
+            )
         elif reset_type == "all":
             await self.monitor.reload()  # the folders are forgotten: stop watching them
         elif self.monitor.watching:
@@ -92,8 +94,9 @@ class Services:
             self.lock.release()
 
 
-async def open_adapter(settings: Settings, *, owner: dict[str, Any] | None = None
-                       ) -> tuple[UnifiedDatabaseAdapter, DataDirLock]:
+async def open_adapter(
+    settings: Settings, *, owner: dict[str, Any] | None = None
+) -> tuple[UnifiedDatabaseAdapter, DataDirLock]:
     """The stores alone, locked, for maintenance commands that need no model."""
     lock = DataDirLock(settings.data_dir)
     lock.acquire(owner=owner or {})
@@ -119,13 +122,18 @@ def _make_adapter(settings: Settings) -> UnifiedDatabaseAdapter:
 def _enhancer(settings: Settings, engine: EmbeddingEngine) -> ImageEnhancer | None:
     if not settings.enhancement.enabled:
         return None
-    enhancer = ImageEnhancer(settings.enhancement,
-                             device=resolve_device(settings.embedding.device),
-                             target_side=engine.input_size)
+    enhancer = ImageEnhancer(
+        settings.enhancement,
+        device=resolve_device(settings.embedding.device),
+        target_side=engine.input_size,
+    )
     missing = enhancer.missing_weights()
     if missing:
-        log.warning("enhancement is on but weights are missing (%s): files are indexed "
-                    "unenhanced and say why", ", ".join(str(p) for p in missing))
+        log.warning(
+            "enhancement is on but weights are missing (%s): files are indexed "
+            "unenhanced and say why",
+            ", ".join(str(p) for p in missing),
+        )
     return enhancer
 
 
@@ -155,21 +163,27 @@ async def build_services(
         await adapter.open()
         owns_engine = engine is None
         engine = engine or create_engine(settings.embedding, cache_dir=data_dir / "cache")
-        orchestrator = ProcessingOrchestrator(adapter, engine, settings.performance,
-                                              video=settings.video,
-                                              batch_size=settings.embedding.batch_size,
-                                              enhancer=_enhancer(settings, engine),
-                                              roots=lambda: services.media_roots()
-                                              if services is not None else None,
-                                              extensions=settings.file_monitoring
-                                              .file_extensions,
-                                              disk=DiskSpaceGuard(
-                                                  data_dir,
-                                                  settings.performance.min_free_disk_mb << 20))
-        services = Services(settings, adapter, engine, orchestrator,
-                            Searcher(adapter, engine, settings.performance),
-                            FolderMonitor(adapter, orchestrator, settings.file_monitoring),
-                            lock, owns_engine=owns_engine)
+        orchestrator = ProcessingOrchestrator(
+            adapter,
+            engine,
+            settings.performance,
+            video=settings.video,
+            batch_size=settings.embedding.batch_size,
+            enhancer=_enhancer(settings, engine),
+            roots=lambda: services.media_roots() if services is not None else None,
+            extensions=settings.file_monitoring.file_extensions,
+            disk=DiskSpaceGuard(data_dir, settings.performance.min_free_disk_mb << 20),
+        )
+        services = Services(
+            settings,
+            adapter,
+            engine,
+            orchestrator,
+            Searcher(adapter, engine, settings.performance),
+            FolderMonitor(adapter, orchestrator, settings.file_monitoring),
+            lock,
+            owns_engine=owns_engine,
+        )
     except BaseException:
         if adapter is not None:
             await adapter.close()
@@ -212,8 +226,9 @@ async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> No
         log.error("%s", exc.message)
         services.model_error = exc.message
         return
-    collection = collection_name(engine.model_id,
-                                 resolve_model(services.settings.embedding.model), engine.dim)
+    collection = collection_name(
+        engine.model_id, resolve_model(services.settings.embedding.model), engine.dim
+    )
     await adapter.activate_model(engine.model_id, collection, engine.dim)
     if await adapter.resume_reset() == "all":
         await services.monitor.reload()
@@ -223,8 +238,9 @@ async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> No
         log.info("re-queueing %d files left unfinished", len(unfinished))
         by_id = {r.id: r for r in unfinished}
         for job_id, file_ids in jobs.items():  # their jobs finish when they do
-            await orchestrator.requeue([by_id.pop(i) for i in file_ids if i in by_id],
-                                       job_id=job_id)
+            await orchestrator.requeue(
+                [by_id.pop(i) for i in file_ids if i in by_id], job_id=job_id
+            )
         await orchestrator.requeue(by_id.values())
     if watch:
         await services.monitor.start()

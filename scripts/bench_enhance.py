@@ -41,12 +41,16 @@ def photo(size: int, seed: int) -> Image.Image:
 
 async def measure(weights: Path, args: argparse.Namespace) -> dict[str, float]:
     results: dict[str, float] = {}
-    variants = [(m, False) for m in args.models] + ([(args.models[-1], True)] if args.faces
-                                                     else [])
+    variants = [(m, False) for m in args.models] + ([(args.models[-1], True)] if args.faces else [])
     for model, faces in variants:
-        settings = EnhancementSettings(enabled=True, weights_dir=weights, model=model,
-                                       tile=args.tile, face_restore=faces,
-                                       only_center_face=faces)
+        settings = EnhancementSettings(
+            enabled=True,
+            weights_dir=weights,
+            model=model,
+            tile=args.tile,
+            face_restore=faces,
+            only_center_face=faces,
+        )
         enhancer = ImageEnhancer(settings, device=args.device, target_side=224)
         label = f"GFPGAN+{model}" if faces else model
         try:
@@ -75,8 +79,9 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--weights", type=Path,
-                        default=ROOT / "build" / "bench-models" / "enhance-weights")
+    parser.add_argument(
+        "--weights", type=Path, default=ROOT / "build" / "bench-models" / "enhance-weights"
+    )
     args = parser.parse_args()
     weights = build(args.weights)
     results = asyncio.run(measure(weights, args))

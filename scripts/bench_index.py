@@ -31,8 +31,14 @@ def photo_like(i: int) -> Image.Image:
     """Smooth gradients, shapes and mild grain: compresses like a photo (~300 KB)."""
     rng = np.random.RandomState(i)
     y, x = np.mgrid[0:1080, 0:1920].astype(np.float32)
-    base = np.stack([(x / 1920) * rng.uniform(80, 255), (y / 1080) * rng.uniform(80, 255),
-                     np.full_like(x, rng.uniform(0, 255))], axis=-1)
+    base = np.stack(
+        [
+            (x / 1920) * rng.uniform(80, 255),
+            (y / 1080) * rng.uniform(80, 255),
+            np.full_like(x, rng.uniform(0, 255)),
+        ],
+        axis=-1,
+    )
     base += rng.normal(0, 6, base.shape)
     img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
@@ -77,19 +83,23 @@ class Floor:
         return self._rate(self.batch, rounds=max(1, 96 // self.batch))
 
 
-async def measure(model_dir: Path, files: list[Path], data_dir: Path, args: argparse.Namespace
-                  ) -> tuple[float, float, int]:
+async def measure(
+    model_dir: Path, files: list[Path], data_dir: Path, args: argparse.Namespace
+) -> tuple[float, float, int]:
     """Alternate floor measurements with chunks of pipeline work, so both see the same
     machine (shared CPUs here drift by tens of percent within minutes)."""
     from msearch.config import load_settings
     from msearch.services import build_services
 
     settings = load_settings(
-        None, data_dir=data_dir,
-        embedding={"model": str(model_dir), "device": args.device,
-                   "batch_size": args.batch_size},
-        performance={"decode_workers": args.decode_workers,
-                     "max_concurrent_files": max(64, 2 * args.batch_size)})
+        None,
+        data_dir=data_dir,
+        embedding={"model": str(model_dir), "device": args.device, "batch_size": args.batch_size},
+        performance={
+            "decode_workers": args.decode_workers,
+            "max_concurrent_files": max(64, 2 * args.batch_size),
+        },
+    )
     services = await build_services(settings)
     batches = (8, 16, 32, 64) if args.device == "cpu" else (32, 64, 128, 256)
     floor = Floor(model_dir, args.device, batches)
@@ -101,7 +111,7 @@ async def measure(model_dir: Path, files: list[Path], data_dir: Path, args: argp
         pipeline_s, floor_rates = 0.0, [floor.measure()]
         for start in range(0, len(work), chunk):
             started = time.perf_counter()
-            outcomes = await services.orchestrator.batch_process_files(work[start:start + chunk])
+            outcomes = await services.orchestrator.batch_process_files(work[start : start + chunk])
             pipeline_s += time.perf_counter() - started
             failed = [r for r in outcomes if r.status != "indexed"]
             if failed:
@@ -117,13 +127,18 @@ async def measure(model_dir: Path, files: list[Path], data_dir: Path, args: argp
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="pipeline chunks, each followed by a floor measurement")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="pipeline chunks, each followed by a floor measurement",
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--decode-workers", type=int, default=2)
-    parser.add_argument("--model-dir", type=Path,
-                        default=ROOT / "build" / "bench-models" / "vit-b-32-random")
+    parser.add_argument(
+        "--model-dir", type=Path, default=ROOT / "build" / "bench-models" / "vit-b-32-random"
+    )
     args = parser.parse_args()
     model_dir = build(args.model_dir)
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,10 +152,21 @@ def main() -> None:
         mb = sum(p.stat().st_size for p in files) / len(files) / 1e6
         print(f"generated {len(files)} 1920x1080 JPEGs, {mb:.2f} MB each", file=sys.stderr)
         rate, floor, batch = asyncio.run(measure(model_dir, files, Path(tmp) / "data", args))
-    print(f"pipeline {rate:.2f} img/s, model floor {floor:.2f} img/s at batch {batch}",
-          file=sys.stderr)
-    print(json.dumps({"n": args.n, "device": args.device, "images_per_s": round(rate, 2),
-                      "floor_images_per_s": round(floor, 2), "ratio": round(rate / floor, 3)}))
+    print(
+        f"pipeline {rate:.2f} img/s, model floor {floor:.2f} img/s at batch {batch}",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "n": args.n,
+                "device": args.device,
+                "images_per_s": round(rate, 2),
+                "floor_images_per_s": round(floor, 2),
+                "ratio": round(rate / floor, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,20 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS = ("red", "green", "blue", "noise", "star", "circle", "square", "dog", "beach",
-         "sunset", "a photo of a cat", "mountains in the snow")
+WORDS = (
+    "red",
+    "green",
+    "blue",
+    "noise",
+    "star",
+    "circle",
+    "square",
+    "dog",
+    "beach",
+    "sunset",
+    "a photo of a cat",
+    "mountains in the snow",
+)
 
 
 def _free_port() -> int:
@@ -43,8 +55,11 @@ def _free_port() -> int:
 def _tiny_model() -> Path:
     out = ROOT / "build" / "bench-models" / "tiny-clip"
     if not (out / "model.safetensors").is_file():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_tiny_clip.py"), str(out)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_tiny_clip.py"), str(out)],
+            check=True,
+            capture_output=True,
+        )
     return out
 
 
@@ -61,25 +76,59 @@ def _images(folder: Path, count: int, seed: int) -> None:
 def _videos(folder: Path, count: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     master = folder / "00.mp4"
-    subprocess.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-                    "-i", "testsrc=size=640x360:rate=25", "-t", "20", "-vf", "noise=alls=12:allf=t",
-                    "-c:v", "libx264", "-preset", "ultrafast", str(master)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=25",
+            "-t",
+            "20",
+            "-vf",
+            "noise=alls=12:allf=t",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(master),
+        ],
+        check=True,
+    )
     for i in range(1, count):
         shutil.copy(master, folder / f"{i:02}.mp4")
 
 
-async def _client(host: str, port: int, deadline: float, latencies: list[float],
-                  errors: list[str], seed: int, unique: bool) -> None:
+async def _client(
+    host: str,
+    port: int,
+    deadline: float,
+    latencies: list[float],
+    errors: list[str],
+    seed: int,
+    unique: bool,
+) -> None:
     rng = random.Random(seed)
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
-            query = (f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rng.randrange(10**9)}"
-                     if unique else rng.choice(WORDS))
+            query = (
+                f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rng.randrange(10**9)}"
+                if unique
+                else rng.choice(WORDS)
+            )
             body = json.dumps({"query": query, "limit": 20}).encode()
-            request = (b"POST /api/v1/search/text HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                       b"Content-Type: application/json\r\nContent-Length: "
-                       + str(len(body)).encode() + b"\r\n\r\n" + body)
+            request = (
+                b"POST /api/v1/search/text HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
             started = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -98,20 +147,27 @@ async def _client(host: str, port: int, deadline: float, latencies: list[float],
         writer.close()
 
 
-async def _load(port: int, clients: int, seconds: float, unique: bool = True
-                ) -> dict[str, float]:
+async def _load(port: int, clients: int, seconds: float, unique: bool = True) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(_client("127.0.0.1", port, deadline, latencies, errors, i, unique)
-                           for i in range(clients)))
+    await asyncio.gather(
+        *(
+            _client("127.0.0.1", port, deadline, latencies, errors, i, unique)
+            for i in range(clients)
+        )
+    )
     took = time.perf_counter() - started
     ms = np.array(latencies) * 1000 if latencies else np.array([0.0])
-    return {"requests": len(latencies), "errors": len(errors), "req_per_s": round(len(latencies)
-            / took, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p90_ms": round(float(np.percentile(ms, 90)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "req_per_s": round(len(latencies) / took, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p90_ms": round(float(np.percentile(ms, 90)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+    }
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -138,25 +194,41 @@ def main() -> None:
     parser.add_argument("--while-indexing", type=int, default=0, metavar="N")
     parser.add_argument("--videos", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="reuse/keep this work directory")
-    parser.add_argument("--repeat-queries", action="store_true",
-                        help="12 queries asked again and again (served from the query "
-                             "cache) instead of a new query each time")
+    parser.add_argument(
+        "--repeat-queries",
+        action="store_true",
+        help="12 queries asked again and again (served from the query "
+        "cache) instead of a new query each time",
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="msearch-load-"))
     library, extra = work / "library", work / "extra"
-    env = {**os.environ, "MSEARCH_DATA_DIR": str(work / "data"),
-           "MSEARCH_EMBEDDING__MODEL": str(_tiny_model()), "MSEARCH_EMBEDDING__DEVICE": "cpu",
-           "MSEARCH_API__ALLOWED_ROOTS": json.dumps([str(work)]), "HF_HUB_OFFLINE": "1",
-           "INFINITY_HOME": str(ROOT / "build" / "infinity")}
+    env = {
+        **os.environ,
+        "MSEARCH_DATA_DIR": str(work / "data"),
+        "MSEARCH_EMBEDDING__MODEL": str(_tiny_model()),
+        "MSEARCH_EMBEDDING__DEVICE": "cpu",
+        "MSEARCH_API__ALLOWED_ROOTS": json.dumps([str(work)]),
+        "HF_HUB_OFFLINE": "1",
+        "INFINITY_HOME": str(ROOT / "build" / "infinity"),
+    }
     if not library.is_dir():
         _images(library, args.images, seed=0)
-        subprocess.run([sys.executable, "-m", "msearch", "index", str(library),
-                        "--no-progress"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "msearch", "index", str(library), "--no-progress"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (work / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "msearch", "serve", "--port", str(port)],
-                            env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msearch", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     try:
         _wait_healthy(url, proc)
         if args.while_indexing or args.videos:
@@ -166,21 +238,32 @@ def main() -> None:
             _images(extra / "images", args.while_indexing, seed=1)
             if args.videos:
                 _videos(extra / "videos", args.videos)
-            response = httpx.post(f"{url}/api/v1/files/batch-process",
-                                  json={"paths": [str(extra)]}, timeout=60)
+            response = httpx.post(
+                f"{url}/api/v1/files/batch-process", json={"paths": [str(extra)]}, timeout=60
+            )
             response.raise_for_status()
-        result = asyncio.run(_load(port, args.clients, args.seconds,
-                                   unique=not args.repeat_queries))
+        result = asyncio.run(
+            _load(port, args.clients, args.seconds, unique=not args.repeat_queries)
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"images": args.images, "clients": args.clients,
-                      "queries": "repeated" if args.repeat_queries else "unique",
-                      "seconds": args.seconds, "while_indexing": args.while_indexing,
-                      "videos": args.videos, **result}))
+    print(
+        json.dumps(
+            {
+                "images": args.images,
+                "clients": args.clients,
+                "queries": "repeated" if args.repeat_queries else "unique",
+                "seconds": args.seconds,
+                "while_indexing": args.while_indexing,
+                "videos": args.videos,
+                **result,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

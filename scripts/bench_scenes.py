@@ -28,16 +28,27 @@ from msearch.config import VideoSettings  # noqa: E402
 from msearch.media.video import FFmpegSceneDetector, probe  # noqa: E402
 from video_factory import segments_video  # noqa: E402
 
-SOURCES = ("testsrc", "smptebars", "color=c=red", "testsrc2", "smptehdbars", "color=c=blue",
-           "life", "yuvtestsrc", "color=c=yellow", "cellauto")
+SOURCES = (
+    "testsrc",
+    "smptebars",
+    "color=c=red",
+    "testsrc2",
+    "smptehdbars",
+    "color=c=blue",
+    "life",
+    "yuvtestsrc",
+    "color=c=yellow",
+    "cellauto",
+)
 
 
 def make_video(path: Path, seconds: float, rng: random.Random) -> list[float]:
     durations: list[float] = []
     while sum(durations) < seconds:
         durations.append(round(rng.uniform(1.2, 4.0) * 25) / 25)  # whole frames
-    return segments_video(path, durations, size="1920x1080", sources=SOURCES, grain=4,
-                          preset="veryfast")
+    return segments_video(
+        path, durations, size="1920x1080", sources=SOURCES, grain=4, preset="veryfast"
+    )
 
 
 def f1(found: list[float], truth: list[float], tol: float = 0.1) -> float:
@@ -62,8 +73,10 @@ def pyscenedetect_cuts(path: Path) -> list[float]:
 
 
 def decode_only(path: Path) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(path), "-an",
-                    "-f", "null", "-"], check=True)
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(path), "-an", "-f", "null", "-"],
+        check=True,
+    )
 
 
 def timed(fn: object, path: Path) -> tuple[float, object]:
@@ -85,23 +98,32 @@ def main() -> None:
             path = Path(tmp) / f"v{i}.mp4"
             truth = make_video(path, args.seconds, rng)
             decode_only(path)  # warm the page cache for everyone
-            for name, fn in (("decode", decode_only), ("msearch", msearch_cuts),
-                             ("pyscenedetect", pyscenedetect_cuts)):
+            for name, fn in (
+                ("decode", decode_only),
+                ("msearch", msearch_cuts),
+                ("pyscenedetect", pyscenedetect_cuts),
+            ):
                 seconds, cuts = timed(fn, path)
                 totals[name] += seconds
                 if name in f1s:
                     f1s[name].append(f1(cuts, truth))  # type: ignore[arg-type]
-            print(f"video {i}: {len(truth)} cuts, "
-                  + ", ".join(f"{k} {v:.2f}s" for k, v in totals.items()), file=sys.stderr)
+            print(
+                f"video {i}: {len(truth)} cuts, "
+                + ", ".join(f"{k} {v:.2f}s" for k, v in totals.items()),
+                file=sys.stderr,
+            )
     result = {
-        "msearch_s": round(totals["msearch"], 2), "decode_s": round(totals["decode"], 2),
+        "msearch_s": round(totals["msearch"], 2),
+        "decode_s": round(totals["decode"], 2),
         "pyscenedetect_s": round(totals["pyscenedetect"], 2),
         "f1": round(sum(f1s["msearch"]) / len(f1s["msearch"]), 4),
         "pyscenedetect_f1": round(sum(f1s["pyscenedetect"]) / len(f1s["pyscenedetect"]), 4),
     }
-    print(f"msearch / decode = {result['msearch_s'] / result['decode_s']:.2f}, "
-          f"pyscenedetect / msearch = {result['pyscenedetect_s'] / result['msearch_s']:.2f}",
-          file=sys.stderr)
+    print(
+        f"msearch / decode = {result['msearch_s'] / result['decode_s']:.2f}, "
+        f"pyscenedetect / msearch = {result['pyscenedetect_s'] / result['msearch_s']:.2f}",
+        file=sys.stderr,
+    )
     print(json.dumps(result))
 
 

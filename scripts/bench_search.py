@@ -55,10 +55,17 @@ async def load(settings: object, model_id: str, vectors: np.ndarray) -> None:
         collection = collection_name(Path(model_id).name, resolve_model(model_id), DIM)
         await adapter.activate_model(Path(model_id).name, collection, DIM)
         for start in range(0, len(vectors), 2000):
-            chunk = vectors[start:start + 2000]
-            records = [FileRecord(id=f"{i:08x}", path=f"/lib/{i % 97}/{i}.jpg",
-                                  folder=f"/lib/{i % 97}", media_type="image", mime="image/jpeg")
-                       for i in range(start, start + len(chunk))]
+            chunk = vectors[start : start + 2000]
+            records = [
+                FileRecord(
+                    id=f"{i:08x}",
+                    path=f"/lib/{i % 97}/{i}.jpg",
+                    folder=f"/lib/{i % 97}",
+                    media_type="image",
+                    mime="image/jpeg",
+                )
+                for i in range(start, start + len(chunk))
+            ]
             await adapter.import_indexed(records, [list(map(float, v)) for v in chunk])
         started = time.perf_counter()
         await adapter.optimize()
@@ -68,8 +75,9 @@ async def load(settings: object, model_id: str, vectors: np.ndarray) -> None:
         lock.release()
 
 
-async def vector_latency(store: object, collection: str, queries: np.ndarray,
-                         data: np.ndarray) -> tuple[list[float], float]:
+async def vector_latency(
+    store: object, collection: str, queries: np.ndarray, data: np.ndarray
+) -> tuple[list[float], float]:
     latencies, recalls = [], []
     for q in queries:
         started = time.perf_counter()
@@ -83,10 +91,18 @@ async def vector_latency(store: object, collection: str, queries: np.ndarray,
 def http_latency(data_dir: Path, model_dir: Path, queries: int) -> list[float]:
     import httpx
 
-    env = {**os.environ, "MSEARCH_DATA_DIR": str(data_dir),
-           "MSEARCH_EMBEDDING__MODEL": str(model_dir), "MSEARCH_API__PORT": "8765"}
-    server = subprocess.Popen([sys.executable, "-m", "msearch", "serve"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "MSEARCH_DATA_DIR": str(data_dir),
+        "MSEARCH_EMBEDDING__MODEL": str(model_dir),
+        "MSEARCH_API__PORT": "8765",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "msearch", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = "http://127.0.0.1:8765"
     try:
         deadline = time.monotonic() + 180
@@ -96,15 +112,26 @@ def http_latency(data_dir: Path, model_dir: Path, queries: int) -> list[float]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        words = ["dog", "beach", "sunset", "red car", "mountain lake", "birthday cake",
-                 "city at night", "a cat on a sofa", "snow", "forest path"]
+        words = [
+            "dog",
+            "beach",
+            "sunset",
+            "red car",
+            "mountain lake",
+            "birthday cake",
+            "city at night",
+            "a cat on a sofa",
+            "snow",
+            "forest path",
+        ]
         latencies = []
         with httpx.Client(base_url=url, timeout=30) as client:
             for i in range(queries + 5):
                 started = time.perf_counter()
-                response = client.post("/api/v1/search/text",
-                                       json={"query": f"a photo of {words[i % len(words)]}",
-                                             "limit": 20})
+                response = client.post(
+                    "/api/v1/search/text",
+                    json={"query": f"a photo of {words[i % len(words)]}", "limit": 20},
+                )
                 response.raise_for_status()
                 assert len(response.json()["results"]) == 20
                 if i >= 5:  # first requests warm the model up
@@ -119,8 +146,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--model-dir", type=Path,
-                        default=ROOT / "build" / "bench-models" / "vit-b-32-random")
+    parser.add_argument(
+        "--model-dir", type=Path, default=ROOT / "build" / "bench-models" / "vit-b-32-random"
+    )
     args = parser.parse_args()
     model_dir = build(args.model_dir)
     data = clustered(args.n)
@@ -139,8 +167,7 @@ def main() -> None:
         settings = load_settings(None, data_dir=data_dir, embedding={"model": str(model_dir)})
         started = time.perf_counter()
         asyncio.run(load(settings, str(model_dir), data))
-        print(f"loaded {args.n} vectors in {time.perf_counter() - started:.1f}s",
-              file=sys.stderr)
+        print(f"loaded {args.n} vectors in {time.perf_counter() - started:.1f}s", file=sys.stderr)
         collection = collection_name(model_dir.name, resolve_model(str(model_dir)), DIM)
 
         async def edge() -> tuple[list[float], float]:
@@ -160,10 +187,15 @@ def main() -> None:
         store = RemoteVectorStore.connect(QdrantSettings(url=":memory:"))
         await store.ensure_collection("bench", DIM)
         for start in range(0, args.n, 5000):
-            await store.upsert("bench", [
-                VectorPoint(point_id(f"{i:08x}", 0), list(map(float, data[i])),
-                            {"file_id": f"{i:08x}"})
-                for i in range(start, min(args.n, start + 5000))])
+            await store.upsert(
+                "bench",
+                [
+                    VectorPoint(
+                        point_id(f"{i:08x}", 0), list(map(float, data[i])), {"file_id": f"{i:08x}"}
+                    )
+                    for i in range(start, min(args.n, start + 5000))
+                ],
+            )
         latencies, _ = await vector_latency(store, "bench", queries[:50], data)
         await store.close()
         return latencies
@@ -171,11 +203,19 @@ def main() -> None:
     local_ms = asyncio.run(local_mode())
     http_p50, http_p95 = percentiles(http_ms)
     vec_p50, vec_p95 = percentiles(vector_ms)
-    print(json.dumps({
-        "n": args.n, "http_p50_ms": round(http_p50, 2), "http_p95_ms": round(http_p95, 2),
-        "vector_p50_ms": round(vec_p50, 2), "vector_p95_ms": round(vec_p95, 2),
-        "recall_at_10": round(recall, 4),
-        "local_mode_vector_p95_ms": round(percentiles(local_ms)[1], 2)}))
+    print(
+        json.dumps(
+            {
+                "n": args.n,
+                "http_p50_ms": round(http_p50, 2),
+                "http_p95_ms": round(http_p95, 2),
+                "vector_p50_ms": round(vec_p50, 2),
+                "vector_p95_ms": round(vec_p95, 2),
+                "recall_at_10": round(recall, 4),
+                "local_mode_vector_p95_ms": round(percentiles(local_ms)[1], 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -59,18 +59,26 @@ async def _one(model: str, case: str) -> dict[str, Any]:
     before = _peak_mb()
 
     async def search_by(data: bytes) -> None:
-        decoded = await asyncio.to_thread(decode_image, data,
-                                          max_pixels=limits.max_query_pixels,
-                                          min_short=engine.input_size,
-                                          min_long=engine.input_size)
+        decoded = await asyncio.to_thread(
+            decode_image,
+            data,
+            max_pixels=limits.max_query_pixels,
+            min_short=engine.input_size,
+            min_long=engine.input_size,
+        )
         await engine.embed_images([decoded.image])
 
     await asyncio.gather(*(search_by(upload) for _ in range(copies)))
     after = _peak_mb()
     await engine.stop()
-    return {"case": case, "upload_bytes": len(upload), "pixels": width * height,
-            "copies": copies, "peak_rss_increase_mb": round(after - before, 1),
-            "baseline_peak_mb": round(before, 1)}
+    return {
+        "case": case,
+        "upload_bytes": len(upload),
+        "pixels": width * height,
+        "copies": copies,
+        "peak_rss_increase_mb": round(after - before, 1),
+        "baseline_peak_mb": round(before, 1),
+    }
 
 
 def main() -> None:
@@ -83,8 +91,12 @@ def main() -> None:
         print(json.dumps(asyncio.run(_one(args.model, args.one))))
         return
     for case in args.case or list(CASES):
-        result = subprocess.run([sys.executable, __file__, "--model", args.model, "--one",
-                                 case], capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, __file__, "--model", args.model, "--one", case],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         print(result.stdout.strip().splitlines()[-1], flush=True)
 
 

@@ -36,9 +36,11 @@ def _settings(data_dir: Path, model_dir: Path, args: argparse.Namespace) -> Any:
     from msearch.config import load_settings
 
     return load_settings(
-        None, data_dir=data_dir,
+        None,
+        data_dir=data_dir,
         embedding={"model": str(model_dir), "device": args.device},
-        file_monitoring={"debounce_ms": args.debounce_ms, "rescan_interval_s": 0})
+        file_monitoring={"debounce_ms": args.debounce_ms, "rescan_interval_s": 0},
+    )
 
 
 async def _poll(condition: Callable[[], Awaitable[bool]]) -> None:
@@ -55,8 +57,9 @@ async def _until_indexed(services: Any, count: int) -> None:
     await _poll(done)
 
 
-async def direct(engine: Any, files: list[Path], work: Path, model_dir: Path,
-                 args: argparse.Namespace) -> float:
+async def direct(
+    engine: Any, files: list[Path], work: Path, model_dir: Path, args: argparse.Namespace
+) -> float:
     from msearch.services import build_services
 
     services = await build_services(_settings(work / "data", model_dir, args), engine=engine)
@@ -70,12 +73,20 @@ async def direct(engine: Any, files: list[Path], work: Path, model_dir: Path,
         await services.aclose()
 
 
-async def watched(engine: Any, files: list[Path], work: Path, model_dir: Path,
-                  args: argparse.Namespace, *, extras: bool) -> dict[str, float]:
+async def watched(
+    engine: Any,
+    files: list[Path],
+    work: Path,
+    model_dir: Path,
+    args: argparse.Namespace,
+    *,
+    extras: bool,
+) -> dict[str, float]:
     from msearch.services import build_services
 
-    services = await build_services(_settings(work / "data", model_dir, args), engine=engine,
-                                    watch=True)
+    services = await build_services(
+        _settings(work / "data", model_dir, args), engine=engine, watch=True
+    )
     folder = work / "watched"
     folder.mkdir()
     try:
@@ -99,6 +110,7 @@ async def watched(engine: Any, files: list[Path], work: Path, model_dir: Path,
         started = time.perf_counter()
         incoming.rename(folder / "moved")
         moved = str((folder / "moved" / files[-1].name).resolve())
+
         async def relocated() -> bool:
             found = await services.adapter.get_files_by_path([moved])
             return bool(found) and not services.orchestrator.queued and services.monitor.idle
@@ -131,8 +143,9 @@ class Counting:
         return list(await self._engine.embed_images(images))
 
 
-async def run(files: list[Path], tmp: Path, model_dir: Path, args: argparse.Namespace
-              ) -> dict[str, Any]:
+async def run(
+    files: list[Path], tmp: Path, model_dir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
     from msearch.embedding.factory import create_engine
 
     settings = _settings(tmp / "unused", model_dir, args)
@@ -145,19 +158,26 @@ async def run(files: list[Path], tmp: Path, model_dir: Path, args: argparse.Name
         extras: dict[str, float] = {}
         for round_ in range(args.rounds):
             direct_s.append(await direct(engine, files, tmp / f"d{round_}", model_dir, args))
-            result = await watched(engine, files, tmp / f"w{round_}", model_dir, args,
-                                   extras=round_ == args.rounds - 1)
+            result = await watched(
+                engine, files, tmp / f"w{round_}", model_dir, args, extras=round_ == args.rounds - 1
+            )
             watched_s.append(result.pop("watched_s"))
             extras.update(result)
-            print(f"round {round_}: direct {direct_s[-1]:.1f}s, watched {watched_s[-1]:.1f}s",
-                  file=sys.stderr)
+            print(
+                f"round {round_}: direct {direct_s[-1]:.1f}s, watched {watched_s[-1]:.1f}s",
+                file=sys.stderr,
+            )
     finally:
         await engine.stop()
     ratios = [w / d for w, d in zip(watched_s, direct_s, strict=True)]
-    return {"n": len(files), "debounce_ms": args.debounce_ms,
-            "direct_s": round(min(direct_s), 2), "watched_s": round(min(watched_s), 2),
-            "ratio": round(sorted(ratios)[len(ratios) // 2], 3),
-            **{k: round(v, 3) for k, v in extras.items()}}
+    return {
+        "n": len(files),
+        "debounce_ms": args.debounce_ms,
+        "direct_s": round(min(direct_s), 2),
+        "watched_s": round(min(watched_s), 2),
+        "ratio": round(sorted(ratios)[len(ratios) // 2], 3),
+        **{k: round(v, 3) for k, v in extras.items()},
+    }
 
 
 def main() -> None:
@@ -166,8 +186,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--debounce-ms", type=int, default=1000)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--model-dir", type=Path,
-                        default=ROOT / "build" / "bench-models" / "vit-b-32-random")
+    parser.add_argument(
+        "--model-dir", type=Path, default=ROOT / "build" / "bench-models" / "vit-b-32-random"
+    )
     args = parser.parse_args()
     model_dir = build(args.model_dir)
     with tempfile.TemporaryDirectory() as raw:

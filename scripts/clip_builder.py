@@ -79,6 +79,4 @@ def clip_config(
         "pad_token_id": eos_id,
         **text,
     }
-    return CLIPConfig(
-        text_config=text_config, vision_config=vision, projection_dim=projection_dim
-    )
+    return CLIPConfig(text_config=text_config, vision_config=vision, projection_dim=projection_dim)

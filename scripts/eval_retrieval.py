@@ -37,30 +37,39 @@ def _label(path: str) -> tuple[str, str]:
     return colour, shape
 
 
-async def evaluate(model: str, per_class: int, seed: int, image_queries: int
-                   ) -> dict[str, Any]:
+async def evaluate(model: str, per_class: int, seed: int, image_queries: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         library = Path(tmp) / "heldout"
-        written = write_library(library, per_class * len(COLOURS) * len(SHAPES), seed=seed,
-                                variation="heldout")
-        settings = load_settings(None, data_dir=Path(tmp) / "data",
-                                 embedding={"model": model, "device": "cpu"},
-                                 api={"allowed_roots": [library]})
+        written = write_library(
+            library, per_class * len(COLOURS) * len(SHAPES), seed=seed, variation="heldout"
+        )
+        settings = load_settings(
+            None,
+            data_dir=Path(tmp) / "data",
+            embedding={"model": model, "device": "cpu"},
+            api={"allowed_roots": [library]},
+        )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://eval",
-                                         timeout=120) as client:
-                job = (await client.post("/api/v1/files/batch-process",
-                                         json={"paths": [str(library)]})).json()
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://eval", timeout=120
+            ) as client:
+                job = (
+                    await client.post("/api/v1/files/batch-process", json={"paths": [str(library)]})
+                ).json()
                 # polling the job endpoint, as a client would
                 while (await client.get(job["status_url"])).json()["status"] != "finished":  # noqa: ASYNC110
                     await asyncio.sleep(0.2)
                 hits_at = {1: 0, 5: 0, 10: 0}
                 queries = [(c, s) for c in COLOURS for s in SHAPES]
                 for colour, shape in queries:
-                    body = (await client.post("/api/v1/search/text", json={
-                        "query": f"a {colour} {shape}", "limit": 10})).json()
+                    body = (
+                        await client.post(
+                            "/api/v1/search/text",
+                            json={"query": f"a {colour} {shape}", "limit": 10},
+                        )
+                    ).json()
                     labels = [_label(r["path"]) for r in body["results"]]
                     for k in hits_at:
                         hits_at[k] += (colour, shape) in labels[:k]
@@ -68,13 +77,18 @@ async def evaluate(model: str, per_class: int, seed: int, image_queries: int
                 step = max(1, len(written) // image_queries)
                 precisions = []
                 for path, spec in written[::step][:image_queries]:
-                    body = (await client.post("/api/v1/search/image", json={
-                        "file_id": by_path[str(path.resolve())], "limit": 10})).json()
-                    same = [_label(r["path"]) == (spec.colour, spec.shape)
-                            for r in body["results"]]
+                    body = (
+                        await client.post(
+                            "/api/v1/search/image",
+                            json={"file_id": by_path[str(path.resolve())], "limit": 10},
+                        )
+                    ).json()
+                    same = [_label(r["path"]) == (spec.colour, spec.shape) for r in body["results"]]
                     precisions.append(sum(same) / 10)
     return {
-        "model": model, "images": len(written), "queries": len(queries),
+        "model": model,
+        "images": len(written),
+        "queries": len(queries),
         "recall_at_1": round(hits_at[1] / len(queries), 4),
         "recall_at_5": round(hits_at[5] / len(queries), 4),
         "recall_at_10": round(hits_at[10] / len(queries), 4),
@@ -89,8 +103,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--image-queries", type=int, default=96)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(evaluate(args.model, args.per_class, args.seed,
-                                          args.image_queries))))
+    print(
+        json.dumps(asyncio.run(evaluate(args.model, args.per_class, args.seed, args.image_queries)))
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ def build(out: Path, *, faces: bool = True) -> Path:
     for scale in (4, 2):
         target = out / f"RealESRGAN_x{scale}plus.pth"
         if not target.exists():
-            net = RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32,
-                          scale=scale)
+            net = RRDBNet(
+                num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, scale=scale
+            )
             _save({"params_ema": net.state_dict()}, target)
     if not faces:
         return out
@@ -43,16 +44,29 @@ def build(out: Path, *, faces: bool = True) -> Path:
     from gfpgan.archs.gfpganv1_clean_arch import GFPGANv1Clean
 
     if not (out / "GFPGANv1.4.pth").exists():
-        gfpgan = GFPGANv1Clean(out_size=512, num_style_feat=512, channel_multiplier=2,
-                               decoder_load_path=None, fix_decoder=False, num_mlp=8,
-                               input_is_latent=True, different_w=True, narrow=1, sft_half=True)
+        gfpgan = GFPGANv1Clean(
+            out_size=512,
+            num_style_feat=512,
+            channel_multiplier=2,
+            decoder_load_path=None,
+            fix_decoder=False,
+            num_mlp=8,
+            input_is_latent=True,
+            different_w=True,
+            narrow=1,
+            sft_half=True,
+        )
         _save({"params_ema": gfpgan.state_dict()}, out / "GFPGANv1.4.pth")
     if not (out / "detection_Resnet50_Final.pth").exists():
-        _save(RetinaFace(network_name="resnet50", half=False, device="cpu").state_dict(),
-              out / "detection_Resnet50_Final.pth")
+        _save(
+            RetinaFace(network_name="resnet50", half=False, device="cpu").state_dict(),
+            out / "detection_Resnet50_Final.pth",
+        )
     if not (out / "parsing_parsenet.pth").exists():
-        _save(ParseNet(in_size=512, out_size=512, parsing_ch=19).state_dict(),
-              out / "parsing_parsenet.pth")
+        _save(
+            ParseNet(in_size=512, out_size=512, parsing_ch=19).state_dict(),
+            out / "parsing_parsenet.pth",
+        )
     return out
 
 

@@ -27,10 +27,20 @@ def build(out_dir: Path, *, seed: int = 0, dim: int = 64) -> Path:
     vocab, merges = byte_level_vocab(WORDS)
     config = clip_config(
         len(vocab),
-        text={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-              "num_attention_heads": 2},
-        vision={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+        text={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
+        vision={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
         projection_dim=dim,
     )
     torch.manual_seed(seed)

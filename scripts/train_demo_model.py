@@ -37,8 +37,9 @@ MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
 STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
 
 
-def render_set(count: int, seed: int, variation: str | None = None
-               ) -> tuple[torch.Tensor, list[ShapeSpec]]:
+def render_set(
+    count: int, seed: int, variation: str | None = None
+) -> tuple[torch.Tensor, list[ShapeSpec]]:
     """Images as the CLIP image processor will see them (square, resized to 64 px)."""
     rng = random.Random(seed)
     specs = [random_spec(rng) for _ in range(count)]
@@ -64,12 +65,22 @@ def build_model(out_dir: Path, seed: int) -> tuple[object, object]:
 
     config = clip_config(
         len(vocab),
-        text={"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2,
-              "num_attention_heads": 4},
+        text={
+            "hidden_size": 128,
+            "intermediate_size": 512,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+        },
         # 16 px patches: a 4x4 grid keeps training within minutes on 2 cores, and a shape
         # of the smallest size still fits in one patch.
-        vision={"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4,
-                "num_attention_heads": 4, "image_size": IMAGE_SIZE, "patch_size": 16},
+        vision={
+            "hidden_size": 128,
+            "intermediate_size": 512,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "image_size": IMAGE_SIZE,
+            "patch_size": 16,
+        },
         projection_dim=128,
     )
     torch.manual_seed(seed)
@@ -95,8 +106,9 @@ def heldout_accuracy(model: object, tokenizer: object, seed: int) -> dict[str, f
     return {"heldout_text_to_image_top1_class": round(top1, 4)}
 
 
-def train(out_dir: Path, *, seed: int, steps: int, batch: int, samples: int,
-          log_every: int = 100) -> dict[str, object]:
+def train(
+    out_dir: Path, *, seed: int, steps: int, batch: int, samples: int, log_every: int = 100
+) -> dict[str, object]:
     torch.set_num_threads(2)
     random.seed(seed)
     np.random.seed(seed)
@@ -109,19 +121,26 @@ def train(out_dir: Path, *, seed: int, steps: int, batch: int, samples: int,
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)  # type: ignore[attr-defined]
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warmup)
-        * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+        optimiser,
+        lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))),
+    )
     generator = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     model.train()  # type: ignore[attr-defined]
     for step in range(steps):
         idx = torch.randint(0, samples, (batch,), generator=generator)
         batch_specs = [specs[i] for i in idx.tolist()]
-        tokens = tokenizer([caption(s, caption_rng) for s in batch_specs],  # type: ignore[operator]
-                           padding=True, return_tensors="pt")
+        tokens = tokenizer(
+            [caption(s, caption_rng) for s in batch_specs],  # type: ignore[operator]
+            padding=True,
+            return_tensors="pt",
+        )
         pixels = normalise(images[idx])
-        out = model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],  # type: ignore[operator]
-                    pixel_values=pixels)
+        out = model(
+            input_ids=tokens["input_ids"],
+            attention_mask=tokens["attention_mask"],  # type: ignore[operator]
+            pixel_values=pixels,
+        )
         same = (labels[idx][:, None] == labels[idx][None, :]).float()
         targets = same / same.sum(dim=1, keepdim=True)
         logits = out.logits_per_image
@@ -135,11 +154,16 @@ def train(out_dir: Path, *, seed: int, steps: int, batch: int, samples: int,
         losses.append(float(loss.detach()))
         if (step + 1) % log_every == 0:
             recent = sum(losses[-log_every:]) / log_every
-            print(f"step {step + 1}/{steps} loss {recent:.3f} "
-                  f"({time.perf_counter() - started:.0f}s)", file=sys.stderr)
+            print(
+                f"step {step + 1}/{steps} loss {recent:.3f} ({time.perf_counter() - started:.0f}s)",
+                file=sys.stderr,
+            )
     window = max(1, steps // 10)
     report: dict[str, object] = {
-        "seed": seed, "steps": steps, "batch": batch, "samples": samples,
+        "seed": seed,
+        "steps": steps,
+        "batch": batch,
+        "samples": samples,
         "loss_start": round(sum(losses[:window]) / window, 4),  # first tenth of the steps
         "loss_end": round(sum(losses[-window:]) / window, 4),  # last tenth
         "losses": [round(x, 4) for x in losses[:: max(1, steps // 100)]],
@@ -147,8 +171,10 @@ def train(out_dir: Path, *, seed: int, steps: int, batch: int, samples: int,
         **heldout_accuracy(model, tokenizer, seed),
     }
     model.save_pretrained(str(out_dir), safe_serialization=True)  # type: ignore[attr-defined]
-    report["command"] = (f"python scripts/train_demo_model.py {out_dir} --seed {seed} "
-                         f"--steps {steps} --batch {batch} --samples {samples}")
+    report["command"] = (
+        f"python scripts/train_demo_model.py {out_dir} --seed {seed} "
+        f"--steps {steps} --batch {batch} --samples {samples}"
+    )
     (out_dir / "training.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -161,8 +187,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--samples", type=int, default=24_000)
     args = parser.parse_args()
-    report = train(args.out_dir, seed=args.seed, steps=args.steps, batch=args.batch,
-                   samples=args.samples)
+    report = train(
+        args.out_dir, seed=args.seed, steps=args.steps, batch=args.batch, samples=args.samples
+    )
     print(json.dumps(report))
 
 

@@ -41,8 +41,11 @@ def tiny_clip_dir() -> Path:
     """The tiny random CLIP, rebuilt only when its script changes."""
     out = BUILD / f"tiny-clip-{_script_digest('make_tiny_clip.py', 'clip_builder.py')}"
     if not (out / "model.safetensors").is_file():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_tiny_clip.py"), str(out)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_tiny_clip.py"), str(out)],
+            check=True,
+            capture_output=True,
+        )
     return out
 
 
@@ -51,8 +54,7 @@ async def tiny_engine(tiny_clip_dir: Path) -> AsyncIterator[InfinityEngine]:
     """One real Infinity engine on the tiny model, shared by the whole session."""
     from msearch.config import EmbeddingSettings
 
-    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu",
-                                              timeout_s=60))
+    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu", timeout_s=60))
     await engine.start()
     yield engine
     await engine.stop()
@@ -88,8 +90,7 @@ def media_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, tiny_clip_dir: Path, media_dir: Path
-                  ) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, tiny_clip_dir: Path, media_dir: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
             "data_dir": tmp_path / "data",
@@ -120,8 +121,9 @@ async def api_client(settings: Settings, engine: Any) -> AsyncIterator[httpx.Asy
             yield client
 
 
-async def wait_for(predicate: Callable[[], Any], limit_s: float = 60.0,
-                   interval: float = 0.05) -> Any:
+async def wait_for(
+    predicate: Callable[[], Any], limit_s: float = 60.0, interval: float = 0.05
+) -> Any:
     """Poll an (async) predicate until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + limit_s
     while True:

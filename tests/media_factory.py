@@ -22,9 +22,15 @@ def solid(width: int, height: int, colour: tuple[int, int, int]) -> Image.Image:
     return Image.new("RGB", (width, height), colour)
 
 
-def jpeg_with_exif(path: Path, image: Image.Image, *, orientation: int = 1,
-                   taken: str | None = None, make: str | None = None,
-                   model: str | None = None) -> Path:
+def jpeg_with_exif(
+    path: Path,
+    image: Image.Image,
+    *,
+    orientation: int = 1,
+    taken: str | None = None,
+    make: str | None = None,
+    model: str | None = None,
+) -> Path:
     exif = Image.Exif()
     exif[0x0112] = orientation
     if make:
@@ -89,12 +95,17 @@ def png_bomb(path: Path, width: int = 30_000, height: int = 30_000) -> Path:
     data = b"".join(compressor.compress(raw_row) for _ in range(height)) + compressor.flush()
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
     return path
 
 

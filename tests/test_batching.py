@@ -35,7 +35,8 @@ class Recording:
 
 
 async def test_concurrent_calls_are_merged_and_answers_stay_in_order(
-        tiny_engine: InfinityEngine) -> None:
+    tiny_engine: InfinityEngine,
+) -> None:
     recording = Recording(tiny_engine)
     coalescer = CoalescingEngine(recording, max_batch=8)  # type: ignore[arg-type]
     images = [noise(40, 40, seed=i) for i in range(20)]
@@ -47,12 +48,14 @@ async def test_concurrent_calls_are_merged_and_answers_stay_in_order(
 
 
 async def test_an_engine_error_reaches_every_caller_of_the_batch(
-        tiny_engine: InfinityEngine) -> None:
+    tiny_engine: InfinityEngine,
+) -> None:
     recording = Recording(tiny_engine)
     coalescer = CoalescingEngine(recording, max_batch=4)  # type: ignore[arg-type]
     recording.fail_next = True
-    outcomes = await asyncio.gather(*[coalescer.embed_images([noise(20, 20, seed=i)])
-                                      for i in range(3)], return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *[coalescer.embed_images([noise(20, 20, seed=i)]) for i in range(3)], return_exceptions=True
+    )
     assert isinstance(outcomes[0], EmbeddingError)
     # later calls work: the coalescer is not left stuck
     assert len(await coalescer.embed_images([noise(20, 20)])) == 1
@@ -77,8 +80,9 @@ async def test_a_failing_image_fails_only_its_own_caller(tiny_engine: InfinityEn
     coalescer = CoalescingEngine(engine, max_batch=8)  # type: ignore[arg-type]
     images = [noise(30, 30, seed=i) for i in range(12)]
     images[5].info["poison"] = True
-    outcomes = await asyncio.gather(*[coalescer.embed_images([im]) for im in images],
-                                    return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *[coalescer.embed_images([im]) for im in images], return_exceptions=True
+    )
     assert isinstance(outcomes[5], EmbeddingError)
     direct = await tiny_engine.embed_images([im for i, im in enumerate(images) if i != 5])
     good = [o[0] for i, o in enumerate(outcomes) if i != 5]  # type: ignore[index]
@@ -87,8 +91,8 @@ async def test_a_failing_image_fails_only_its_own_caller(tiny_engine: InfinityEn
 
 @pytest.mark.parametrize("batch_size", [1, 7, 32])
 async def test_tiny_and_broken_files_never_fail_their_batch_mates(
-        batch_size: int, make_settings: Any, tiny_engine: InfinityEngine,
-        media_dir: Any) -> None:
+    batch_size: int, make_settings: Any, tiny_engine: InfinityEngine, media_dir: Any
+) -> None:
     from msearch.services import build_services
 
     for side in (1, 2, 3):

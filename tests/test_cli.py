@@ -23,8 +23,9 @@ def library(media_dir: Path) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path, tiny_clip_dir: Path, media_dir: Path) -> dict[str, str]:
-    return cli_env(tmp_path / "data", tiny_clip_dir,
-                   MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(media_dir)]))
+    return cli_env(
+        tmp_path / "data", tiny_clip_dir, MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(media_dir)])
+    )
 
 
 def test_index_search_status_reset(env: dict[str, str], library: Path) -> None:
@@ -39,8 +40,9 @@ def test_index_search_status_reset(env: dict[str, str], library: Path) -> None:
     assert table.returncode == 0 and len(table.stdout.strip().splitlines()) == 4
     as_json = json.loads(run_cli(env, "search", "a dog", "--json").stdout)
     assert len(as_json["results"]) == 5
-    by_image = json.loads(run_cli(env, "search", "--image", str(library / "red.png"),
-                                  "--json", "--limit", "1").stdout)
+    by_image = json.loads(
+        run_cli(env, "search", "--image", str(library / "red.png"), "--json", "--limit", "1").stdout
+    )
     assert Path(by_image["results"][0]["path"]).name == "red.png"
 
     status = json.loads(run_cli(env, "status", "--json").stdout)
@@ -54,7 +56,13 @@ def test_index_search_status_reset(env: dict[str, str], library: Path) -> None:
     done = run_cli(env, "reset", "--type", "database", "--yes")
     assert done.returncode == 0 and "files=6" in done.stdout
     assert sorted(p.name for p in library.iterdir()) == [
-        "broken.jpg", "n0.jpg", "n1.jpg", "n2.jpg", "n3.jpg", "red.png"]
+        "broken.jpg",
+        "n0.jpg",
+        "n1.jpg",
+        "n2.jpg",
+        "n3.jpg",
+        "red.png",
+    ]
 
 
 def test_bad_arguments_and_missing_paths(env: dict[str, str], tmp_path: Path) -> None:
@@ -67,8 +75,9 @@ def test_bad_arguments_and_missing_paths(env: dict[str, str], tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("command", ["status", "serve"])
-def test_config_mistakes_stop_start_up_with_one_line(env: dict[str, str], tmp_path: Path,
-                                                    command: str) -> None:
+def test_config_mistakes_stop_start_up_with_one_line(
+    env: dict[str, str], tmp_path: Path, command: str
+) -> None:
     typo = tmp_path / "typo.yaml"
     typo.write_text("api: {prot: 9000}\n")
     broken = tmp_path / "broken.yaml"
@@ -77,10 +86,15 @@ def test_config_mistakes_stop_start_up_with_one_line(env: dict[str, str], tmp_pa
         result = run_cli(env, "--config", str(config), command, timeout=60)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert "unknown setting api.prot — did you mean api.port?" in run_cli(
-        env, "--config", str(typo), command).stderr
-    for bad_env in ({"MSEARCH_API__PROT": "1"}, {"MSEARCH_EMBEDDING__MODEL": "/nope/model"},
-                    {"MSEARCH_API__PORT": "eighty"}):
+    assert (
+        "unknown setting api.prot — did you mean api.port?"
+        in run_cli(env, "--config", str(typo), command).stderr
+    )
+    for bad_env in (
+        {"MSEARCH_API__PROT": "1"},
+        {"MSEARCH_EMBEDDING__MODEL": "/nope/model"},
+        {"MSEARCH_API__PORT": "eighty"},
+    ):
         result = run_cli({**env, **bad_env}, command, timeout=60)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
         assert next(iter(bad_env)) in result.stderr
@@ -95,8 +109,7 @@ def server(env: dict[str, str]) -> Iterator[str]:
         stop_server(proc)
 
 
-def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path,
-                                       server: str) -> None:
+def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path, server: str) -> None:
     locked = run_cli(env, "status")
     assert locked.returncode == 1
     assert f"running msearch server at {server}" in locked.stderr
@@ -108,22 +121,23 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path,
     assert indexed.returncode == 3 and "5 indexed, 1 failed" in indexed.stdout
     hits = json.loads(run_cli(env, "search", "red", "--server", server, "--json").stdout)
     assert len(hits["results"]) == 5
-    by_image = run_cli(env, "search", "--image", str(library / "red.png"), "--server", server,
-                       "--limit", "1")
+    by_image = run_cli(
+        env, "search", "--image", str(library / "red.png"), "--server", server, "--limit", "1"
+    )
     assert "red.png" in by_image.stdout
     status = json.loads(run_cli(env, "status", "--server", server, "--json").stdout)
     assert status["health"]["counts"]["vectors"] == 5
     assert "5 indexed" in run_cli(env, "status", "--server", server).stdout
 
 
-def test_folders_on_the_data_directory(env: dict[str, str], library: Path,
-                                       tmp_path: Path) -> None:
+def test_folders_on_the_data_directory(env: dict[str, str], library: Path, tmp_path: Path) -> None:
     added = run_cli(env, "folders", "add", str(library), "--no-progress")
     assert added.returncode == 3, added.stderr  # the broken file failed
     assert "watching" in added.stdout and "corrupt_media" in added.stdout
     listed = json.loads(run_cli(env, "folders", "list", "--json").stdout)["folders"]
     assert [(f["path"], f["counts"]["indexed"], f["counts"]["failed"]) for f in listed] == [
-        (str(library), 5, 1)]
+        (str(library), 5, 1)
+    ]
     outside = run_cli(env, "folders", "add", str(tmp_path))
     assert outside.returncode == 1 and "outside the allowed roots" in outside.stderr
 
@@ -140,34 +154,34 @@ def test_folders_on_the_data_directory(env: dict[str, str], library: Path,
     assert json.loads(run_cli(env, "status", "--json").stdout)["files"] == {}
 
 
-def test_folders_through_a_server_are_watched(env: dict[str, str], library: Path,
-                                              server: str) -> None:
+def test_folders_through_a_server_are_watched(
+    env: dict[str, str], library: Path, server: str
+) -> None:
     added = run_cli(env, "folders", "add", str(library), "--server", server, "--no-progress")
     assert added.returncode == 3 and str(library) in added.stdout, added.stderr
     noise(64, 64, seed=11).save(library / "arrives-later.jpg")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        listed = json.loads(run_cli(env, "folders", "list", "--server", server,
-                                    "--json").stdout)["folders"]
+        listed = json.loads(run_cli(env, "folders", "list", "--server", server, "--json").stdout)[
+            "folders"
+        ]
         if listed[0]["counts"]["indexed"] == 6:
             break
         time.sleep(0.5)
-    assert listed[0]["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "skipped": 0,
-                                  "total": 7}
+    assert listed[0]["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "skipped": 0, "total": 7}
     assert listed[0]["watching"] == "inotify"
 
 
 def test_demo_command_builds_and_indexes_a_library(tmp_path: Path, tiny_clip_dir: Path) -> None:
     env = cli_env(tmp_path / "unused", tiny_clip_dir)  # the demo picks its own model and data
-    result = run_cli(env, "demo", str(tmp_path / "demo"), "--no-serve", "--count", "48",
-                     "--videos", "2")
+    result = run_cli(
+        env, "demo", str(tmp_path / "demo"), "--no-serve", "--count", "48", "--videos", "2"
+    )
     assert result.returncode == 0, result.stderr
     assert "50 indexed" in result.stdout
     assert len(list((tmp_path / "demo" / "library").rglob("*.png"))) == 48
-    search_env = cli_env(tmp_path / "demo" / "data", tiny_clip_dir,
-                         MSEARCH_EMBEDDING__MODEL="demo")
-    hits = json.loads(run_cli(search_env, "search", "a red star", "--json",
-                              "--limit", "1").stdout)
+    search_env = cli_env(tmp_path / "demo" / "data", tiny_clip_dir, MSEARCH_EMBEDDING__MODEL="demo")
+    hits = json.loads(run_cli(search_env, "search", "a red star", "--json", "--limit", "1").stdout)
     assert Path(hits["results"][0]["path"]).name.startswith("red-star")
 
 
@@ -199,8 +213,9 @@ def test_common_options_work_after_the_command(env: dict[str, str], tmp_path: Pa
     status = run_cli(env, "status", "--config", str(config), "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["data_dir"] == str(tmp_path / "from-config")
-    after = run_cli(env, "--config", str(config), "status", "--data-dir",
-                    str(tmp_path / "flag"), "--json")
+    after = run_cli(
+        env, "--config", str(config), "status", "--data-dir", str(tmp_path / "flag"), "--json"
+    )
     assert json.loads(after.stdout)["data_dir"] == str(tmp_path / "flag")
     typo = tmp_path / "typo.yaml"
     typo.write_text("api: {prot: 1}\n")
@@ -209,7 +224,8 @@ def test_common_options_work_after_the_command(env: dict[str, str], tmp_path: Pa
 
 
 def test_ctrl_c_during_index_says_what_was_done_and_what_resumes(
-        env: dict[str, str], media_dir: Path, tmp_path: Path) -> None:
+    env: dict[str, str], media_dir: Path, tmp_path: Path
+) -> None:
     import signal
     import sqlite3
     import subprocess
@@ -217,18 +233,26 @@ def test_ctrl_c_during_index_says_what_was_done_and_what_resumes(
 
     for i in range(300):
         noise(64, 48, seed=i).save(media_dir / f"{i:03}.png")
-    slow = {**env, "MSEARCH_EMBEDDING__BATCH_SIZE": "2",
-            "MSEARCH_PERFORMANCE__MAX_CONCURRENT_FILES": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "msearch", "index", str(media_dir),
-                             "--no-progress"], env=slow,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    slow = {
+        **env,
+        "MSEARCH_EMBEDDING__BATCH_SIZE": "2",
+        "MSEARCH_PERFORMANCE__MAX_CONCURRENT_FILES": "2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msearch", "index", str(media_dir), "--no-progress"],
+        env=slow,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     database = tmp_path / "data" / "msearch.db"
 
     def indexed() -> int:
         try:
             with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-                return int(db.execute("SELECT count(*) FROM files WHERE status = 'indexed'")
-                           .fetchone()[0])
+                return int(
+                    db.execute("SELECT count(*) FROM files WHERE status = 'indexed'").fetchone()[0]
+                )
         except sqlite3.Error:
             return 0
 
@@ -247,8 +271,9 @@ def test_ctrl_c_during_index_says_what_was_done_and_what_resumes(
     assert indexed() == 300
 
 
-def test_skipped_files_are_counted_and_explained(env: dict[str, str], media_dir: Path,
-                                                 tmp_path: Path) -> None:
+def test_skipped_files_are_counted_and_explained(
+    env: dict[str, str], media_dir: Path, tmp_path: Path
+) -> None:
     only_text = tmp_path / "documents"
     only_text.mkdir()
     for name in ("a.txt", "b.txt", "c.docx"):
@@ -263,12 +288,12 @@ def test_skipped_files_are_counted_and_explained(env: dict[str, str], media_dir:
     assert mixed.returncode == 0 and "1 indexed" in mixed.stdout and "1 skipped" in mixed.stdout
     status = run_cli(env, "status")
     assert "skipped:  .txt ×3, .docx ×1 (not media msearch indexes)" in status.stdout
-    assert json.loads(run_cli(env, "status", "--json").stdout)["skipped"] == {
-        ".txt": 3, ".docx": 1}
+    assert json.loads(run_cli(env, "status", "--json").stdout)["skipped"] == {".txt": 3, ".docx": 1}
 
 
 def test_serve_without_a_reachable_hub_opens_at_once_and_says_why(
-        env: dict[str, str], tmp_path: Path) -> None:
+    env: dict[str, str], tmp_path: Path
+) -> None:
     """A hub that accepts connections and never answers (a captive network): the port
     opens while the model is looked for, health says 'starting', then 'degraded' with
     what to do; no retries, no pages of warnings."""
@@ -285,11 +310,18 @@ def test_serve_without_a_reachable_hub_opens_at_once_and_says_why(
     hub.listen(16)
     port = free_port()
     hubless = {k: v for k, v in env.items() if k != "HF_HUB_OFFLINE"}
-    hubless.update(MSEARCH_EMBEDDING__MODEL="someone/not-here",
-                   HF_ENDPOINT=f"http://127.0.0.1:{hub.getsockname()[1]}")
+    hubless.update(
+        MSEARCH_EMBEDDING__MODEL="someone/not-here",
+        HF_ENDPOINT=f"http://127.0.0.1:{hub.getsockname()[1]}",
+    )
     log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "msearch", "serve", "--port", str(port)],
-                            env=hubless, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msearch", "serve", "--port", str(port)],
+        env=hubless,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         states: list[dict[str, Any]] = []

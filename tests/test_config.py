@@ -32,9 +32,8 @@ def test_every_setting_is_in_the_default_yaml_with_a_comment() -> None:
             assert isinstance(node, dict) and part in node, f"{'.'.join(path)} missing"
             node = node[part]
         # documented: a comment sits directly above the key, or above its section's run
-        index = next(i for i, line in enumerate(lines)
-                     if line.strip().startswith(f"{path[-1]}:"))
-        above = [line.strip() for line in lines[max(0, index - 6):index]]
+        index = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{path[-1]}:"))
+        above = [line.strip() for line in lines[max(0, index - 6) : index]]
         assert any(line.startswith("#") for line in above), f"{'.'.join(path)} undocumented"
 
 
@@ -66,17 +65,24 @@ def test_invalid_values_are_rejected(tmp_path: Path) -> None:
         load_settings(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize(("yaml_text", "message"), [
-    ("api: {prot: 9000}\n", "unknown setting api.prot — did you mean api.port?"),
-    ("embeding:\n  model: demo\n", "unknown setting embeding — did you mean embedding?"),
-    ("performance:\n  decode_worker: 2\n",
-     "unknown setting performance.decode_worker — did you mean performance.decode_workers?"),
-    ("api:\n  port: [9000\n", "not valid YAML (line 3, column 1)"),
-    ("api:\n  port: abc\n", "setting api.port: Input should be a valid integer"),
-    ("- a\n- b\n", "must be a mapping of sections"),
-    ("embedding:\n  model: ./no-such-model\n",
-     "setting embedding.model: there is no model directory at ./no-such-model"),
-])
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("api: {prot: 9000}\n", "unknown setting api.prot — did you mean api.port?"),
+        ("embeding:\n  model: demo\n", "unknown setting embeding — did you mean embedding?"),
+        (
+            "performance:\n  decode_worker: 2\n",
+            "unknown setting performance.decode_worker — did you mean performance.decode_workers?",
+        ),
+        ("api:\n  port: [9000\n", "not valid YAML (line 3, column 1)"),
+        ("api:\n  port: abc\n", "setting api.port: Input should be a valid integer"),
+        ("- a\n- b\n", "must be a mapping of sections"),
+        (
+            "embedding:\n  model: ./no-such-model\n",
+            "setting embedding.model: there is no model directory at ./no-such-model",
+        ),
+    ],
+)
 def test_config_mistakes_name_the_setting(tmp_path: Path, yaml_text: str, message: str) -> None:
     config = tmp_path / "msearch.yaml"
     config.write_text(yaml_text)
@@ -88,8 +94,10 @@ def test_config_mistakes_name_the_setting(tmp_path: Path, yaml_text: str, messag
 
 def test_environment_mistakes_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSEARCH_API__PROT", "9000")
-    with pytest.raises(ConfigError, match="unknown environment variable MSEARCH_API__PROT "
-                                          "— did you mean MSEARCH_API__PORT"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown environment variable MSEARCH_API__PROT — did you mean MSEARCH_API__PORT",
+    ):
         load_settings(DEFAULT_CONFIG_PATH)
     monkeypatch.delenv("MSEARCH_API__PROT")
     monkeypatch.setenv("MSEARCH_API__PORT", "ninety")

@@ -32,8 +32,9 @@ def outside(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def client(make_settings: Callable[..., Settings], tiny_engine: InfinityEngine
-                 ) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(file_monitoring={"debounce_ms": 200, "rescan_interval_s": 0})
     async with api_client(settings, tiny_engine) as c:
         yield c
@@ -97,15 +98,15 @@ def test_walks_do_not_follow_links(tmp_path: Path, outside: Path) -> None:
     assert found == [root / "a.png"]
 
 
-async def test_batch_of_a_folder_with_escaping_links(client: httpx.AsyncClient,
-                                                     media_dir: Path, outside: Path) -> None:
+async def test_batch_of_a_folder_with_escaping_links(
+    client: httpx.AsyncClient, media_dir: Path, outside: Path
+) -> None:
     """The reported attack: a link to a secret inside a root, then batch-process the root."""
     noise(24, 24).save(media_dir / "real.png")
     (media_dir / "x.jpg").symlink_to(outside / "secret.txt")
     (media_dir / "y.png").symlink_to(outside / "private.png")
     (media_dir / "away").symlink_to(outside)
-    response = await client.post("/api/v1/files/batch-process",
-                                 json={"paths": [str(media_dir)]})
+    response = await client.post("/api/v1/files/batch-process", json={"paths": [str(media_dir)]})
     assert response.status_code == 202, response.text
     job = response.json()
     assert [f["path"] for f in job["files"]] == [str(media_dir / "real.png")]
@@ -114,16 +115,17 @@ async def test_batch_of_a_folder_with_escaping_links(client: httpx.AsyncClient,
 
 
 async def test_a_named_link_is_refused_even_inside_the_root(
-        client: httpx.AsyncClient, media_dir: Path, outside: Path) -> None:
+    client: httpx.AsyncClient, media_dir: Path, outside: Path
+) -> None:
     (media_dir / "x.jpg").symlink_to(outside / "secret.txt")
-    response = await client.post("/api/v1/files/process",
-                                 json={"path": str(media_dir / "x.jpg")})
+    response = await client.post("/api/v1/files/process", json={"path": str(media_dir / "x.jpg")})
     assert response.status_code == 403, response.text
     await _nothing_leaks(client, outside)
 
 
-async def test_watched_folder_ignores_links(client: httpx.AsyncClient, media_dir: Path,
-                                            outside: Path) -> None:
+async def test_watched_folder_ignores_links(
+    client: httpx.AsyncClient, media_dir: Path, outside: Path
+) -> None:
     watched = media_dir / "watched"
     watched.mkdir()
     response = await client.post("/api/v1/folders", json={"path": str(watched)})
@@ -134,8 +136,10 @@ async def test_watched_folder_ignores_links(client: httpx.AsyncClient, media_dir
     noise(24, 24).save(watched / "after.png")  # settles after the links were seen
 
     async def after_indexed() -> bool:
-        return any(f["path"] == str(watched / "after.png") and f["status"] == "indexed"
-                   for f in await _all_files(client))
+        return any(
+            f["path"] == str(watched / "after.png") and f["status"] == "indexed"
+            for f in await _all_files(client)
+        )
 
     await wait_for(after_indexed)
     rescan = await client.post(f"/api/v1/folders/{response.json()['id']}/rescan")
@@ -146,13 +150,13 @@ async def test_watched_folder_ignores_links(client: httpx.AsyncClient, media_dir
 
 
 async def test_links_swapped_in_after_indexing_lead_nowhere(
-        client: httpx.AsyncClient, media_dir: Path, outside: Path) -> None:
+    client: httpx.AsyncClient, media_dir: Path, outside: Path
+) -> None:
     sub = media_dir / "sub"
     sub.mkdir()
     noise(24, 24, seed=1).save(sub / "private.png")
     noise(24, 24, seed=2).save(media_dir / "top.png")
-    response = await client.post("/api/v1/files/batch-process",
-                                 json={"paths": [str(media_dir)]})
+    response = await client.post("/api/v1/files/batch-process", json={"paths": [str(media_dir)]})
     job = response.json()
     await _finished(client, job)
     ids = {f["path"]: f["file_id"] for f in job["files"]}
@@ -174,8 +178,9 @@ async def test_links_swapped_in_after_indexing_lead_nowhere(
     thumb = await client.get(f"/api/v1/files/{ids[str(sub / 'private.png')]}/thumbnail")
     assert thumb.status_code == 404, thumb.text
     # re-indexing through the link is refused too
-    again = await client.post("/api/v1/files/process",
-                              json={"path": str(media_dir / "sub-moved" / "private.png")})
+    again = await client.post(
+        "/api/v1/files/process", json={"path": str(media_dir / "sub-moved" / "private.png")}
+    )
     assert again.status_code == 202
     reprocess = await services.orchestrator.process_file(sub / "private.png")
     assert reprocess.status == "failed" and reprocess.error_code == "path_not_allowed"

@@ -33,9 +33,12 @@ def _indexed_count(db: Path) -> int:
 
 
 def _kill_when(env: dict[str, str], folder: Path, db: Path, at_least: int) -> int:
-    proc = subprocess.Popen([sys.executable, "-m", "msearch", "index", str(folder),
-                             "--no-progress"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msearch", "index", str(folder), "--no-progress"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while _indexed_count(db) < at_least and proc.poll() is None:
         assert time.monotonic() < deadline, "indexing never started"

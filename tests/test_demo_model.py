@@ -22,8 +22,7 @@ import train_demo_model  # noqa: E402
 @pytest.mark.slow
 async def test_short_training_lowers_the_loss_and_infinity_loads_it(tmp_path: Path) -> None:
     out = tmp_path / "model"
-    report = train_demo_model.train(out, seed=3, steps=60, batch=64, samples=1200,
-                                    log_every=1000)
+    report = train_demo_model.train(out, seed=3, steps=60, batch=64, samples=1200, log_every=1000)
     assert float(report["loss_end"]) < float(report["loss_start"]) - 0.2  # type: ignore[arg-type]
     assert json.loads((out / "training.json").read_text())["seed"] == 3
     engine = InfinityEngine(EmbeddingSettings(model=str(out), device="cpu"))
@@ -41,9 +40,24 @@ def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     outputs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "train_demo_model.py"),
-                        str(out), "--seed", "5", "--steps", "4", "--batch", "16",
-                        "--samples", "64"], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "train_demo_model.py"),
+                str(out),
+                "--seed",
+                "5",
+                "--steps",
+                "4",
+                "--batch",
+                "16",
+                "--samples",
+                "64",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         outputs.append(out)
     reports = [json.loads((o / "training.json").read_text()) for o in outputs]
     assert reports[0]["losses"] == reports[1]["losses"]
@@ -53,8 +67,13 @@ def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:
 
 def test_the_demo_model_ships_with_its_recipe() -> None:
     assert resolve_model("demo") == str(DEMO_MODEL_DIR)
-    for name in ("config.json", "model.safetensors", "tokenizer.json",
-                 "preprocessor_config.json", "training.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "preprocessor_config.json",
+        "training.json",
+    ):
         assert (DEMO_MODEL_DIR / name).is_file(), name
     recipe = json.loads((DEMO_MODEL_DIR / "training.json").read_text())
     assert recipe["command"].startswith("python scripts/train_demo_model.py")

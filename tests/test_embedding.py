@@ -17,25 +17,29 @@ from msearch.config import EmbeddingSettings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable
 
-LONG_QUERY = ("a red dog running on the beach at sunset with a blue ball while a cat "
-              "watches from the photo of the sunset on the beach")
+LONG_QUERY = (
+    "a red dog running on the beach at sunset with a blue ball while a cat "
+    "watches from the photo of the sunset on the beach"
+)
 
 
-def _reference(model_dir: Path, texts: list[str], images: list[Image.Image]
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _reference(
+    model_dir: Path, texts: list[str], images: list[Image.Image]
+) -> tuple[np.ndarray, np.ndarray]:
     model = CLIPModel.from_pretrained(str(model_dir)).eval()
     processor = CLIPProcessor.from_pretrained(str(model_dir))
     with torch.no_grad():
-        text = model.get_text_features(**processor(text=texts, return_tensors="pt",
-                                                   padding=True)).numpy()
-        image = model.get_image_features(**processor(images=images,
-                                                     return_tensors="pt")).numpy()
-    return (text / np.linalg.norm(text, axis=1, keepdims=True),
-            image / np.linalg.norm(image, axis=1, keepdims=True))
+        text = model.get_text_features(
+            **processor(text=texts, return_tensors="pt", padding=True)
+        ).numpy()
+        image = model.get_image_features(**processor(images=images, return_tensors="pt")).numpy()
+    return (
+        text / np.linalg.norm(text, axis=1, keepdims=True),
+        image / np.linalg.norm(image, axis=1, keepdims=True),
+    )
 
 
-async def test_vectors_match_transformers(tiny_engine: InfinityEngine,
-                                          tiny_clip_dir: Path) -> None:
+async def test_vectors_match_transformers(tiny_engine: InfinityEngine, tiny_clip_dir: Path) -> None:
     processor = CLIPProcessor.from_pretrained(str(tiny_clip_dir))
     assert len(processor.tokenizer(LONG_QUERY)["input_ids"]) >= 40
     texts = ["a dog", "the photo of a cat on the beach", LONG_QUERY]
@@ -48,8 +52,9 @@ async def test_vectors_match_transformers(tiny_engine: InfinityEngine,
     assert np.allclose(np.linalg.norm(ours_text, axis=1), 1.0, atol=1e-4)
 
 
-async def test_long_queries_are_not_cut_at_twenty_tokens(tiny_engine: InfinityEngine,
-                                                         tiny_clip_dir: Path) -> None:
+async def test_long_queries_are_not_cut_at_twenty_tokens(
+    tiny_engine: InfinityEngine, tiny_clip_dir: Path
+) -> None:
     # Two queries equal in their first 20 tokens must still embed differently.
     tail_a, tail_b = " with a red ball", " with a blue cat"
     head = LONG_QUERY
@@ -60,8 +65,9 @@ async def test_long_queries_are_not_cut_at_twenty_tokens(tiny_engine: InfinityEn
     processor = CLIPProcessor.from_pretrained(str(tiny_clip_dir))
     model = CLIPModel.from_pretrained(str(tiny_clip_dir)).eval()
     with torch.no_grad():
-        cut = model.get_text_features(**processor(text=[head + tail_a], return_tensors="pt",
-                                                  truncation=True, max_length=20)).numpy()
+        cut = model.get_text_features(
+            **processor(text=[head + tail_a], return_tensors="pt", truncation=True, max_length=20)
+        ).numpy()
     cut /= np.linalg.norm(cut)
     assert float((cut * ref_text).sum()) < 0.999
     assert float(np.dot(a, ref_text[0])) >= 0.999
@@ -83,8 +89,7 @@ async def test_rejects_undecoded_input(tiny_engine: InfinityEngine) -> None:
 async def test_wedged_engine_times_out_restarts_and_recovers(tiny_clip_dir: Path) -> None:
     """A worker-thread exception wedges Infinity (upstream issue 609): every later call
     hangs. The call must fail within the timeout, and the engine must work again after."""
-    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu",
-                                              timeout_s=3))
+    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu", timeout_s=3))
     await engine.start()
     replica: Any = engine._engine._model_replicas[0]  # the real model object
     original = replica.encode_core
@@ -101,12 +106,10 @@ async def test_wedged_engine_times_out_restarts_and_recovers(tiny_clip_dir: Path
     await engine.stop()
 
 
-async def test_queries_and_indexing_are_separate_failure_domains(tiny_clip_dir: Path
-                                                                 ) -> None:
+async def test_queries_and_indexing_are_separate_failure_domains(tiny_clip_dir: Path) -> None:
     """The query lane shares the weights, not the batch handler: while indexing's lane is
     wedged, queries answer, and a query that wedges its lane fails no indexing call."""
-    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu",
-                                              timeout_s=3))
+    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu", timeout_s=3))
     await engine.start()
     queries = engine.for_queries()
     try:
@@ -141,7 +144,8 @@ async def test_queries_and_indexing_are_separate_failure_domains(tiny_clip_dir: 
 
 
 async def test_an_image_the_model_refuses_is_the_images_fault(
-        tiny_engine: InfinityEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_engine: InfinityEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Infinity refuses images under 3x3 (msearch scales them up first); if one still
     gets through, the error names the image (a 422), not a broken engine (a 503)."""
     monkeypatch.setattr("msearch.embedding.infinity.fit_for_model", lambda image, side: image)
@@ -157,8 +161,8 @@ async def test_missing_local_model_is_a_clear_error(tmp_path: Path) -> None:
     engine = InfinityEngine(EmbeddingSettings(model=str(empty), device="cpu"))
     with pytest.raises(ModelUnavailable, match="cannot load embedding model"):
         await engine.start()
-    offline = InfinityEngine(EmbeddingSettings(model="someone/not-downloaded-model",
-                                               device="cpu"))
-    with pytest.raises(ModelUnavailable,
-                       match=r"not-downloaded-model.*MSEARCH_EMBEDDING__MODEL.*msearch demo"):
+    offline = InfinityEngine(EmbeddingSettings(model="someone/not-downloaded-model", device="cpu"))
+    with pytest.raises(
+        ModelUnavailable, match=r"not-downloaded-model.*MSEARCH_EMBEDDING__MODEL.*msearch demo"
+    ):
         await offline.start()

@@ -31,8 +31,11 @@ def weights_dir() -> Path:
     """Random Real-ESRGAN, GFPGAN and facexlib weights, built once (cached under build/)."""
     out = BUILD / f"enhance-weights-{_script_digest('make_enhance_weights.py')}"
     if not (out / "parsing_parsenet.pth").is_file():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_enhance_weights.py"),
-                        str(out)], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_enhance_weights.py"), str(out)],
+            check=True,
+            capture_output=True,
+        )
     return out
 
 
@@ -45,13 +48,20 @@ def _digest(path: Path) -> str:
 
 
 @pytest.fixture
-def enhanced_services(make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
-                      weights_dir: Path) -> Callable[..., Any]:
+def enhanced_services(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, weights_dir: Path
+) -> Callable[..., Any]:
     running: list[Services] = []
 
     async def start(**enhancement: Any) -> Services:
-        settings = make_settings(enhancement={"enabled": True, "weights_dir": weights_dir,
-                                              "model": "RealESRGAN_x2plus", **enhancement})
+        settings = make_settings(
+            enhancement={
+                "enabled": True,
+                "weights_dir": weights_dir,
+                "model": "RealESRGAN_x2plus",
+                **enhancement,
+            }
+        )
         services = await build_services(settings, engine=tiny_engine)
         running.append(services)
         return services
@@ -70,8 +80,9 @@ async def close_services(enhanced_services: Any) -> AsyncIterator[None]:
 async def test_output_size_follows_the_model_scale(weights_dir: Path) -> None:
     image = noise(40, 30, seed=1)
     for model, scale in (("RealESRGAN_x4plus", 4), ("RealESRGAN_x2plus", 2)):
-        enhancer = ImageEnhancer(_settings(weights_dir, model=model, tile=0), device="cpu",
-                                 target_side=1000)
+        enhancer = ImageEnhancer(
+            _settings(weights_dir, model=model, tile=0), device="cpu", target_side=1000
+        )
         try:
             out, done = await enhancer.enhance(image)
         finally:
@@ -81,11 +92,13 @@ async def test_output_size_follows_the_model_scale(weights_dir: Path) -> None:
         assert done.size_out == out.size and done.seconds > 0
         assert done.steps == [f"{model}: x{scale}"]
     # ... then downscaled to what the embedder needs, the full result kept in the cache
-    enhancer = ImageEnhancer(_settings(weights_dir, model="RealESRGAN_x4plus", tile=32),
-                             device="cpu", target_side=64)
+    enhancer = ImageEnhancer(
+        _settings(weights_dir, model="RealESRGAN_x4plus", tile=32), device="cpu", target_side=64
+    )
     try:
-        out, done = await enhancer.enhance(noise(50, 40, seed=2),
-                                           save_to=weights_dir.parent / "tmp-enhanced.jpg")
+        out, done = await enhancer.enhance(
+            noise(50, 40, seed=2), save_to=weights_dir.parent / "tmp-enhanced.jpg"
+        )
     finally:
         enhancer.close()
     assert done.size_out == (200, 160) and min(out.size) == 64 and out.size == (80, 64)
@@ -95,7 +108,8 @@ async def test_output_size_follows_the_model_scale(weights_dir: Path) -> None:
 
 
 async def test_small_images_are_enhanced_in_the_pipeline_and_originals_untouched(
-        enhanced_services: Any, close_services: None, media_dir: Path) -> None:
+    enhanced_services: Any, close_services: None, media_dir: Path
+) -> None:
     services = await enhanced_services(min_side=100)
     small, large = media_dir / "small.png", media_dir / "large.png"
     noise(64, 48, seed=3).save(small)
@@ -125,14 +139,25 @@ async def test_small_images_are_enhanced_in_the_pipeline_and_originals_untouched
 
 
 async def test_enhancement_runs_with_the_default_device_setting(
-        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
-        tiny_clip_dir: Path, weights_dir: Path, media_dir: Path) -> None:
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    tiny_clip_dir: Path,
+    weights_dir: Path,
+    media_dir: Path,
+) -> None:
     """embedding.device is "auto" unless a user changes it; torch refuses that string, so
     the enhancer once recorded a RuntimeError for every image instead of enhancing it."""
-    settings = make_settings(enhancement={"enabled": True, "weights_dir": weights_dir,
-                                          "model": "RealESRGAN_x2plus", "min_side": 100})
-    settings = settings.model_copy(update={
-        "embedding": EmbeddingSettings(model=str(tiny_clip_dir), timeout_s=60)})
+    settings = make_settings(
+        enhancement={
+            "enabled": True,
+            "weights_dir": weights_dir,
+            "model": "RealESRGAN_x2plus",
+            "min_side": 100,
+        }
+    )
+    settings = settings.model_copy(
+        update={"embedding": EmbeddingSettings(model=str(tiny_clip_dir), timeout_s=60)}
+    )
     assert settings.embedding.device == "auto"
     noise(64, 48, seed=5).save(media_dir / "small.png")
     services = await build_services(settings, engine=tiny_engine)
@@ -145,8 +170,8 @@ async def test_enhancement_runs_with_the_default_device_setting(
 
 
 async def test_missing_weights_leave_the_file_indexed_unenhanced_with_the_reason(
-        enhanced_services: Any, close_services: None, media_dir: Path, tmp_path: Path,
-        chdir_tmp: Path) -> None:
+    enhanced_services: Any, close_services: None, media_dir: Path, tmp_path: Path, chdir_tmp: Path
+) -> None:
     empty = tmp_path / "no-weights"
     empty.mkdir()
     services = await enhanced_services(weights_dir=empty, face_restore=True)
@@ -158,12 +183,14 @@ async def test_missing_weights_leave_the_file_indexed_unenhanced_with_the_reason
     assert "missing weights" in reason and "RealESRGAN_x2plus.pth" in reason
     assert "GFPGANv1.4.pth" in reason and "detection_Resnet50_Final.pth" in reason
     assert sorted(p.name for p in chdir_tmp.iterdir()) == sorted(
-        p.name for p in tmp_path.iterdir()), "nothing may be downloaded (or created)"
+        p.name for p in tmp_path.iterdir()
+    ), "nothing may be downloaded (or created)"
     assert not (chdir_tmp / "gfpgan").exists() and not (chdir_tmp / "facexlib").exists()
 
 
 async def test_a_failure_retries_with_a_smaller_tile_then_falls_back(
-        weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    weights_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from basicsr.archs.rrdbnet_arch import RRDBNet
 
     real_forward = RRDBNet.forward
@@ -176,8 +203,9 @@ async def test_a_failure_retries_with_a_smaller_tile_then_falls_back(
         return real_forward(self, x)
 
     monkeypatch.setattr(RRDBNet, "forward", flaky)
-    enhancer = ImageEnhancer(_settings(weights_dir, model="RealESRGAN_x2plus", tile=64),
-                             device="cpu", target_side=1000)
+    enhancer = ImageEnhancer(
+        _settings(weights_dir, model="RealESRGAN_x2plus", tile=64), device="cpu", target_side=1000
+    )
     image = noise(48, 48, seed=6)
     try:
         out, done = await enhancer.enhance(image)
@@ -194,8 +222,9 @@ async def test_a_failure_retries_with_a_smaller_tile_then_falls_back(
 
 
 async def test_concurrent_calls_give_the_results_of_sequential_calls(weights_dir: Path) -> None:
-    enhancer = ImageEnhancer(_settings(weights_dir, model="RealESRGAN_x2plus", tile=24),
-                             device="cpu", target_side=1000)
+    enhancer = ImageEnhancer(
+        _settings(weights_dir, model="RealESRGAN_x2plus", tile=24), device="cpu", target_side=1000
+    )
     images = [noise(40 + 8 * i, 32, seed=10 + i) for i in range(4)]
     try:
         sequential = [np.asarray((await enhancer.enhance(im))[0]) for im in images]
@@ -209,9 +238,12 @@ async def test_concurrent_calls_give_the_results_of_sequential_calls(weights_dir
 
 async def test_face_restoration_goes_through_gfpgan(weights_dir: Path, chdir_tmp: Path) -> None:
     enhancer = ImageEnhancer(
-        _settings(weights_dir, model="RealESRGAN_x2plus", face_restore=True,
-                  only_center_face=True),  # random detector weights see faces everywhere
-        device="cpu", target_side=1000)
+        _settings(
+            weights_dir, model="RealESRGAN_x2plus", face_restore=True, only_center_face=True
+        ),  # random detector weights see faces everywhere
+        device="cpu",
+        target_side=1000,
+    )
     try:
         out, done = await enhancer.enhance(noise(64, 64, seed=7))
     finally:
@@ -222,9 +254,9 @@ async def test_face_restoration_goes_through_gfpgan(weights_dir: Path, chdir_tmp
     assert not (chdir_tmp / "gfpgan").exists(), "facexlib weights come from weights_dir"
 
 
-async def test_small_video_keyframes_are_enhanced(enhanced_services: Any,
-                                                  close_services: None,
-                                                  media_dir: Path) -> None:
+async def test_small_video_keyframes_are_enhanced(
+    enhanced_services: Any, close_services: None, media_dir: Path
+) -> None:
     services = await enhanced_services(min_side=100)
     clip = media_dir / "small.mp4"
     segments_video(clip, [1.5, 1.5], size="96x72")
@@ -233,16 +265,16 @@ async def test_small_video_keyframes_are_enhanced(enhanced_services: Any,
     info = record.enhancement
     assert record.enhanced and info is not None
     assert info["frames"] == info["frames_enhanced"] == len(record.scenes) == 2
-    assert all(services.adapter.enhanced_path(record.id, s.index).is_file()
-               for s in record.scenes)
+    assert all(services.adapter.enhanced_path(record.id, s.index).is_file() for s in record.scenes)
 
 
 def test_pure_nms_matches_a_brute_force_reference() -> None:
     torchvision = import_torchvision()
     rng = np.random.RandomState(0)
     corners = rng.uniform(0, 100, (60, 2))
-    boxes = torch.tensor(np.hstack([corners, corners + rng.uniform(5, 40, (60, 2))]),
-                         dtype=torch.float32)
+    boxes = torch.tensor(
+        np.hstack([corners, corners + rng.uniform(5, 40, (60, 2))]), dtype=torch.float32
+    )
     scores = torch.tensor(rng.uniform(0, 1, 60), dtype=torch.float32)
 
     def iou(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -264,8 +296,10 @@ def test_installed_torchvision_does_not_break_the_embedding_stack() -> None:
     # transformers imports torchvision whenever it is installed; without msearch's import
     # hook that import fails here (CUDA torchvision next to the CPU torch) and takes
     # CLIPModel, hence Infinity, down with it.
-    code = ("import msearch; from transformers import CLIPModel; import torchvision; "
-            "print(CLIPModel.__name__, torchvision.__version__)")
+    code = (
+        "import msearch; from transformers import CLIPModel; import torchvision; "
+        "print(CLIPModel.__name__, torchvision.__version__)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("CLIPModel")

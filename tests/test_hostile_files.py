@@ -51,8 +51,7 @@ def _hostile_corpus(folder: Path) -> dict[str, tuple[str, ...]]:
     noise(64, 48, seed=3).save(good, "JPEG")
     data = good.read_bytes()  # an APP1 Exif segment of garbage right after the SOI marker
     junk = b"Exif\x00\x00MM\x00*\x00\x00\xff\xff\xff\xf0" + os.urandom(64)
-    good.write_bytes(data[:2] + b"\xff\xe1" + (len(junk) + 2).to_bytes(2, "big") + junk
-                     + data[2:])
+    good.write_bytes(data[:2] + b"\xff\xe1" + (len(junk) + 2).to_bytes(2, "big") + junk + data[2:])
     expected["bad-exif.jpg"] = ("indexed",)
     os.mkfifo(folder / "pipe.jpg")
     expected["pipe.jpg"] = ("skipped:unsupported_media",)
@@ -87,18 +86,20 @@ def test_a_folder_of_hostile_files(tmp_path: Path, tiny_clip_dir: Path) -> None:
     library = tmp_path / "hostile"
     library.mkdir()
     expected = _hostile_corpus(library)
-    env = cli_env(tmp_path / "data", tiny_clip_dir,
-                  MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(tmp_path)]))
+    env = cli_env(
+        tmp_path / "data", tiny_clip_dir, MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(tmp_path)])
+    )
     proc, url = start_server(env)
     answers: list[int] = []
     stop = threading.Event()
 
     def keep_asking() -> None:  # the server answers throughout
         while not stop.is_set():
-            for method, path, body in (("GET", "/health", None),
-                                       ("POST", "/api/v1/search/text", {"query": "x"})):
-                answers.append(httpx.request(method, url + path, json=body,
-                                             timeout=30).status_code)
+            for method, path, body in (
+                ("GET", "/health", None),
+                ("POST", "/api/v1/search/text", {"query": "x"}),
+            ):
+                answers.append(httpx.request(method, url + path, json=body, timeout=30).status_code)
             time.sleep(0.05)
 
     asker = threading.Thread(target=keep_asking)
@@ -110,11 +111,14 @@ def test_a_folder_of_hostile_files(tmp_path: Path, tiny_clip_dir: Path) -> None:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             files = httpx.get(f"{url}/api/v1/files", params={"limit": 1000}, timeout=30).json()
-            outcomes = {Path(f["path"]).name: f["status"] + (
-                f":{f['error']['code']}" if f["error"] and f["status"] != "indexed" else "")
-                for f in files["files"]}
+            outcomes = {
+                Path(f["path"]).name: f["status"]
+                + (f":{f['error']['code']}" if f["error"] and f["status"] != "indexed" else "")
+                for f in files["files"]
+            }
             if len(outcomes) == len(expected) and not any(
-                    o.startswith(("queued", "processing")) for o in outcomes.values()):
+                o.startswith(("queued", "processing")) for o in outcomes.values()
+            ):
                 break
             time.sleep(0.5)
         peak = _peak_rss_mb(proc.pid)
@@ -123,14 +127,21 @@ def test_a_folder_of_hostile_files(tmp_path: Path, tiny_clip_dir: Path) -> None:
         asker.join(timeout=60)
         (library / "locked.jpg").chmod(0o644)
         stop_server(proc)
-    wrong = {name: (outcomes.get(name), allowed) for name, allowed in expected.items()
-             if outcomes.get(name) not in allowed}
+    wrong = {
+        name: (outcomes.get(name), allowed)
+        for name, allowed in expected.items()
+        if outcomes.get(name) not in allowed
+    }
     assert not wrong, wrong
     assert "loop.jpg" not in outcomes  # links are never followed, nor recorded
     assert answers and set(answers) <= {200}, sorted(set(answers))
     artifacts = ROOT / "build" / "test-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"peak_rss_mb": round(peak, 1), "files": len(expected),
-                              "requests_answered": len(answers), "outcomes": outcomes}
+    record: dict[str, Any] = {
+        "peak_rss_mb": round(peak, 1),
+        "files": len(expected),
+        "requests_answered": len(answers),
+        "outcomes": outcomes,
+    }
     (artifacts / "hostile-corpus.json").write_text(json.dumps(record, indent=2))
     assert peak < PEAK_RSS_LIMIT_MB, record

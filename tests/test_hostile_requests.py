@@ -17,8 +17,9 @@ from msearch.embedding.infinity import InfinityEngine
 
 
 @pytest.fixture
-async def client(make_settings: Callable[..., Settings], tiny_engine: InfinityEngine
-                 ) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine
+) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(make_settings(api={"max_upload_mb": 1}), tiny_engine) as c:
         yield c
 
@@ -47,24 +48,26 @@ async def test_reported_inputs_answer_4xx(client: httpx.AsyncClient, media_dir: 
         client.get("/api/v1/files", params={"folder": "~nosuchuser"}),
         client.post("/api/v1/files/process", json={"path": str(media_dir / ("x" * 300))}),
         client.post("/api/v1/files/batch-process", json={"paths": ["y" * 5000]}),
-        client.post("/api/v1/files/batch-process",
-                    json={"paths": [str(media_dir / ("é" * 200))]}),
+        client.post("/api/v1/files/batch-process", json={"paths": [str(media_dir / ("é" * 200))]}),
         client.post("/api/v1/files/batch-process", json={"paths": [str(media_dir / "a")]}),
         client.post("/api/v1/folders", json={"path": "x" * 300}),
         client.post("/api/v1/search/text", json={"query": "x", "offset": 10**30}),
     ]
     for request in requests:
         _client_error(await request)
-    loop_batch = await client.post("/api/v1/files/batch-process",
-                                   json={"paths": [str(loop)]})
+    loop_batch = await client.post("/api/v1/files/batch-process", json={"paths": [str(loop)]})
     assert loop_batch.status_code in (202, 400), loop_batch.text  # nothing to index is 400
 
 
 async def test_ancient_and_far_dates_are_plain_filters(client: httpx.AsyncClient) -> None:
-    for after, before in (("0001-01-01T00:00:00", None), (None, "9999-12-31T23:59:59"),
-                          ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59Z")):
-        response = await client.post("/api/v1/search/text", json={
-            "query": "x", "taken_after": after, "taken_before": before})
+    for after, before in (
+        ("0001-01-01T00:00:00", None),
+        (None, "9999-12-31T23:59:59"),
+        ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59Z"),
+    ):
+        response = await client.post(
+            "/api/v1/search/text", json={"query": "x", "taken_after": after, "taken_before": before}
+        )
         assert response.status_code == 200, response.text
 
 
@@ -77,8 +80,9 @@ async def test_chunked_bodies_count_against_the_limit(client: httpx.AsyncClient)
         for chunk in chunks():
             yield chunk
 
-    response = await client.post("/api/v1/search/text", content=stream(),
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/v1/search/text", content=stream(), headers={"content-type": "application/json"}
+    )
     _client_error(response, 413)
     small = await client.post("/api/v1/search/text", json={"query": "x"})
     assert small.status_code == 200, small.text
@@ -98,8 +102,10 @@ async def test_every_error_status_is_in_the_schema(client: httpx.AsyncClient) ->
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             documented = set(operation["responses"])
-            assert {"400", "401", "403", "404", "413", "422", "429", "503"} <= documented, \
-                (method, path)
+            assert {"400", "401", "403", "404", "413", "422", "429", "503"} <= documented, (
+                method,
+                path,
+            )
             envelope = operation["responses"]["404"]["content"]["application/json"]["schema"]
             assert envelope["$ref"].endswith("/ErrorEnvelope")
 
@@ -107,9 +113,21 @@ async def test_every_error_status_is_in_the_schema(client: httpx.AsyncClient) ->
 def test_a_long_strip_upload_costs_little_memory(tiny_clip_dir: Path) -> None:
     """1 KB of PNG (3x120000) used to become ~1.3e8 floats in the model's processor."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_upload_memory.py"), "--model",
-         str(tiny_clip_dir), "--case", "strip_3x120000", "--case", "three_strips"],
-        capture_output=True, text=True, timeout=600, check=True)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_upload_memory.py"),
+            "--model",
+            str(tiny_clip_dir),
+            "--case",
+            "strip_3x120000",
+            "--case",
+            "three_strips",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     for line in result.stdout.splitlines():
         measured = json.loads(line)
         assert measured["peak_rss_increase_mb"] < 64, measured

@@ -61,32 +61,39 @@ def test_exif_orientation_taken_at_and_camera(tmp_path: Path) -> None:
     # Stored landscape 120x80 with orientation 6 (rotate 90° CW): displayed portrait.
     stored = Image.new("RGB", (120, 80), (0, 0, 255))
     stored.paste((255, 0, 0), (0, 0, 20, 80))  # red band on the stored left edge
-    path = jpeg_with_exif(tmp_path / "rot.jpg", stored, orientation=6,
-                          taken="2021:07:04 18:30:00", make="Canon",
-                          model="Canon EOS R5")
+    path = jpeg_with_exif(
+        tmp_path / "rot.jpg",
+        stored,
+        orientation=6,
+        taken="2021:07:04 18:30:00",
+        make="Canon",
+        model="Canon EOS R5",
+    )
     decoded = decode_image(path, **LIMITS)
     assert (decoded.width, decoded.height) == (80, 120)
     assert decoded.image.size == (80, 120)
     red, _green, blue = decoded.image.getpixel((40, 5))  # left edge is now on top
     assert red > 200 and blue < 60
     assert decoded.taken_at is not None and decoded.taken_at.isoformat().startswith(
-        "2021-07-04T18:30:00")
+        "2021-07-04T18:30:00"
+    )
     assert decoded.camera == "Canon EOS R5"
 
 
 @pytest.mark.parametrize(("fmt", "mime"), [("HEIF", "image/heic"), ("AVIF", "image/avif")])
-def test_phone_formats_decode_with_orientation_and_exif(tmp_path: Path, fmt: str,
-                                                        mime: str) -> None:
+def test_phone_formats_decode_with_orientation_and_exif(
+    tmp_path: Path, fmt: str, mime: str
+) -> None:
     """HEIC is the iPhone's default; both it and AVIF were skipped without a word."""
     path = phone_photo(tmp_path / f"IMG_0001.{fmt.lower()}", fmt)
     detected = detect_file(path)
-    assert detected is not None and (detected.media_type, detected.mime) == (
-        MediaType.IMAGE, mime)
+    assert detected is not None and (detected.media_type, detected.mime) == (MediaType.IMAGE, mime)
     decoded = decode_image(path, **LIMITS)
     assert (decoded.width, decoded.height) == (80, 120)  # displayed upright
     assert decoded.image.mode == "RGB" and decoded.image.width < decoded.image.height
     assert decoded.taken_at is not None and decoded.taken_at.isoformat().startswith(
-        "2024-05-06T07:08:09")
+        "2024-05-06T07:08:09"
+    )
     assert decoded.camera == "Apple iPhone 15"
 
 
@@ -114,14 +121,13 @@ def test_broken_files_raise_typed_errors(tmp_path: Path) -> None:
         decode_image(broken["bomb"], **LIMITS)
 
 
-def test_a_png_with_corrupt_pixel_data_fails_instead_of_decoding_half(tmp_path: Path
-                                                                    ) -> None:
+def test_a_png_with_corrupt_pixel_data_fails_instead_of_decoding_half(tmp_path: Path) -> None:
     """Reading a PNG's EXIF loads its pixels and swallowed the error: the corrupt file was
     then indexed as whatever half of it had decoded."""
     path = tmp_path / "half.png"
     noise(48, 48, seed=7).save(path)
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2] + bytes(len(data) - len(data) // 2))
+    path.write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
     with pytest.raises(CorruptMedia, match="truncated or corrupt"):
         decode_image(path, max_pixels=10**8, min_short=8, min_long=8)
 
@@ -149,8 +155,7 @@ def test_folder_scan_skips_ignored_and_unknown(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"x")
     exts = [".jpg", ".png"]
     ignore = [".*", "*.part"]
-    found = [p.relative_to(tmp_path).as_posix()
-             for p in iter_media_files(tmp_path, exts, ignore)]
+    found = [p.relative_to(tmp_path).as_posix() for p in iter_media_files(tmp_path, exts, ignore)]
     assert found == ["a.jpg", "sub/b.PNG"]
     # folders expand to every file not ignored: the pipeline skips the others, saying why
     explicit = tmp_path / "f.txt"

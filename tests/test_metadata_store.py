@@ -29,13 +29,13 @@ async def test_files_round_trip_with_scenes(tmp_path: Path) -> None:
     store = await _open(tmp_path)
     record = FileRecord(id="v1", path="/m/clip.mp4", folder="/m", media_type="video")
     await store.save_file(record)
-    await store.mark_indexed(record, [SceneRecord(0, 0.0, 2.0, 1.0),
-                                      SceneRecord(1, 2.0, 5.0, 3.5)])
+    await store.mark_indexed(record, [SceneRecord(0, 0.0, 2.0, 1.0), SceneRecord(1, 2.0, 5.0, 3.5)])
     loaded = await store.get_file("v1")
     assert loaded is not None and loaded.status == FileStatus.INDEXED
     assert [s.as_dict() for s in loaded.scenes] == [
         {"index": 0, "start": 0.0, "end": 2.0, "keyframe": 1.0},
-        {"index": 1, "start": 2.0, "end": 5.0, "keyframe": 3.5}]
+        {"index": 1, "start": 2.0, "end": 5.0, "keyframe": 3.5},
+    ]
     await store.mark_indexed(record, [SceneRecord(0, 0.0, 5.0, 2.5)])
     assert len((await store.get_file("v1")).scenes) == 1  # type: ignore[union-attr]
     await store.close()
@@ -45,8 +45,15 @@ async def test_listing_filters_and_pages(tmp_path: Path) -> None:
     store = await _open(tmp_path)
     folders = ["/lib/a", "/lib/a/b", "/lib/a_b", "/lib/c"]
     for i, folder in enumerate(folders):
-        await store.save_file(FileRecord(id=f"f{i}", path=f"{folder}/{i}.jpg", folder=folder,
-                                         media_type="image", status=FileStatus.INDEXED))
+        await store.save_file(
+            FileRecord(
+                id=f"f{i}",
+                path=f"{folder}/{i}.jpg",
+                folder=folder,
+                media_type="image",
+                status=FileStatus.INDEXED,
+            )
+        )
     records, total = await store.list_files(folder="/lib/a")
     # "/lib/a_b" must not match "/lib/a" (LIKE wildcards are escaped)
     assert total == 2 and {r.id for r in records} == {"f0", "f1"}

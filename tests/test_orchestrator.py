@@ -24,59 +24,74 @@ async def counting(tiny_engine: InfinityEngine) -> CountingEngine:
 
 
 @pytest.fixture
-async def services(make_settings: Callable[..., Settings], counting: CountingEngine
-                   ) -> AsyncIterator[Services]:
+async def services(
+    make_settings: Callable[..., Settings], counting: CountingEngine
+) -> AsyncIterator[Services]:
     built = await build_services(make_settings(), engine=counting)  # type: ignore[arg-type]
     yield built
     await built.aclose()
 
 
 async def test_every_format_indexes_and_broken_files_fail_clearly(
-        services: Services, media_dir: Path) -> None:
+    services: Services, media_dir: Path
+) -> None:
     good = write_all_formats(media_dir)
     broken = write_broken(media_dir)
     missing = media_dir / "gone.jpg"
     outcomes = await services.orchestrator.batch_process_files(
-        [*good.values(), *broken.values(), missing])
+        [*good.values(), *broken.values(), missing]
+    )
     by_path = {Path(r.path).name: r for r in outcomes}
     for path in good.values():
         record = by_path[path.name]
         assert record.status == FileStatus.INDEXED, (path.name, record.error)
         assert record.media_type == "image" and record.width == 96 and record.height == 64
         assert services.adapter.thumbnail_path(record.id).is_file()
-    expected = {"truncated.jpg": "corrupt_media", "empty.jpg": "empty_file",
-                "bomb.png": "too_many_pixels", "gone.jpg": "file_not_found"}
+    expected = {
+        "truncated.jpg": "corrupt_media",
+        "empty.jpg": "empty_file",
+        "bomb.png": "too_many_pixels",
+        "gone.jpg": "file_not_found",
+    }
     for name, code in expected.items():
         record = by_path[name]
         assert record.status == FileStatus.FAILED and record.error_code == code, name
         assert record.error and len(record.error) > 10
     # not media at all (text named .png): skipped, not failed, with the reason
     assert (by_path["notes.png"].status, by_path["notes.png"].error_code) == (
-        FileStatus.SKIPPED, "unsupported_media")
+        FileStatus.SKIPPED,
+        "unsupported_media",
+    )
     counts = await services.adapter.counts()
     assert counts["vectors"] == len(good)
     assert counts["files"] == {"indexed": len(good), "failed": len(expected), "skipped": 1}
 
 
 async def test_files_of_other_types_are_skipped_with_the_reason(
-        services: Services, media_dir: Path) -> None:
+    services: Services, media_dir: Path
+) -> None:
     (media_dir / "notes.txt").write_text("shopping list")
     (media_dir / "Makefile").write_text("all:")
     (media_dir / "photo.jpg.xmp").write_text("<x/>")
     noise(40, 40).save(media_dir / "real.png")
     paths = expand_paths([media_dir], services.settings.file_monitoring.ignore)
-    outcomes = {Path(r.path).name: r for r in
-                await services.orchestrator.batch_process_files(paths)}
+    outcomes = {
+        Path(r.path).name: r for r in await services.orchestrator.batch_process_files(paths)
+    }
     assert outcomes["real.png"].status == FileStatus.INDEXED
-    for name, reason in (("notes.txt", ".txt files are"), ("photo.jpg.xmp", ".xmp files are"),
-                         ("Makefile", "a file without an extension is")):
+    for name, reason in (
+        ("notes.txt", ".txt files are"),
+        ("photo.jpg.xmp", ".xmp files are"),
+        ("Makefile", "a file without an extension is"),
+    ):
         record = outcomes[name]
         assert (record.status, record.error_code) == (FileStatus.SKIPPED, "unsupported_type")
         assert record.error and record.error.startswith(reason), record.error
 
 
 async def test_unchanged_files_are_skipped_and_changed_ones_replaced(
-        services: Services, media_dir: Path, counting: CountingEngine) -> None:
+    services: Services, media_dir: Path, counting: CountingEngine
+) -> None:
     path = media_dir / "a.jpg"
     noise(64, 64, seed=1).save(path, "JPEG")
     first = await services.orchestrator.process_file(path)
@@ -97,7 +112,8 @@ async def test_unchanged_files_are_skipped_and_changed_ones_replaced(
 
 
 async def test_failure_of_an_indexed_file_removes_its_stale_vectors(
-        services: Services, media_dir: Path) -> None:
+    services: Services, media_dir: Path
+) -> None:
     path = media_dir / "a.jpg"
     noise(64, 64).save(path, "JPEG")
     record = await services.orchestrator.process_file(path)
@@ -111,7 +127,8 @@ async def test_failure_of_an_indexed_file_removes_its_stale_vectors(
 
 
 async def test_concurrency_is_bounded_and_engine_batches(
-        services: Services, media_dir: Path, counting: CountingEngine) -> None:
+    services: Services, media_dir: Path, counting: CountingEngine
+) -> None:
     paths = []
     for i in range(24):
         path = media_dir / f"img{i:02}.png"
@@ -124,7 +141,8 @@ async def test_concurrency_is_bounded_and_engine_batches(
 
 
 async def test_submit_returns_at_once_and_status_follows(
-        services: Services, media_dir: Path) -> None:
+    services: Services, media_dir: Path
+) -> None:
     path = media_dir / "x.png"
     noise(40, 40).save(path)
     queued = await services.orchestrator.submit(path)
@@ -136,17 +154,20 @@ async def test_submit_returns_at_once_and_status_follows(
 
 
 async def test_the_same_file_queued_twice_is_processed_once(
-        services: Services, media_dir: Path, counting: CountingEngine) -> None:
+    services: Services, media_dir: Path, counting: CountingEngine
+) -> None:
     path = media_dir / "dup.png"
     noise(40, 40).save(path)
-    results = await asyncio.gather(services.orchestrator.process_file(path),
-                                   services.orchestrator.process_file(path))
+    results = await asyncio.gather(
+        services.orchestrator.process_file(path), services.orchestrator.process_file(path)
+    )
     assert results[0].id == results[1].id
     assert counting.images_embedded == 1
 
 
 async def test_delete_removes_vectors_row_and_thumbnail(
-        services: Services, media_dir: Path) -> None:
+    services: Services, media_dir: Path
+) -> None:
     path = media_dir / "d.png"
     noise(40, 40).save(path)
     record = await services.orchestrator.process_file(path)

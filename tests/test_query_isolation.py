@@ -21,9 +21,12 @@ pytestmark = pytest.mark.slow
 VIDEOS = 12
 
 
-async def test_searches_answer_while_videos_index(make_settings: Callable[..., Settings],
-                                                  tiny_engine: InfinityEngine,
-                                                  media_dir: Path, tmp_path: Path) -> None:
+async def test_searches_answer_while_videos_index(
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    media_dir: Path,
+    tmp_path: Path,
+) -> None:
     for i in range(8):
         noise(48, 48, seed=i).save(media_dir / f"{i}.png")
     master = tmp_path / "master.mp4"
@@ -34,36 +37,40 @@ async def test_searches_answer_while_videos_index(make_settings: Callable[..., S
         shutil.copy(master, videos / f"{i:02}.mp4")
     settings = make_settings(performance={"max_concurrent_files": VIDEOS + 4})
     async with api_client(settings, tiny_engine) as client:
-        images = await client.post("/api/v1/files/batch-process",
-                                   json={"paths": [str(media_dir / f"{i}.png") for i in range(8)]})
+        images = await client.post(
+            "/api/v1/files/batch-process",
+            json={"paths": [str(media_dir / f"{i}.png") for i in range(8)]},
+        )
 
         async def finished(job: dict[str, str]) -> bool:
             return bool((await client.get(job["status_url"])).json()["status"] == "finished")
 
         await wait_for(lambda: finished(images.json()))
-        job = (await client.post("/api/v1/files/batch-process",
-                                 json={"paths": [str(videos)]})).json()
+        job = (
+            await client.post("/api/v1/files/batch-process", json={"paths": [str(videos)]})
+        ).json()
 
         async def decoding() -> bool:
             """Frames are flowing from FFmpeg for at least two videos."""
-            listing = (await client.get("/api/v1/files",
-                                        params={"status": "processing"})).json()
+            listing = (await client.get("/api/v1/files", params={"status": "processing"})).json()
             return sum(1 for f in listing["files"] if f["progress"] > 0.22) >= 2
 
         await wait_for(decoding)
         answers = await asyncio.gather(
-            *(client.post("/api/v1/search/text", json={"query": f"noise {i}"})
-              for i in range(20)),
-            *(client.get("/health") for _ in range(5)))
+            *(client.post("/api/v1/search/text", json={"query": f"noise {i}"}) for i in range(20)),
+            *(client.get("/health") for _ in range(5)),
+        )
         assert all(a.status_code == 200 for a in answers)
         assert all(len(a.json()["results"]) > 0 for a in answers[:20])
-        indexed = (await client.get("/api/v1/files", params={
-            "status": "indexed", "media_type": "video"})).json()["total"]
+        indexed = (
+            await client.get("/api/v1/files", params={"status": "indexed", "media_type": "video"})
+        ).json()["total"]
         # the searches did not wait for a single video to be done
         assert indexed == 0, f"{indexed} videos were indexed before the searches answered"
         await wait_for(lambda: finished(job), limit_s=300)
-        done = (await client.get("/api/v1/files", params={
-            "status": "indexed", "media_type": "video"})).json()["total"]
+        done = (
+            await client.get("/api/v1/files", params={"status": "indexed", "media_type": "video"})
+        ).json()["total"]
         assert done == VIDEOS
 
 
@@ -75,24 +82,31 @@ def _png(side: int) -> bytes:
 
 @pytest.mark.parametrize("model_sees_raw_upload", [False, True])
 async def test_tiny_image_searches_never_touch_indexing(
-        model_sees_raw_upload: bool, make_settings: Callable[..., Settings],
-        tiny_engine: InfinityEngine, media_dir: Path, monkeypatch: pytest.MonkeyPatch
+    model_sees_raw_upload: bool,
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    media_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """20 searches by 1x1/2x2 images while 100 files index. msearch scales tiny images up,
     so they answer 200; with that step removed the model refuses them, and they answer
     422 (the image's fault), never 503, and no file being indexed fails with them."""
     if model_sees_raw_upload:
-        monkeypatch.setattr("msearch.embedding.infinity.fit_for_model",
-                            lambda image, side: image)
+        monkeypatch.setattr("msearch.embedding.infinity.fit_for_model", lambda image, side: image)
     for i in range(100):
         noise(48, 40, seed=1000 + i).save(media_dir / f"{i:03}.png")
     async with api_client(make_settings(), tiny_engine) as client:
-        job = (await client.post("/api/v1/files/batch-process",
-                                 json={"paths": [str(media_dir)]})).json()
-        answers = await asyncio.gather(*(
-            client.post("/api/v1/search/image",
-                        files={"file": ("q.png", _png(1 + i % 2), "image/png")})
-            for i in range(20)))
+        job = (
+            await client.post("/api/v1/files/batch-process", json={"paths": [str(media_dir)]})
+        ).json()
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/api/v1/search/image", files={"file": ("q.png", _png(1 + i % 2), "image/png")}
+                )
+                for i in range(20)
+            )
+        )
         expected = 422 if model_sees_raw_upload else 200
         assert [a.status_code for a in answers] == [expected] * 20, answers[0].text
         if model_sees_raw_upload:

@@ -51,12 +51,12 @@ async def _stores_agree(settings: Settings) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_sigkill_during_reset_never_bricks(tmp_path: Path, tiny_clip_dir: Path,
-                                           make_settings: Callable[..., Settings]) -> None:
+def test_sigkill_during_reset_never_bricks(
+    tmp_path: Path, tiny_clip_dir: Path, make_settings: Callable[..., Settings]
+) -> None:
     library = _library(tmp_path / "media" / "lib")
     data = tmp_path / "data"
-    env = cli_env(data, tiny_clip_dir,
-                  MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(library.parent)]))
+    env = cli_env(data, tiny_clip_dir, MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(library.parent)]))
     assert run_cli(env, "index", str(library), "--no-progress").returncode == 0
     settings = make_settings(data_dir=data, api={"allowed_roots": [library.parent]})
     rng = random.Random(5)
@@ -66,9 +66,17 @@ def test_sigkill_during_reset_never_bricks(tmp_path: Path, tiny_clip_dir: Path,
         try:
             # the reset runs in the server; it is killed at a random moment of it
             resetting = subprocess.Popen(
-                [sys.executable, "-c", "import httpx,sys; httpx.post(sys.argv[1], json="
-                 "{'reset_type': sys.argv[2]}, timeout=60)", f"{url}/api/v1/system/reset",
-                 kind], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-c",
+                    "import httpx,sys; httpx.post(sys.argv[1], json="
+                    "{'reset_type': sys.argv[2]}, timeout=60)",
+                    f"{url}/api/v1/system/reset",
+                    kind,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(rng.uniform(0.0, 0.25))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -95,8 +103,8 @@ def test_sigkill_during_reset_never_bricks(tmp_path: Path, tiny_clip_dir: Path,
 
 
 async def test_an_interrupted_reset_is_finished_at_start_up(
-        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
-        media_dir: Path) -> None:
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     _library(media_dir, 6)
     settings = make_settings()
     services = await build_services(settings, engine=tiny_engine)
@@ -116,21 +124,21 @@ async def test_an_interrupted_reset_is_finished_at_start_up(
         await services.aclose()
 
 
-async def test_search_during_a_reset_never_fails(make_settings: Callable[..., Settings],
-                                                 tiny_engine: InfinityEngine,
-                                                 media_dir: Path) -> None:
+async def test_search_during_a_reset_never_fails(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     _library(media_dir, 12)
     async with api_client(make_settings(), tiny_engine) as client:
-        job = (await client.post("/api/v1/files/batch-process",
-                                 json={"paths": [str(media_dir)]})).json()
+        job = (
+            await client.post("/api/v1/files/batch-process", json={"paths": [str(media_dir)]})
+        ).json()
 
         async def finished() -> bool:
             return bool((await client.get(job["status_url"])).json()["status"] == "finished")
 
         await wait_for(finished)
         reset = client.post("/api/v1/system/reset", json={"reset_type": "index"})
-        searches = [client.post("/api/v1/search/text", json={"query": "noise"})
-                    for _ in range(20)]
+        searches = [client.post("/api/v1/search/text", json={"query": "noise"}) for _ in range(20)]
         responses = await asyncio.gather(reset, *searches)
         assert responses[0].status_code == 200, responses[0].text
         for response in responses[1:]:
@@ -138,10 +146,12 @@ async def test_search_during_a_reset_never_fails(make_settings: Callable[..., Se
 
 
 @pytest.mark.parametrize("damage", ["empty_segments", "garbage"])
-async def test_a_half_made_collection_is_repaired(damage: str,
-                                                  make_settings: Callable[..., Settings],
-                                                  tiny_engine: InfinityEngine,
-                                                  media_dir: Path) -> None:
+async def test_a_half_made_collection_is_repaired(
+    damage: str,
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    media_dir: Path,
+) -> None:
     _library(media_dir, 5)
     settings = make_settings()
     services = await build_services(settings, engine=tiny_engine)
@@ -178,9 +188,9 @@ def test_a_failed_start_up_exits_non_zero(tmp_path: Path, tiny_clip_dir: Path) -
     assert "vector" in (result.stdout + result.stderr).lower()
 
 
-async def test_jobs_left_running_by_a_crash_finish(make_settings: Callable[..., Settings],
-                                                   tiny_engine: InfinityEngine,
-                                                   media_dir: Path) -> None:
+async def test_jobs_left_running_by_a_crash_finish(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     paths = sorted(_library(media_dir, 6).iterdir())
     settings = make_settings()
     services = await build_services(settings, engine=tiny_engine)
@@ -205,16 +215,19 @@ async def test_jobs_left_running_by_a_crash_finish(make_settings: Callable[..., 
 
 
 async def test_indexing_pauses_on_a_full_disk_and_search_goes_on(
-        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
-        media_dir: Path) -> None:
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     free = [10 << 20]
     paths = sorted(_library(media_dir, 4).iterdir())
     async with api_client(make_settings(), tiny_engine) as client:
         guard = client.app.state.services.orchestrator.disk  # type: ignore[attr-defined]
         guard._free_bytes = lambda path: free[0]
         guard._interval = 0.05
-        job = (await client.post("/api/v1/files/batch-process",
-                                 json={"paths": [str(p) for p in paths]})).json()
+        job = (
+            await client.post(
+                "/api/v1/files/batch-process", json={"paths": [str(p) for p in paths]}
+            )
+        ).json()
         health = await wait_for(lambda: _paused_health(client))
         assert "low disk space" in health["indexing"]["paused"]
         search = await client.post("/api/v1/search/text", json={"query": "noise"})
@@ -237,10 +250,13 @@ async def _paused_health(client: httpx.AsyncClient) -> dict[str, object] | None:
 
 
 def _watch_env(tmp_path: Path, tiny_clip_dir: Path, root: Path) -> dict[str, str]:
-    return cli_env(tmp_path / "data", tiny_clip_dir,
-                   MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(root)]),
-                   MSEARCH_FILE_MONITORING__DEBOUNCE_MS="200",
-                   MSEARCH_FILE_MONITORING__RESCAN_INTERVAL_S="0")
+    return cli_env(
+        tmp_path / "data",
+        tiny_clip_dir,
+        MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(root)]),
+        MSEARCH_FILE_MONITORING__DEBOUNCE_MS="200",
+        MSEARCH_FILE_MONITORING__RESCAN_INTERVAL_S="0",
+    )
 
 
 def _wait_settled(url: str, expected: int, limit_s: float = 120) -> dict[str, str]:
@@ -264,9 +280,9 @@ def _sigkill(proc: subprocess.Popen[str]) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_during_a_rename_storm_keeps_file_ids(tmp_path: Path, tiny_clip_dir: Path,
-                                                      make_settings: Callable[..., Settings]
-                                                      ) -> None:
+def test_sigkill_during_a_rename_storm_keeps_file_ids(
+    tmp_path: Path, tiny_clip_dir: Path, make_settings: Callable[..., Settings]
+) -> None:
     root = tmp_path / "media"
     lib = _library(root / "lib", N_FILES)
     env = _watch_env(tmp_path, tiny_clip_dir, root)
@@ -293,7 +309,8 @@ def test_sigkill_during_a_rename_storm_keeps_file_ids(tmp_path: Path, tiny_clip_
 
 @pytest.mark.slow
 def test_sigkill_during_folder_removal_leaves_agreeing_stores(
-        tmp_path: Path, tiny_clip_dir: Path, make_settings: Callable[..., Settings]) -> None:
+    tmp_path: Path, tiny_clip_dir: Path, make_settings: Callable[..., Settings]
+) -> None:
     root = tmp_path / "media"
     env = _watch_env(tmp_path, tiny_clip_dir, root)
     settings = make_settings(data_dir=tmp_path / "data")
@@ -304,9 +321,15 @@ def test_sigkill_during_folder_removal_leaves_agreeing_stores(
         folder = httpx.post(f"{url}/api/v1/folders", json={"path": str(lib)}, timeout=30)
         _wait_settled(url, 16)
         removing = subprocess.Popen(
-            [sys.executable, "-c", "import httpx,sys; httpx.delete(sys.argv[1], timeout=60)",
-             f"{url}/api/v1/folders/{folder.json()['id']}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-c",
+                "import httpx,sys; httpx.delete(sys.argv[1], timeout=60)",
+                f"{url}/api/v1/folders/{folder.json()['id']}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.0, 0.3))
         _sigkill(proc)
         removing.wait(timeout=60)

@@ -46,8 +46,12 @@ class Flaky:
 
 @pytest.mark.parametrize(("attempts", "outcome"), [(3, "indexed"), (2, "failed")])
 async def test_transient_failures_are_retried_with_back_off(
-        attempts: int, outcome: str, make_settings: Callable[..., Settings],
-        tiny_engine: InfinityEngine, media_dir: Path) -> None:
+    attempts: int,
+    outcome: str,
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    media_dir: Path,
+) -> None:
     noise(40, 40, seed=1).save(media_dir / "a.png")
     settings = make_settings(performance={"retry_attempts": attempts, "retry_backoff_s": 0.05})
     engine = Flaky(tiny_engine, failures=2)
@@ -68,12 +72,12 @@ def _same_size_twins(path: Path) -> tuple[bytes, bytes]:
     buffer = io.BytesIO()
     noise(48, 48, seed=7).save(buffer, "PNG")
     good = buffer.getvalue()
-    return good, good[:len(good) // 2] + bytes(len(good) - len(good) // 2)
+    return good, good[: len(good) // 2] + bytes(len(good) - len(good) // 2)
 
 
-async def test_retry_on_purpose_after_fixing_a_file(make_settings: Callable[..., Settings],
-                                                    tiny_engine: InfinityEngine,
-                                                    media_dir: Path) -> None:
+async def test_retry_on_purpose_after_fixing_a_file(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     """The file is fixed without its size or mtime changing (a restore from a backup): a
     rescan cannot see it, so it says 'still failed', and a retry indexes it."""
     good, broken = _same_size_twins(media_dir / "x.png")
@@ -89,11 +93,11 @@ async def test_retry_on_purpose_after_fixing_a_file(make_settings: Callable[...,
         async def settled() -> bool:
             listing = (await client.get("/api/v1/files")).json()
             return listing["total"] == 4 and all(
-                f["status"] in ("indexed", "failed") for f in listing["files"])
+                f["status"] in ("indexed", "failed") for f in listing["files"]
+            )
 
         await wait_for(settled)
-        [failed] = (await client.get("/api/v1/files", params={"status": "failed"})
-                    ).json()["files"]
+        [failed] = (await client.get("/api/v1/files", params={"status": "failed"})).json()["files"]
         assert failed["error"]["code"] == "corrupt_media"
         stat = target.stat()
         target.write_bytes(good)
@@ -109,8 +113,7 @@ async def test_retry_on_purpose_after_fixing_a_file(make_settings: Callable[...,
 
         unknown = await client.post("/api/v1/files/retry", json={"file_ids": ["nope"]})
         assert unknown.status_code == 404
-        assert (await client.post("/api/v1/files/retry", json={"file_ids": []})
-                ).status_code == 422
+        assert (await client.post("/api/v1/files/retry", json={"file_ids": []})).status_code == 422
         job = await client.post("/api/v1/files/retry", json={"file_ids": [failed["file_id"]]})
         assert job.status_code == 202 and len(job.json()["files"]) == 1
 
@@ -128,8 +131,9 @@ def test_msearch_retry_all(tmp_path: Path, tiny_clip_dir: Path, media_dir: Path)
     target = media_dir / "y.png"
     target.write_bytes(broken)
     noise(40, 40, seed=3).save(media_dir / "fine.png")
-    env = cli_env(tmp_path / "data", tiny_clip_dir,
-                  MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(media_dir)]))
+    env = cli_env(
+        tmp_path / "data", tiny_clip_dir, MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(media_dir)])
+    )
     first = run_cli(env, "index", str(media_dir), "--no-progress")
     assert first.returncode == 3 and "1 failed" in first.stdout
     stat = target.stat()

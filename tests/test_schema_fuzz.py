@@ -25,19 +25,39 @@ def test_the_api_holds_against_schemathesis(tmp_path: Path, tiny_clip_dir: Path)
     for i in range(6):
         noise(40, 40, seed=i).save(media / f"{i}.png")
     # schemathesis also sends wrong keys: the back-off would answer 429 to all that follows
-    env = cli_env(tmp_path / "data", tiny_clip_dir, MSEARCH_API__API_KEY=KEY,
-                  MSEARCH_API__FAILED_KEY_BACKOFF="false",
-                  MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(media)]))
+    env = cli_env(
+        tmp_path / "data",
+        tiny_clip_dir,
+        MSEARCH_API__API_KEY=KEY,
+        MSEARCH_API__FAILED_KEY_BACKOFF="false",
+        MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(media)]),
+    )
     assert run_cli(env, "index", str(media), "--no-progress").returncode == 0
     proc, url = start_server(env)
     try:
         result = subprocess.run(
-            [st, "run", f"{url}/openapi.json", "--header", f"Authorization: Bearer {KEY}",
-             "--checks", "not_a_server_error,status_code_conformance,"
-             "content_type_conformance,response_schema_conformance",
-             "--max-examples", "15", "--seed", "1", "--no-color",
-             "--request-timeout", "30"],
-            capture_output=True, text=True, timeout=900, env={**env, "NO_COLOR": "1"})
+            [
+                st,
+                "run",
+                f"{url}/openapi.json",
+                "--header",
+                f"Authorization: Bearer {KEY}",
+                "--checks",
+                "not_a_server_error,status_code_conformance,"
+                "content_type_conformance,response_schema_conformance",
+                "--max-examples",
+                "15",
+                "--seed",
+                "1",
+                "--no-color",
+                "--request-timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**env, "NO_COLOR": "1"},
+        )
     finally:
         stop_server(proc)
     report = result.stdout + result.stderr

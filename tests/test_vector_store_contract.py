@@ -23,13 +23,13 @@ def _factories(tmp: Path) -> dict[str, Factory]:
     return {
         "edge": lambda: EdgeVectorStore(tmp / "edge", QdrantSettings()),
         "client-local-path": lambda: RemoteVectorStore.connect(
-            QdrantSettings(url=str(tmp / "local"))),
+            QdrantSettings(url=str(tmp / "local"))
+        ),
     }
 
 
 @pytest.fixture(params=["edge", "client-local-path", "client-memory"])
-async def store_factory(request: pytest.FixtureRequest, tmp_path: Path
-                        ) -> AsyncIterator[Factory]:
+async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
     if request.param == "client-memory":
         shared = RemoteVectorStore.connect(QdrantSettings(url=":memory:"))
         yield lambda: shared
@@ -42,10 +42,21 @@ def _unit(vec: list[float]) -> list[float]:
     return list(arr / np.linalg.norm(arr))
 
 
-def _point(file_id: str, vec: list[float], *, media: str = "image", folder: str = "/a",
-           taken: float | None = None, scene: int = 0) -> VectorPoint:
-    payload = {"file_id": file_id, "media_type": media, "dirs": ancestor_dirs(folder),
-               "folder": folder}
+def _point(
+    file_id: str,
+    vec: list[float],
+    *,
+    media: str = "image",
+    folder: str = "/a",
+    taken: float | None = None,
+    scene: int = 0,
+) -> VectorPoint:
+    payload = {
+        "file_id": file_id,
+        "media_type": media,
+        "dirs": ancestor_dirs(folder),
+        "folder": folder,
+    }
     if taken is not None:
         payload["taken_at"] = taken
     return VectorPoint(point_id(file_id, scene), _unit(vec), payload)
@@ -60,13 +71,16 @@ def _axis(i: int, noise: float = 0.0) -> list[float]:
 async def _filled(factory: Factory) -> VectorStore:
     store = factory()
     await store.ensure_collection("c", DIM)
-    await store.upsert("c", [
-        _point("f0", _axis(0), folder="/photos/2020", taken=100.0),
-        _point("f1", _axis(0, 0.1), folder="/photos/2021", taken=200.0),
-        _point("f2", _axis(0, 0.3), media="video", folder="/videos", taken=300.0),
-        _point("f3", _axis(1, 0.05), folder="/photos/2021/summer"),
-        _point("f4", _axis(2, 0.02), media="video", folder="/videos"),
-    ])
+    await store.upsert(
+        "c",
+        [
+            _point("f0", _axis(0), folder="/photos/2020", taken=100.0),
+            _point("f1", _axis(0, 0.1), folder="/photos/2021", taken=200.0),
+            _point("f2", _axis(0, 0.3), media="video", folder="/videos", taken=300.0),
+            _point("f3", _axis(1, 0.05), folder="/photos/2021/summer"),
+            _point("f4", _axis(2, 0.02), media="video", folder="/videos"),
+        ],
+    )
     return store
 
 
@@ -141,8 +155,7 @@ async def test_retrieve_vectors(store_factory: Factory) -> None:
 async def test_collections_are_separate_and_droppable(store_factory: Factory) -> None:
     store = await _filled(store_factory)
     await store.ensure_collection("other", 4)
-    await store.upsert("other", [VectorPoint(point_id("x", 0), [1, 0, 0, 0],
-                                             {"file_id": "x"})])
+    await store.upsert("other", [VectorPoint(point_id("x", 0), [1, 0, 0, 0], {"file_id": "x"})])
     assert {"c", "other"} <= set(await store.list_collections()) | {"c", "other"}
     assert await store.count("other") == 1 and await store.count("c") == 5
     await store.drop_collection("other")
@@ -167,8 +180,13 @@ async def test_optimized_edge_index_still_finds_neighbours(tmp_path: Path) -> No
     store = EdgeVectorStore(tmp_path / "edge", QdrantSettings())
     await store.ensure_collection("c", 32)
     vectors = rng.randn(3000, 32)
-    await store.upsert("c", [VectorPoint(point_id(f"f{i}", 0), _unit(list(v)),
-                                         {"file_id": f"f{i}"}) for i, v in enumerate(vectors)])
+    await store.upsert(
+        "c",
+        [
+            VectorPoint(point_id(f"f{i}", 0), _unit(list(v)), {"file_id": f"f{i}"})
+            for i, v in enumerate(vectors)
+        ],
+    )
     await store.optimize("c")
     hits = await store.search("c", _unit(list(vectors[1234])), limit=1)
     assert hits[0].payload["file_id"] == "f1234"

@@ -25,13 +25,17 @@ DURATIONS = [2.32, 1.72, 3.12, 1.52, 2.64, 1.24, 4.0, 1.96, 2.48]
 
 def _cuts(path: Path, settings: VideoSettings | None = None) -> list[float]:
     info = probe(path)
-    scenes = list(FFmpegSceneDetector(settings or VideoSettings(min_scene_seconds=0.5))
-                  .scenes(path, info, min_short=64))
+    scenes = list(
+        FFmpegSceneDetector(settings or VideoSettings(min_scene_seconds=0.5)).scenes(
+            path, info, min_short=64
+        )
+    )
     return [k.scene.start for k in scenes[1:]]
 
 
-def _precision_recall(found: list[float], truth: list[float], tol: float = 0.1
-                      ) -> tuple[float, float]:
+def _precision_recall(
+    found: list[float], truth: list[float], tol: float = 0.1
+) -> tuple[float, float]:
     matched = sum(any(abs(f - t) <= tol for t in truth) for f in found)
     recalled = sum(any(abs(f - t) <= tol for f in found) for t in truth)
     return matched / max(1, len(found)), recalled / max(1, len(truth))
@@ -44,8 +48,22 @@ def test_probe_reads_duration_rate_size_codec_and_rotation(tmp_path: Path) -> No
     assert info.duration == pytest.approx(2.0, abs=0.05)
     assert (info.width, info.height, info.fps, info.codec) == (320, 240, 25.0, "h264")
     rotated = tmp_path / "r.mp4"
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(path), "-c", "copy",
-                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(path),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            str(rotated),
+        ],
+        check=True,
+    )
     turned = probe(rotated)
     assert turned.rotation in (90, 270) and (turned.width, turned.height) == (240, 320)
 
@@ -66,8 +84,9 @@ def test_a_video_without_cuts_is_one_scene_and_long_scenes_are_split(tmp_path: P
     [only] = list(FFmpegSceneDetector(VideoSettings()).scenes(path, info, min_short=64))
     assert (only.scene.start, only.scene.end) == (0.0, pytest.approx(6.0, abs=0.05))
     assert 2.0 <= only.scene.keyframe <= 4.0  # mid-scene
-    split = list(FFmpegSceneDetector(VideoSettings(max_scene_seconds=2.0))
-                 .scenes(path, info, min_short=64))
+    split = list(
+        FFmpegSceneDetector(VideoSettings(max_scene_seconds=2.0)).scenes(path, info, min_short=64)
+    )
     assert [k.scene.start for k in split] == [0.0, 2.0, 4.0]
     assert all(k.image.height == 64 for k in split)
 
@@ -75,8 +94,11 @@ def test_a_video_without_cuts_is_one_scene_and_long_scenes_are_split(tmp_path: P
 def test_short_scenes_merge_into_a_neighbour(tmp_path: Path) -> None:
     path = tmp_path / "flash.mp4"
     truth = segments_video(path, [2.0, 0.4, 2.0])
-    scenes = list(FFmpegSceneDetector(VideoSettings(min_scene_seconds=1.0))
-                  .scenes(path, probe(path), min_short=64))
+    scenes = list(
+        FFmpegSceneDetector(VideoSettings(min_scene_seconds=1.0)).scenes(
+            path, probe(path), min_short=64
+        )
+    )
     assert len(scenes) == 2 and truth == [2.0, 2.4]
     assert scenes[-1].scene.end == pytest.approx(4.4, abs=0.05)
 
@@ -94,8 +116,9 @@ def test_bad_videos_fail_clearly(tmp_path: Path) -> None:
 
 
 async def _index(client: httpx.AsyncClient, *paths: Path) -> dict[str, str]:
-    job = (await client.post("/api/v1/files/batch-process",
-                             json={"paths": [str(p) for p in paths]})).json()
+    job = (
+        await client.post("/api/v1/files/batch-process", json={"paths": [str(p) for p in paths]})
+    ).json()
 
     async def finished() -> bool:
         return bool((await client.get(job["status_url"])).json()["status"] == "finished")
@@ -104,8 +127,9 @@ async def _index(client: httpx.AsyncClient, *paths: Path) -> dict[str, str]:
     return {Path(f["path"]).name: f["file_id"] for f in job["files"]}
 
 
-async def test_videos_through_the_api(make_settings: Callable[..., Settings],
-                                      tiny_engine: InfinityEngine, media_dir: Path) -> None:
+async def test_videos_through_the_api(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     video = media_dir / "clip.mp4"
     truth = segments_video(video, DURATIONS[:4])
     (media_dir / "empty.mp4").write_bytes(b"")
@@ -125,31 +149,49 @@ async def test_videos_through_the_api(make_settings: Callable[..., Settings],
         assert len(status["scenes"]) == len(truth) + 1
         assert (await client.get("/health")).json()["counts"]["vectors"] == len(truth) + 1
         for scene in range(len(truth) + 1):
-            thumb = await client.get(f"/api/v1/files/{ids['clip.mp4']}/thumbnail",
-                                     params={"scene": scene})
+            thumb = await client.get(
+                f"/api/v1/files/{ids['clip.mp4']}/thumbnail", params={"scene": scene}
+            )
             assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
-        missing = await client.get(f"/api/v1/files/{ids['clip.mp4']}/thumbnail",
-                                   params={"scene": 99})
+        missing = await client.get(
+            f"/api/v1/files/{ids['clip.mp4']}/thumbnail", params={"scene": 99}
+        )
         assert missing.status_code == 404
-        ranged = await client.get(f"/api/v1/files/{ids['clip.mp4']}/content",
-                                  headers={"Range": "bytes=1000-1999"})
+        ranged = await client.get(
+            f"/api/v1/files/{ids['clip.mp4']}/content", headers={"Range": "bytes=1000-1999"}
+        )
         assert ranged.status_code == 206 and ranged.headers["content-type"] == "video/mp4"
         codes = {}
         for name in ("empty.mp4", "random.mp4", "sound.mp4", "cut.mp4"):
             codes[name] = (await client.get(f"/api/v1/files/{ids[name]}")).json()["error"]["code"]
-        assert codes == {"empty.mp4": "empty_file", "random.mp4": "unsupported_media",
-                         "sound.mp4": "unsupported_media", "cut.mp4": "corrupt_media"}
-        hits = (await client.post("/api/v1/search/text", json={
-            "query": "x", "media_types": ["video"], "limit": 3})).json()["results"]
+        assert codes == {
+            "empty.mp4": "empty_file",
+            "random.mp4": "unsupported_media",
+            "sound.mp4": "unsupported_media",
+            "cut.mp4": "corrupt_media",
+        }
+        hits = (
+            await client.post(
+                "/api/v1/search/text", json={"query": "x", "media_types": ["video"], "limit": 3}
+            )
+        ).json()["results"]
         assert hits and all(h["scene"] is not None for h in hits)
-        every = (await client.post("/api/v1/search/text", json={
-            "query": "x", "media_types": ["video"], "limit": 50})).json()["results"]
-        grouped = (await client.post("/api/v1/search/text", json={
-            "query": "x", "media_types": ["video"], "group_by_file": True})).json()["results"]
+        every = (
+            await client.post(
+                "/api/v1/search/text", json={"query": "x", "media_types": ["video"], "limit": 50}
+            )
+        ).json()["results"]
+        grouped = (
+            await client.post(
+                "/api/v1/search/text",
+                json={"query": "x", "media_types": ["video"], "group_by_file": True},
+            )
+        ).json()["results"]
         assert len(grouped) == 1 and len(every) == len(truth) + 1
         # the other scenes that match, best first; a negative similarity is no match
         assert [m["score"] for m in grouped[0]["more_scenes"]] == [
-            h["score"] for h in every[1:] if h["score"] > 0]
+            h["score"] for h in every[1:] if h["score"] > 0
+        ]
 
         # re-processing a changed video replaces all its scenes and vectors
         segments_video(video, [3.0, 3.0])
@@ -160,28 +202,43 @@ async def test_videos_through_the_api(make_settings: Callable[..., Settings],
 
 
 async def test_a_shape_shown_in_one_scene_is_found_at_that_moment(
-        tmp_path: Path, media_dir: Path) -> None:
+    tmp_path: Path, media_dir: Path
+) -> None:
     rng = random.Random(5)
-    shots = [("red", "star", 2.0), ("blue", "square", 2.4), ("green", "circle", 2.8),
-             ("yellow", "triangle", 2.0)]
+    shots = [
+        ("red", "star", 2.0),
+        ("blue", "square", 2.4),
+        ("green", "circle", 2.8),
+        ("yellow", "triangle", 2.0),
+    ]
     # a cut changes the whole picture, as in footage: each shot has its own background
     backgrounds = ["grey", "beige", "dark grey", "striped"]
-    frames = [(render(ShapeSpec(c, s, "large", "center", b), 256, rng), d)
-              for (c, s, d), b in zip(shots, backgrounds, strict=True)]
+    frames = [
+        (render(ShapeSpec(c, s, "large", "center", b), 256, rng), d)
+        for (c, s, d), b in zip(shots, backgrounds, strict=True)
+    ]
     video = media_dir / "shapes.mp4"
     cuts = slideshow(video, frames)
     for i in range(6):  # distractor stills
-        render(ShapeSpec("purple", "cross", "medium", "center", "beige"), 256,
-               rng).save(media_dir / f"still{i}.png")
-    settings = load_settings(None, data_dir=tmp_path / "data",
-                             embedding={"model": "demo", "device": "cpu"},
-                             api={"allowed_roots": [media_dir]})
+        render(ShapeSpec("purple", "cross", "medium", "center", "beige"), 256, rng).save(
+            media_dir / f"still{i}.png"
+        )
+    settings = load_settings(
+        None,
+        data_dir=tmp_path / "data",
+        embedding={"model": "demo", "device": "cpu"},
+        api={"allowed_roots": [media_dir]},
+    )
     async with api_client(settings, None) as client:
         await _index(client, media_dir)
         for (colour, shape, _), start, end in zip(
-                shots, [0.0, *cuts], [*cuts, sum(d for *_, d in shots)], strict=True):
-            body = (await client.post("/api/v1/search/text", json={
-                "query": f"a {colour} {shape}", "limit": 1})).json()
+            shots, [0.0, *cuts], [*cuts, sum(d for *_, d in shots)], strict=True
+        ):
+            body = (
+                await client.post(
+                    "/api/v1/search/text", json={"query": f"a {colour} {shape}", "limit": 1}
+                )
+            ).json()
             [hit] = body["results"]
             assert Path(hit["path"]).name == "shapes.mp4", (colour, shape)
             assert hit["scene"]["start"] == pytest.approx(start, abs=0.1)
@@ -208,8 +265,8 @@ def test_memory_stays_bounded_for_any_length() -> None:
 
 
 async def test_progress_is_reported_while_a_video_is_processed(
-        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
-        media_dir: Path) -> None:
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     from msearch.orchestrator import ProcessingOrchestrator
     from msearch.orchestrator.progress import Step
     from msearch.services import build_services
@@ -232,8 +289,13 @@ async def test_progress_is_reported_while_a_video_is_processed(
     settings = make_settings()
     services = await build_services(settings, engine=tiny_engine)
     recording = Recording()
-    orchestrator = ProcessingOrchestrator(services.adapter, tiny_engine, settings.performance,
-                                          video=settings.video, progress=recording)
+    orchestrator = ProcessingOrchestrator(
+        services.adapter,
+        tiny_engine,
+        settings.performance,
+        video=settings.video,
+        progress=recording,
+    )
     await orchestrator.start()
     try:
         record = await orchestrator.process_file(video)
@@ -246,8 +308,8 @@ async def test_progress_is_reported_while_a_video_is_processed(
 
 
 async def test_scenes_less_similar_than_unrelated_are_no_match(
-        make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
-        media_dir: Path) -> None:
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     """Queried with (scene 0 - scene 1), scene 0 scores above 0 and scene 1 below: the
     grouped result names scene 0 and does not offer scene 1 as a matching scene."""
     from msearch.search import SearchOptions
@@ -265,7 +327,8 @@ async def test_scenes_less_similar_than_unrelated_are_no_match(
         first, second = np.array(found[ids[0]]), np.array(found[ids[1]])
         query = (first - second) / np.linalg.norm(first - second)
         [hit] = await services.searcher._search(
-            query.tolist(), SearchOptions(group_by_file=True, media_types=("video",)))
+            query.tolist(), SearchOptions(group_by_file=True, media_types=("video",))
+        )
     finally:
         await services.aclose()
     assert hit.scene is not None and hit.scene.index == 0

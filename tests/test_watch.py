@@ -49,14 +49,16 @@ Starter = Callable[[], Awaitable[Services]]
 
 
 @pytest.fixture
-async def started(watch_settings: Settings, counting: CountingEngine
-                  ) -> AsyncIterator[Starter]:
+async def started(watch_settings: Settings, counting: CountingEngine) -> AsyncIterator[Starter]:
     """Starts the service with watching on; everything started is closed at the end."""
     running: list[Services] = []
 
     async def start() -> Services:
-        services = await build_services(watch_settings, engine=counting,  # type: ignore[arg-type]
-                                        watch=True)
+        services = await build_services(
+            watch_settings,
+            engine=counting,  # type: ignore[arg-type]
+            watch=True,
+        )
         running.append(services)
         return services
 
@@ -71,8 +73,9 @@ async def watch(services: Services, folder: Path, recursive: bool = True) -> int
     return record.id
 
 
-async def test_create_modify_rename_delete(started: Starter,
-                                           counting: CountingEngine, media_dir: Path) -> None:
+async def test_create_modify_rename_delete(
+    started: Starter, counting: CountingEngine, media_dir: Path
+) -> None:
     services = await started()
     lib = media_dir / "lib"
     await watch(services, lib)
@@ -103,7 +106,8 @@ async def _path_is_indexed(services: Services, path: Path) -> bool:
 
 
 async def test_moves_across_folders_directory_moves_and_subtree_delete(
-        started: Starter, counting: CountingEngine, media_dir: Path) -> None:
+    started: Starter, counting: CountingEngine, media_dir: Path
+) -> None:
     services = await started()
     left, right = media_dir / "left", media_dir / "right"
     await watch(services, left)
@@ -130,8 +134,10 @@ async def test_moves_across_folders_directory_moves_and_subtree_delete(
     assert {Path(p).name: r.id for p, r in files.items()} == ids
     assert counting.images_embedded == embedded, "moved files must keep their vectors"
     hits = await services.adapter.search(
-        await services.adapter.file_vector(ids["p1.png"]) or [], limit=1,
-        filter=_folder_filter(right / "holiday"))
+        await services.adapter.file_vector(ids["p1.png"]) or [],
+        limit=1,
+        filter=_folder_filter(right / "holiday"),
+    )
     assert hits and hits[0].file.id == ids["p1.png"], "the payload must follow the move"
 
     shutil.rmtree(right / "holiday")  # subtree delete
@@ -146,7 +152,8 @@ def _folder_filter(folder: Path) -> object:
 
 
 async def test_file_written_slowly_is_processed_once_complete(
-        started: Starter, counting: CountingEngine, media_dir: Path) -> None:
+    started: Starter, counting: CountingEngine, media_dir: Path
+) -> None:
     services = await started()
     lib = media_dir / "lib"
     await watch(services, lib)
@@ -157,7 +164,7 @@ async def test_file_written_slowly_is_processed_once_complete(
     step = len(data) // chunks + 1
     with target.open("wb") as fh:
         for start in range(0, len(data), step):
-            fh.write(data[start:start + step])
+            fh.write(data[start : start + step])
             fh.flush()
             os.fsync(fh.fileno())
             await _sleep(0.1)  # well inside the 300 ms the file must stay unchanged
@@ -174,7 +181,8 @@ async def _sleep(seconds: float) -> None:
 
 
 async def test_a_burst_of_500_files_loses_nothing(
-        started: Starter, counting: CountingEngine, media_dir: Path) -> None:
+    started: Starter, counting: CountingEngine, media_dir: Path
+) -> None:
     services = await started()
     lib = media_dir / "burst"
     await watch(services, lib)
@@ -186,8 +194,9 @@ async def test_a_burst_of_500_files_loses_nothing(
     assert len({r.fingerprint for r in files.values()}) == 500
 
 
-async def test_a_moved_video_keeps_its_scenes(started: Starter, counting: CountingEngine,
-                                             media_dir: Path) -> None:
+async def test_a_moved_video_keeps_its_scenes(
+    started: Starter, counting: CountingEngine, media_dir: Path
+) -> None:
     services = await started()
     lib = media_dir / "lib"
     await watch(services, lib)
@@ -211,8 +220,7 @@ async def test_a_moved_video_keeps_its_scenes(started: Starter, counting: Counti
     assert sorted(h.scene.index for h in hits if h.scene) == [0, 1, 2]
 
 
-async def test_ignored_names_wait_until_renamed(started: Starter,
-                                               media_dir: Path) -> None:
+async def test_ignored_names_wait_until_renamed(started: Starter, media_dir: Path) -> None:
     services = await started()
     lib = media_dir / "lib"
     await watch(services, lib)
@@ -232,7 +240,8 @@ async def test_ignored_names_wait_until_renamed(started: Starter,
 
 
 async def test_changes_made_while_stopped_are_found_at_start(
-        started: Starter, counting: CountingEngine, media_dir: Path) -> None:
+    started: Starter, counting: CountingEngine, media_dir: Path
+) -> None:
     services = await started()
     lib = media_dir / "lib"
     await watch(services, lib)
@@ -255,8 +264,7 @@ async def test_changes_made_while_stopped_are_found_at_start(
     assert counting.images_embedded - embedded == 2, "only the new and the changed file"
 
 
-async def test_a_folder_that_is_away_keeps_its_files(
-        started: Starter, media_dir: Path) -> None:
+async def test_a_folder_that_is_away_keeps_its_files(started: Starter, media_dir: Path) -> None:
     services = await started()
     lib = media_dir / "drive"
     folder_id = await watch(services, lib)
@@ -280,8 +288,11 @@ async def test_a_folder_that_is_away_keeps_its_files(
 
 
 async def test_polling_takes_over_when_inotify_watches_run_out(
-        started: Starter, media_dir: Path, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    started: Starter,
+    media_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class ExhaustedInotify(observers.InotifyObserver):
         def schedule(self, *args: object, **kwargs: object) -> object:
             raise OSError(errno.ENOSPC, "inotify watch limit reached")
@@ -341,8 +352,12 @@ async def _folder(client: httpx.AsyncClient, folder_id: int) -> dict[str, Any]:
     return next(f for f in listed if f["id"] == folder_id)
 
 
-async def test_folders_api(make_settings: Callable[..., Settings], tiny_engine: InfinityEngine,
-                           media_dir: Path, tmp_path: Path) -> None:
+async def test_folders_api(
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    media_dir: Path,
+    tmp_path: Path,
+) -> None:
     lib = media_dir / "lib"
     for i in range(6):
         png(lib / "sub" / f"{i}.png", seed=i)
@@ -357,8 +372,9 @@ async def test_folders_api(make_settings: Callable[..., Settings], tiny_engine: 
         view = created.json()
         assert view["path"] == str(lib) and view["recursive"] is True
         assert view["watching"] == "inotify"
-        assert view["scanning"] or view["pending_changes"] or view["counts"]["queued"], \
+        assert view["scanning"] or view["pending_changes"] or view["counts"]["queued"], (
             "a folder just added must show work in progress, never look finished"
+        )
 
         async def indexed() -> dict[str, Any] | None:
             current = await _folder(client, view["id"])
@@ -366,8 +382,7 @@ async def test_folders_api(make_settings: Callable[..., Settings], tiny_engine: 
             return current if done and current["counts"]["indexed"] == 6 else None
 
         view = await wait_for(indexed)
-        assert view["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "skipped": 0,
-                                  "total": 7}
+        assert view["counts"] == {"indexed": 6, "queued": 0, "failed": 1, "skipped": 0, "total": 7}
         scan = view["last_scan"]  # files written moments ago settle first, then are queued
         assert scan["queued"] + scan["deferred"] == 7
         failed = (await client.get("/api/v1/files", params={"status": "failed"})).json()
@@ -384,8 +399,7 @@ async def test_folders_api(make_settings: Callable[..., Settings], tiny_engine: 
         assert (await client.post("/api/v1/folders/999/rescan")).status_code == 404
         assert (await client.delete("/api/v1/folders/999")).status_code == 404
 
-        kept = await client.delete(f"/api/v1/folders/{view['id']}",
-                                   params={"keep_files": "true"})
+        kept = await client.delete(f"/api/v1/folders/{view['id']}", params={"keep_files": "true"})
         assert kept.status_code == 200 and kept.json()["files_removed"] == 0
         assert (await client.get("/api/v1/folders")).json() == {"folders": []}
         assert (await client.get("/api/v1/files")).json()["total"] == 6
@@ -394,13 +408,14 @@ async def test_folders_api(make_settings: Callable[..., Settings], tiny_engine: 
         removed = await client.delete(f"/api/v1/folders/{again.json()['id']}")
         assert removed.json()["files_removed"] == 6
         assert (await client.get("/api/v1/files")).json()["total"] == 0
-        assert sorted(p.name for p in (lib / "sub").iterdir()) == [f"{i}.png" for i in (1, 2, 3,
-                                                                                     4, 5)]
+        assert sorted(p.name for p in (lib / "sub").iterdir()) == [
+            f"{i}.png" for i in (1, 2, 3, 4, 5)
+        ]
 
 
-async def test_configured_folders_and_resets(make_settings: Callable[..., Settings],
-                                             tiny_engine: InfinityEngine,
-                                             media_dir: Path) -> None:
+async def test_configured_folders_and_resets(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
     lib = media_dir / "configured"
     for i in range(3):
         png(lib / f"{i}.png", seed=i)
@@ -425,7 +440,8 @@ async def test_configured_folders_and_resets(make_settings: Callable[..., Settin
 
 
 async def test_the_two_halves_of_a_move_pair_up_across_batches(
-        started: Starter, counting: CountingEngine, media_dir: Path, tmp_path: Path) -> None:
+    started: Starter, counting: CountingEngine, media_dir: Path, tmp_path: Path
+) -> None:
     """The source of a move reported (and settled) alone, its destination only later:
     the file keeps its id and vectors instead of being deleted and embedded again."""
     services = await started()
@@ -446,8 +462,9 @@ async def test_the_two_halves_of_a_move_pair_up_across_batches(
     assert counting.images_embedded == 1
 
 
-async def test_a_vanished_file_leaves_after_its_grace(started: Starter, media_dir: Path,
-                                                      tmp_path: Path) -> None:
+async def test_a_vanished_file_leaves_after_its_grace(
+    started: Starter, media_dir: Path, tmp_path: Path
+) -> None:
     services = await started()
     lib = media_dir / "lib"
     await watch(services, lib)
@@ -459,8 +476,9 @@ async def test_a_vanished_file_leaves_after_its_grace(started: Starter, media_di
 
 
 @pytest.mark.slow
-async def test_a_rename_storm_keeps_every_file_id(started: Starter, counting: CountingEngine,
-                                                  media_dir: Path) -> None:
+async def test_a_rename_storm_keeps_every_file_id(
+    started: Starter, counting: CountingEngine, media_dir: Path
+) -> None:
     services = await started()
     lib, other = media_dir / "lib", media_dir / "other"
     await watch(services, lib)

@@ -27,10 +27,16 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "build" / "test-artifacts" / "web"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
-
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 @dataclass
@@ -45,19 +51,26 @@ class Server:
 def _serve(root: Path, library: Path, **env_extra: str) -> tuple[str, subprocess.Popen[str]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSEARCH_")}
-    env.update({
-        "MSEARCH_DATA_DIR": str(root / "data"),
-        "MSEARCH_EMBEDDING__MODEL": "demo",
-        "MSEARCH_EMBEDDING__DEVICE": "cpu",
-        "MSEARCH_API__ALLOWED_ROOTS": json.dumps([str(root)]),
-        "MSEARCH_FILE_MONITORING__FOLDERS": json.dumps([str(library)]),
-        "MSEARCH_FILE_MONITORING__DEBOUNCE_MS": "300",
-        "PYTHONUNBUFFERED": "1",
-        **env_extra,
-    })
+    env.update(
+        {
+            "MSEARCH_DATA_DIR": str(root / "data"),
+            "MSEARCH_EMBEDDING__MODEL": "demo",
+            "MSEARCH_EMBEDDING__DEVICE": "cpu",
+            "MSEARCH_API__ALLOWED_ROOTS": json.dumps([str(root)]),
+            "MSEARCH_FILE_MONITORING__FOLDERS": json.dumps([str(library)]),
+            "MSEARCH_FILE_MONITORING__DEBOUNCE_MS": "300",
+            "PYTHONUNBUFFERED": "1",
+            **env_extra,
+        }
+    )
     log = (root / "server.log").open("a")
-    process = subprocess.Popen([sys.executable, "-m", "msearch", "serve", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "msearch", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -76,8 +89,13 @@ def _wait_indexed(url: str, headers: dict[str, str] | None = None, limit_s: floa
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         folders = httpx.get(f"{url}/api/v1/folders", headers=headers, timeout=10).json()
-        if all(not f["scanning"] and not f["pending_changes"] and not f["counts"]["queued"]
-               and f["counts"]["indexed"] for f in folders["folders"]):
+        if all(
+            not f["scanning"]
+            and not f["pending_changes"]
+            and not f["counts"]["queued"]
+            and f["counts"]["indexed"]
+            for f in folders["folders"]
+        ):
             return
         time.sleep(0.5)
     raise AssertionError(f"not indexed in time: {folders}")
@@ -156,7 +174,8 @@ def test_a_text_query_shows_a_matching_shape_first(server: Server, page: Any) ->
     page.wait_for_selector("#viewer[open] .meta dd")
     # predicates are functions: a bare expression is eval'd in the page, which its CSP forbids
     page.wait_for_function(
-        "() => document.querySelector('#viewer-meta').innerText.includes('256 × 256')")
+        "() => document.querySelector('#viewer-meta').innerText.includes('256 × 256')"
+    )
     meta = page.inner_text("#viewer-meta")
     assert str(server.library) in meta and "Dimensions" in meta
     shot(page, "viewer-image")
@@ -175,7 +194,9 @@ def test_an_image_dropped_on_the_page_searches_by_example(server: Server, page: 
              const dt = new DataTransfer();
              dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'image/png'}));
              return dt;
-           }""", [data, example.name])
+           }""",
+        [data, example.name],
+    )
     page.dispatch_event("body", "dragenter", {"dataTransfer": transfer})
     assert page.is_visible("#drop-overlay")
     page.dispatch_event("body", "drop", {"dataTransfer": transfer})
@@ -191,7 +212,8 @@ def test_an_image_dropped_on_the_page_searches_by_example(server: Server, page: 
     second = page.inner_text("#viewer-title")
     page.click("#viewer-similar")
     page.wait_for_function(
-        f"() => document.querySelector('#summary').innerText.includes('like {second}')")
+        f"() => document.querySelector('#summary').innerText.includes('like {second}')"
+    )
     assert second not in _card_names(page), "the query file is left out of its results"
 
 
@@ -211,7 +233,8 @@ def test_a_video_result_plays_from_its_scene(server: Server, page: Any) -> None:
     page.wait_for_function(
         "() => { const v = document.querySelector('#viewer video');"
         " return v && !v.paused && v.currentTime > Number(v.dataset.sceneStart); }",
-        timeout=20_000)
+        timeout=20_000,
+    )
     current = page.evaluate("document.querySelector('#viewer video').currentTime")
     assert start > 0 and start <= current < start + 3, (start, current)
     shot(page, "video-playing")
@@ -237,7 +260,9 @@ def test_adding_a_folder_shows_progress_until_indexed(server: Server, page: Any)
         "path => [...document.querySelectorAll('.folder')].some(f =>"
         " f.innerText.includes(path) && f.querySelector('.count-indexed').innerText"
         " === '24 indexed' && f.querySelector('.folder-state').innerText.startsWith('watching'))",
-        arg=str(extra), timeout=120_000)
+        arg=str(extra),
+        timeout=120_000,
+    )
     shot(page, "folder-indexed")
     assert folder.locator("progress").get_attribute("value") == "24"
     page.fill("#folder-path", "/etc")
@@ -251,8 +276,9 @@ def test_adding_a_folder_shows_progress_until_indexed(server: Server, page: Any)
 
 
 def test_phone_width_and_empty_results(server: Server, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                                  has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     try:
         page.goto(server.url)
@@ -261,8 +287,10 @@ def test_phone_width_and_empty_results(server: Server, browser: Any) -> None:
         page.wait_for_selector(".card")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
-        columns = page.evaluate("getComputedStyle(document.querySelector('#grid'))"
-                                ".gridTemplateColumns.split(' ').length")
+        columns = page.evaluate(
+            "getComputedStyle(document.querySelector('#grid'))"
+            ".gridTemplateColumns.split(' ').length"
+        )
         assert columns == 2
         shot(page, "phone")
         page.select_option("#f-type", "video")
@@ -277,7 +305,8 @@ def test_phone_width_and_empty_results(server: Server, browser: Any) -> None:
 
 
 def test_the_api_key_is_asked_once_per_browser_session(
-        tmp_path: Path, browser: Any, server: Server) -> None:
+    tmp_path: Path, browser: Any, server: Server
+) -> None:
     root = tmp_path.resolve()
     library = root / "library"
     write_library(library, 12, seed=5)
@@ -299,8 +328,10 @@ def test_the_api_key_is_asked_once_per_browser_session(
         page.keyboard.press("Enter")
         page.wait_for_selector(".card img")
         # thumbnails load through the session cookie (an <img> sends no Authorization)
-        page.wait_for_function("() => { const img = document.querySelector('.card img');"
-                               " return img.complete && img.naturalWidth > 0; }")
+        page.wait_for_function(
+            "() => { const img = document.querySelector('.card img');"
+            " return img.complete && img.naturalWidth > 0; }"
+        )
         page.reload()  # same browser session: no prompt again
         page.wait_for_selector(".card")
         assert page.is_hidden("#key-dialog")
@@ -329,7 +360,7 @@ def test_failed_files_can_be_retried_from_the_library(server: Server, page: Any)
     Image.new("RGB", (64, 64), (200, 30, 30)).save(buffer, "PNG")
     good = buffer.getvalue()
     target = folder / "restored.png"
-    target.write_bytes(good[:len(good) // 2] + bytes(len(good) - len(good) // 2))
+    target.write_bytes(good[: len(good) // 2] + bytes(len(good) - len(good) // 2))
     added = httpx.post(f"{server.url}/api/v1/folders", json={"path": str(folder)}, timeout=30)
     assert added.status_code == 201, added.text
     page.goto(server.url)
@@ -349,10 +380,13 @@ def test_failed_files_can_be_retried_from_the_library(server: Server, page: Any)
     httpx.delete(f"{server.url}/api/v1/folders/{added.json()['id']}", timeout=30)
 
 
-@pytest.mark.parametrize(("path", "operation"), [
-    ("/docs", ".opblock-summary-path[data-path='/api/v1/search/text']"),
-    ("/redoc", ':text("/api/v1/search/text")'),
-])
+@pytest.mark.parametrize(
+    ("path", "operation"),
+    [
+        ("/docs", ".opblock-summary-path[data-path='/api/v1/search/text']"),
+        ("/redoc", ':text("/api/v1/search/text")'),
+    ],
+)
 def test_api_docs_work_offline(server: Server, page: Any, path: str, operation: str) -> None:
     """Everything /docs and /redoc load comes from msearch; with every other host cut
     off, the operations are still listed."""

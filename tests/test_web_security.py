@@ -18,15 +18,17 @@ KEY = "right-key"
 
 
 @pytest.fixture
-async def keyless(make_settings: Callable[..., Settings], tiny_engine: InfinityEngine
-                  ) -> AsyncIterator[httpx.AsyncClient]:
+async def keyless(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine
+) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(make_settings(), tiny_engine) as client:
         yield client
 
 
 @pytest.fixture
-async def keyed(make_settings: Callable[..., Settings], tiny_engine: InfinityEngine
-                ) -> AsyncIterator[httpx.AsyncClient]:
+async def keyed(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine
+) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(make_settings(api={"api_key": KEY}), tiny_engine) as client:
         yield client
 
@@ -39,11 +41,13 @@ def _error(response: httpx.Response, status: int, code: str) -> None:
 async def test_dns_rebinding_names_are_refused(keyless: httpx.AsyncClient) -> None:
     """The reported attack: no key on loopback, ``Host: evil.example``, reset."""
     evil = {"Host": "evil.example"}
-    _error(await keyless.post("/api/v1/system/reset", json={"reset_type": "all"},
-                              headers=evil), 400, "host_not_allowed")
+    _error(
+        await keyless.post("/api/v1/system/reset", json={"reset_type": "all"}, headers=evil),
+        400,
+        "host_not_allowed",
+    )
     _error(await keyless.get("/api/v1/files", headers=evil), 400, "host_not_allowed")
-    _error(await keyless.get("/", headers={"Host": "evil.example:8000"}), 400,
-           "host_not_allowed")
+    _error(await keyless.get("/", headers={"Host": "evil.example:8000"}), 400, "host_not_allowed")
     for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "localhost"):
         assert (await keyless.get("/health", headers={"Host": host})).status_code == 200
 
@@ -60,16 +64,23 @@ def test_allowed_host_names(make_settings: Callable[..., Settings]) -> None:
 
 async def test_cross_site_changes_are_refused(keyless: httpx.AsyncClient) -> None:
     reset = {"reset_type": "index"}
-    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
-                    {"Sec-Fetch-Site": "same-site"}, {"Origin": "null"}):
-        _error(await keyless.post("/api/v1/system/reset", json=reset, headers=headers),
-               403, "forbidden")
+    for headers in (
+        {"Origin": "http://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "null"},
+    ):
+        _error(
+            await keyless.post("/api/v1/system/reset", json=reset, headers=headers),
+            403,
+            "forbidden",
+        )
     same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
-    assert (await keyless.post("/api/v1/system/reset", json=reset,
-                               headers=same)).status_code == 200
+    assert (await keyless.post("/api/v1/system/reset", json=reset, headers=same)).status_code == 200
     # reading stays possible (a cross-site page cannot read the answer anyway)
-    assert (await keyless.get("/api/v1/files",
-                              headers={"Sec-Fetch-Site": "cross-site"})).status_code == 200
+    assert (
+        await keyless.get("/api/v1/files", headers={"Sec-Fetch-Site": "cross-site"})
+    ).status_code == 200
 
 
 async def test_security_headers(keyless: httpx.AsyncClient) -> None:
@@ -82,10 +93,8 @@ async def test_security_headers(keyless: httpx.AsyncClient) -> None:
     assert "default-src 'self'" in page and "unsafe-inline" not in page
 
 
-async def test_sessions_are_random_server_side_and_revocable(keyed: httpx.AsyncClient
-                                                             ) -> None:
-    _error(await keyed.post("/api/v1/session", json={"api_key": "wrong"}), 401,
-           "unauthorized")
+async def test_sessions_are_random_server_side_and_revocable(keyed: httpx.AsyncClient) -> None:
+    _error(await keyed.post("/api/v1/session", json={"api_key": "wrong"}), 401, "unauthorized")
     first = await keyed.post("/api/v1/session", json={"api_key": KEY})
     assert first.status_code == 204
     token = keyed.cookies["msearch_session"]
@@ -108,19 +117,29 @@ async def test_sessions_are_random_server_side_and_revocable(keyed: httpx.AsyncC
     _error(await keyed.get("/api/v1/files"), 401, "unauthorized")
 
 
-async def test_a_cookie_session_cannot_change_things_cross_site(keyed: httpx.AsyncClient
-                                                                ) -> None:
+async def test_a_cookie_session_cannot_change_things_cross_site(keyed: httpx.AsyncClient) -> None:
     assert (await keyed.post("/api/v1/session", json={"api_key": KEY})).status_code == 204
-    _error(await keyed.post("/api/v1/system/reset", json={"reset_type": "index"},
-                            headers={"Sec-Fetch-Site": "cross-site"}), 403, "forbidden")
-    _error(await keyed.post("/api/v1/session", json={"api_key": KEY},
-                            headers={"Origin": "http://evil.example"}), 403, "forbidden")
+    _error(
+        await keyed.post(
+            "/api/v1/system/reset",
+            json={"reset_type": "index"},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        ),
+        403,
+        "forbidden",
+    )
+    _error(
+        await keyed.post(
+            "/api/v1/session", json={"api_key": KEY}, headers={"Origin": "http://evil.example"}
+        ),
+        403,
+        "forbidden",
+    )
 
 
 async def test_wrong_keys_are_throttled_per_client(keyed: httpx.AsyncClient) -> None:
     wrong = {"Authorization": "Bearer guess"}
-    statuses = [(await keyed.get("/api/v1/files", headers=wrong)).status_code
-                for _ in range(30)]
+    statuses = [(await keyed.get("/api/v1/files", headers=wrong)).status_code for _ in range(30)]
     assert statuses[:5] == [401] * 5
     assert statuses.count(429) >= 20
     throttled = await keyed.get("/api/v1/files", headers={"Authorization": f"Bearer {KEY}"})

@@ -20,12 +20,12 @@ def media_on_disk(services: Services, *roots: Path, every: bool = False) -> set[
     """The media files below ``roots`` (with ``every``: all files not ignored)."""
     monitoring = services.settings.file_monitoring
     extensions = None if every else monitoring.file_extensions
-    return {str(p) for root in roots
-            for p in iter_media_files(root, extensions, monitoring.ignore)}
+    return {str(p) for root in roots for p in iter_media_files(root, extensions, monitoring.ignore)}
 
 
-async def assert_index_equals_disk(services: Services, *roots: Path,
-                                   limit_s: float = 90) -> dict[str, Any]:
+async def assert_index_equals_disk(
+    services: Services, *roots: Path, limit_s: float = 90
+) -> dict[str, Any]:
     """Wait until watching is idle and every media file below ``roots`` is indexed exactly
     once (one SQLite row, its vectors in Qdrant), every other file not ignored is recorded
     as skipped, and nothing else is there; returns the media files' rows."""
@@ -35,10 +35,11 @@ async def assert_index_equals_disk(services: Services, *roots: Path,
             return False
         files, points = await index_state(services)
         media = media_on_disk(services, *roots)
-        return (set(files) == media_on_disk(services, *roots, every=True)
-                and all(r.status == ("indexed" if p in media else "skipped")
-                        for p, r in files.items())
-                and set(points) == {r.id for p, r in files.items() if p in media})
+        return (
+            set(files) == media_on_disk(services, *roots, every=True)
+            and all(r.status == ("indexed" if p in media else "skipped") for p, r in files.items())
+            and set(points) == {r.id for p, r in files.items() if p in media}
+        )
 
     try:
         await wait_for(equal, limit_s=limit_s, interval=0.1)
@@ -51,7 +52,8 @@ async def assert_index_equals_disk(services: Services, *roots: Path,
             f"extra {sorted(set(files) - disk)[:5]}, "
             f"not indexed {unindexed[:5]}, "
             f"vector files {len(points)} vs rows {len(files)}; idle={services.monitor.idle}, "
-            f"queued={services.orchestrator.queued}") from None
+            f"queued={services.orchestrator.queued}"
+        ) from None
     files, points = await index_state(services)
     media = {p: r for p, r in files.items() if r.status == "indexed"}
     for record in media.values():

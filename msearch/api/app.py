@@ -51,9 +51,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(settings, owner=owner, engine=engine,
-                                        allow_degraded=True, watch=True,
-                                        background=background_start)
+        services = await build_services(
+            settings,
+            owner=owner,
+            engine=engine,
+            allow_degraded=True,
+            watch=True,
+            background=background_start,
+        )
         app.state.services = services
         if services.starting is not None:
             services.starting.add_done_callback(lambda _: _exit_if_fatal(app, services))
@@ -63,22 +68,34 @@ def create_app(
             await services.aclose()
 
     # FastAPI's OpenTelemetry bridge asks the environment for a provider on every request.
-    app = FastAPI(title="msearch", version=__version__, lifespan=lifespan,
-                  description="Self-hosted multimodal media search",
-                  docs_url=None, redoc_url=None,  # served with local assets: routes_docs
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+    app = FastAPI(
+        title="msearch",
+        version=__version__,
+        lifespan=lifespan,
+        description="Self-hosted multimodal media search",
+        docs_url=None,
+        redoc_url=None,  # served with local assets: routes_docs
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.sessions = SessionStore(settings.api.session_idle_s)
     app.state.key_throttle = FailedKeyThrottle(enabled=settings.api.failed_key_backoff)
     # The body limit inside the edge, so that its 413 has a request id and the headers.
-    app.add_middleware(BodyLimit, limit=int(settings.api.max_upload_mb * (1 << 20)) + (1 << 16),
-                       limit_text=f"{settings.api.max_upload_mb:g} MB")
+    app.add_middleware(
+        BodyLimit,
+        limit=int(settings.api.max_upload_mb * (1 << 20)) + (1 << 16),
+        limit_text=f"{settings.api.max_upload_mb:g} MB",
+    )
     app.add_middleware(Edge, host_allowed=partial(host_allowed, settings=settings))
     install_error_handling(app)
-    for router in (routes_system.router, routes_files.router, routes_search.router,
-                   routes_folders.router, routes_web.router):
+    for router in (
+        routes_system.router,
+        routes_files.router,
+        routes_search.router,
+        routes_folders.router,
+        routes_web.router,
+    ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(routes_docs.router)
     app.mount("/ui", StaticFiles(directory=routes_web.WEB_ROOT), name="ui")
     app.mount(routes_docs.ASSETS_URL, routes_docs.assets, name="docs-assets")
     return app
-

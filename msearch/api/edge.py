@@ -21,15 +21,22 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # The page loads only its own scripts, styles, thumbnails and media, and no page may
 # frame it. /docs and /redoc start their UIs with an inline script, and ReDoc works in a
 # blob: worker; their assets are msearch's own too (routes_docs).
-_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-_DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
-             "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' "
-             "data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-             "frame-ancestors 'none'")
+_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' "
+    "data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 _DOCS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
-_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"same-origin")]
+_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
 
 
 class Edge:
@@ -45,9 +52,11 @@ class Edge:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        extra = [*_HEADERS, (b"x-request-id", request_id.encode()),
-                 (b"content-security-policy",
-                  (_DOCS_CSP if scope["path"] in _DOCS else _CSP).encode())]
+        extra = [
+            *_HEADERS,
+            (b"x-request-id", request_id.encode()),
+            (b"content-security-policy", (_DOCS_CSP if scope["path"] in _DOCS else _CSP).encode()),
+        ]
         started = False
         status = 500
 
@@ -59,23 +68,33 @@ class Edge:
                 names = {b"x-request-id"}
                 message["headers"] = [
                     *(h for h in message.get("headers", []) if h[0].lower() not in names),
-                    *extra]
+                    *extra,
+                ]
             await send(message)
 
         try:
-            await self._answer(scope, receive, send_with_headers, headers,
-                               lambda: started)
+            await self._answer(scope, receive, send_with_headers, headers, lambda: started)
         finally:
             # The route's template, never the raw path: one series per route, not per file.
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             HTTP_REQUESTS.labels(route=route, status=str(status)).inc()
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send,
-                      headers: dict[bytes, bytes], started: Callable[[], bool]) -> None:
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        started: Callable[[], bool],
+    ) -> None:
         if not self._host_allowed(headers.get(b"host", b"").decode("latin-1")):
-            response = error_response(Request(scope), 400, "host_not_allowed",
-                                      "this server does not answer to that host name; add "
-                                      "it to api.allowed_hosts if it is yours")
+            response = error_response(
+                Request(scope),
+                400,
+                "host_not_allowed",
+                "this server does not answer to that host name; add "
+                "it to api.allowed_hosts if it is yours",
+            )
             await response(scope, receive, send)
             return
         try:
@@ -84,6 +103,7 @@ class Edge:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if started():
                 raise
-            response = error_response(Request(scope), 500, "internal_error",
-                                      "internal error; see the server log")
+            response = error_response(
+                Request(scope), 500, "internal_error", "internal error; see the server log"
+            )
             await response(scope, receive, send)

@@ -61,6 +61,11 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette names only the first
     route's, and several routes may share a path)."""
-    return [method for method in _METHODS
-            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-                   for route in request.app.router.routes)]
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]

@@ -55,8 +55,11 @@ class BodyLimit:
         await self._app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(Request(scope), 413, "payload_too_large",
-                                  f"the request body is larger than {self._limit_text} "
-                                  "(api.max_upload_mb)")
+        response = error_response(
+            Request(scope),
+            413,
+            "payload_too_large",
+            f"the request body is larger than {self._limit_text} (api.max_upload_mb)",
+        )
         response.headers["Connection"] = "close"
         await response(scope, receive, send)

@@ -30,13 +30,15 @@ assets = StaticFiles(directory=ASSETS_DIR)
 @router.get("/docs")
 async def swagger_ui() -> HTMLResponse:
     return get_swagger_ui_html(
-        openapi_url=OPENAPI_URL, title=f"{TITLE} - Swagger UI",
+        openapi_url=OPENAPI_URL,
+        title=f"{TITLE} - Swagger UI",
         oauth2_redirect_url=OAUTH2_REDIRECT_URL,
         swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
         swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
         # Swagger UI would send the API description to validator.swagger.io
-        swagger_ui_parameters={"validatorUrl": None})
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 @router.get(OAUTH2_REDIRECT_URL)
@@ -48,19 +50,26 @@ async def swagger_ui_redirect() -> HTMLResponse:
 def _redoc_script() -> bytes:
     """ReDoc's bundle, its one remote image (the Redocly logo) replaced by our icon."""
     script = (ASSETS_DIR / "redoc.standalone.js").read_bytes()
-    return script.replace(b"https://cdn.redoc.ly/redoc/logo-mini.svg",
-                          f"{ASSETS_URL}/favicon.png".encode())
+    return script.replace(
+        b"https://cdn.redoc.ly/redoc/logo-mini.svg", f"{ASSETS_URL}/favicon.png".encode()
+    )
 
 
 @router.get(f"{ASSETS_URL}/redoc.standalone.js")
 async def redoc_script() -> Response:
-    return Response(_redoc_script(), media_type="text/javascript",
-                    headers={"cache-control": "public, max-age=86400"})
+    return Response(
+        _redoc_script(),
+        media_type="text/javascript",
+        headers={"cache-control": "public, max-age=86400"},
+    )
 
 
 @router.get("/redoc")
 async def redoc() -> HTMLResponse:
-    return get_redoc_html(openapi_url=OPENAPI_URL, title=f"{TITLE} - ReDoc",
-                          redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-                          redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
-                          with_google_fonts=False)
+    return get_redoc_html(
+        openapi_url=OPENAPI_URL,
+        title=f"{TITLE} - ReDoc",
+        redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
+        redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
+        with_google_fonts=False,
+    )

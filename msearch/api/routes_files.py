@@ -41,8 +41,11 @@ async def process_file(body: ProcessRequest, services: ServicesDep) -> JSONRespo
         raise InvalidRequest("path is a folder: use /files/batch-process or /folders")
     record = await services.orchestrator.submit(path)
     return JSONResponse(
-        {"file_id": record.id, "status": str(record.status),
-         "status_url": f"{API}/files/process-status/{record.id}"},
+        {
+            "file_id": record.id,
+            "status": str(record.status),
+            "status_url": f"{API}/files/process-status/{record.id}",
+        },
         status_code=202,
     )
 
@@ -57,22 +60,26 @@ async def batch_process(body: BatchProcessRequest, services: ServicesDep) -> JSO
         raise InvalidRequest("no files found in the given paths")
     job, records = await services.orchestrator.submit_batch(paths)
     return JSONResponse(
-        {"job_id": job.id, "status_url": f"{API}/jobs/{job.id}",
-         "files": [file_summary(r) for r in records]},
+        {
+            "job_id": job.id,
+            "status_url": f"{API}/jobs/{job.id}",
+            "files": [file_summary(r) for r in records],
+        },
         status_code=202,
     )
 
 
 @router.post("/retry", status_code=202, dependencies=[WriteAccess])
-async def retry_files(services: ServicesDep, body: RetryRequest | None = None
-                      ) -> JSONResponse:
+async def retry_files(services: ServicesDep, body: RetryRequest | None = None) -> JSONResponse:
     """Process files again: the ones named, or every failed file."""
     services.require_ready()
     job, records = await services.orchestrator.retry(body.file_ids if body else None)
     return JSONResponse(
-        {"job_id": job.id if job else None,
-         "status_url": f"{API}/jobs/{job.id}" if job else None,
-         "files": [file_summary(r) for r in records]},
+        {
+            "job_id": job.id if job else None,
+            "status_url": f"{API}/jobs/{job.id}" if job else None,
+            "files": [file_summary(r) for r in records],
+        },
         status_code=202,
     )
 
@@ -93,10 +100,18 @@ async def list_files(
 ) -> dict[str, Any]:
     folder_path = folder_filter(folder)
     records, total = await services.adapter.list_files(
-        status=str(status) if status else None, media_type=media_type, folder=folder_path,
-        limit=limit, offset=offset)
-    listing: dict[str, Any] = {"files": [file_detail(r) for r in records], "total": total,
-                               "limit": limit, "offset": offset}
+        status=str(status) if status else None,
+        media_type=media_type,
+        folder=folder_path,
+        limit=limit,
+        offset=offset,
+    )
+    listing: dict[str, Any] = {
+        "files": [file_detail(r) for r in records],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
     if status == FileStatus.SKIPPED:  # how many of each kind, for a one-line summary
         listing["reasons"] = await services.adapter.metadata.skipped_reasons()
     return listing
@@ -117,8 +132,9 @@ def _open_original(services: ServicesDep, record: FileRecord) -> OriginalFile:
 
 
 @router.get("/{file_id}/thumbnail", dependencies=[ReadAccess], response_class=FileResponse)
-async def thumbnail(file_id: str, services: ServicesDep,
-                    scene: int | None = Query(default=None, ge=0)) -> FileResponse:
+async def thumbnail(
+    file_id: str, services: ServicesDep, scene: int | None = Query(default=None, ge=0)
+) -> FileResponse:
     """The file's thumbnail; for a video, ``?scene=N`` gives that scene's keyframe."""
     record = await _record(services, file_id)
     if scene is not None and not any(s.index == scene for s in record.scenes):
@@ -131,22 +147,30 @@ async def thumbnail(file_id: str, services: ServicesDep,
 
         def regenerate() -> None:
             with _open_original(services, record) as original:
-                decoded = decode_image(original.reopen_path, max_pixels=perf.max_image_pixels,
-                                       min_short=perf.thumbnail_size,
-                                       min_long=perf.thumbnail_size)
+                decoded = decode_image(
+                    original.reopen_path,
+                    max_pixels=perf.max_image_pixels,
+                    min_short=perf.thumbnail_size,
+                    min_long=perf.thumbnail_size,
+                )
             write_thumbnail(decoded.image, thumb, perf.thumbnail_size)
 
         await asyncio.to_thread(regenerate)
-    return FileResponse(thumb, media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=3600"})
+    return FileResponse(
+        thumb, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )
 
 
 # A preview is sized for a screen, not for the model.
 PREVIEW_SHORT, PREVIEW_LONG = 1080, 1920
 
 
-@router.get("/{file_id}/preview", dependencies=[ReadAccess], response_class=Response,
-            responses={200: {"description": "JPEG", "content": {"image/jpeg": {}}}})
+@router.get(
+    "/{file_id}/preview",
+    dependencies=[ReadAccess],
+    response_class=Response,
+    responses={200: {"description": "JPEG", "content": {"image/jpeg": {}}}},
+)
 async def preview(file_id: str, services: ServicesDep) -> Response:
     """The image as a JPEG a browser can show (HEIC, TIFF), upright, screen-sized."""
     record = await _record(services, file_id)
@@ -156,14 +180,21 @@ async def preview(file_id: str, services: ServicesDep) -> Response:
 
     def render() -> bytes:
         with _open_original(services, record) as original:
-            decoded = decode_image(original.reopen_path, max_pixels=max_pixels,
-                                   min_short=PREVIEW_SHORT, min_long=PREVIEW_LONG)
+            decoded = decode_image(
+                original.reopen_path,
+                max_pixels=max_pixels,
+                min_short=PREVIEW_SHORT,
+                min_long=PREVIEW_LONG,
+            )
         buffer = io.BytesIO()
         decoded.image.save(buffer, "JPEG", quality=88)
         return buffer.getvalue()
 
-    return Response(await asyncio.to_thread(render), media_type="image/jpeg",
-                    headers={"Cache-Control": "private, max-age=3600"})
+    return Response(
+        await asyncio.to_thread(render),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
 
 
 @router.get("/{file_id}/content", dependencies=[ReadAccess], response_class=FileResponse)
@@ -178,8 +209,12 @@ class _OriginalResponse(FileResponse):
     response; the descriptor is closed however the response ends."""
 
     def __init__(self, original: OriginalFile, *, media_type: str) -> None:
-        super().__init__(original.reopen_path, media_type=media_type,
-                         filename=original.path.name, content_disposition_type="inline")
+        super().__init__(
+            original.reopen_path,
+            media_type=media_type,
+            filename=original.path.name,
+            content_disposition_type="inline",
+        )
         self._original = original
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

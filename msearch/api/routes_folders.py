@@ -20,8 +20,9 @@ async def list_folders(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("", dependencies=[WriteAccess], status_code=201)
-async def add_folder(body: FolderRequest, services: ServicesDep,
-                     response: Response) -> dict[str, Any]:
+async def add_folder(
+    body: FolderRequest, services: ServicesDep, response: Response
+) -> dict[str, Any]:
     """Watch a folder inside the allowed roots; its files are indexed in the background
     (follow ``counts`` in ``GET /api/v1/folders``)."""
     services.require_ready()
@@ -33,8 +34,9 @@ async def add_folder(body: FolderRequest, services: ServicesDep,
 
 
 @router.delete("/{folder_id}", dependencies=[WriteAccess])
-async def remove_folder(folder_id: int, services: ServicesDep,
-                        keep_files: bool = False) -> dict[str, Any]:
+async def remove_folder(
+    folder_id: int, services: ServicesDep, keep_files: bool = False
+) -> dict[str, Any]:
     """Stop watching; its files leave the index unless ``keep_files=true``."""
     return await services.monitor.remove(folder_id, keep_files=keep_files)
 

@@ -24,19 +24,26 @@ _CHUNK = 1 << 16
 
 def _options(filters: SearchFilters) -> SearchOptions:
     return SearchOptions(
-        limit=filters.limit, offset=filters.offset,
+        limit=filters.limit,
+        offset=filters.offset,
         media_types=tuple(filters.media_types or ()),
         folder=folder_filter(filters.folder),
-        min_score=filters.min_score, taken_after=filters.taken_after,
-        taken_before=filters.taken_before, group_by_file=filters.group_by_file,
+        min_score=filters.min_score,
+        taken_after=filters.taken_after,
+        taken_before=filters.taken_before,
+        group_by_file=filters.group_by_file,
     )
 
 
 def _response(hits: list[StoredHit], started: float) -> JSONResponse:
     # Rendered here, not by FastAPI's encoder: under load its walk over every result
     # cost more than the search itself.
-    return JSONResponse({"results": [search_hit(h) for h in hits],
-                         "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+    return JSONResponse(
+        {
+            "results": [search_hit(h) for h in hits],
+            "took_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+    )
 
 
 @router.post("/text", dependencies=[ReadAccess])
@@ -60,17 +67,30 @@ async def _read_upload(upload: UploadFile, limit_bytes: int) -> bytes:
 @router.post(
     "/image",
     dependencies=[ReadAccess],
-    openapi_extra={"requestBody": {"content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary"},
-            "limit": {"type": "integer"}, "offset": {"type": "integer"},
-            "media_types": {"type": "string", "description": "comma-separated"},
-            "folder": {"type": "string"}, "min_score": {"type": "number"},
-            "taken_after": {"type": "string", "format": "date-time"},
-            "taken_before": {"type": "string", "format": "date-time"},
-            "group_by_file": {"type": "boolean"}}}},
-        "application/json": {"schema": ImageSearchByFileRequest.model_json_schema()},
-    }}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "limit": {"type": "integer"},
+                            "offset": {"type": "integer"},
+                            "media_types": {"type": "string", "description": "comma-separated"},
+                            "folder": {"type": "string"},
+                            "min_score": {"type": "number"},
+                            "taken_after": {"type": "string", "format": "date-time"},
+                            "taken_before": {"type": "string", "format": "date-time"},
+                            "group_by_file": {"type": "boolean"},
+                        },
+                    }
+                },
+                "application/json": {"schema": ImageSearchByFileRequest.model_json_schema()},
+            }
+        }
+    },
 )
 async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
     """Multipart ``file`` (an example image) or JSON ``{"file_id"}`` (more like this)."""
@@ -84,18 +104,21 @@ async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
             raise InvalidRequest(_validation_message(exc)) from exc
         return _response(await services.searcher.by_file(body.file_id, _options(body)), started)
     if not content_type.startswith("multipart/form-data"):
-        raise InvalidRequest("send multipart/form-data with a 'file' field, or JSON "
-                             "with a 'file_id'")
+        raise InvalidRequest(
+            "send multipart/form-data with a 'file' field, or JSON with a 'file_id'"
+        )
     limit_bytes = int(services.settings.api.max_upload_mb * (1 << 20))
     async with request.form(max_files=1, max_fields=16) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidRequest("the multipart body has no 'file' field")
-        fields: dict[str, Any] = {k: v for k, v in form.items()
-                                  if k != "file" and isinstance(v, str) and v != ""}
+        fields: dict[str, Any] = {
+            k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v != ""
+        }
         if "media_types" in fields:
-            fields["media_types"] = [m.strip() for m in fields["media_types"].split(",")
-                                     if m.strip()]
+            fields["media_types"] = [
+                m.strip() for m in fields["media_types"].split(",") if m.strip()
+            ]
         try:
             filters = SearchFilters.model_validate(fields)
         except ValidationError as exc:
@@ -105,5 +128,6 @@ async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
 
 
 def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                     for e in exc.errors())
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+    )

@@ -23,27 +23,41 @@ async def health(services: ServicesDep) -> JSONResponse:
     if not services.ready:
         loading = services.starting is not None
         return JSONResponse(
-            {"status": "starting" if loading else "degraded", "version": __version__,
-             "model": {"id": services.settings.embedding.model, "dim": None,
-                       "loading": loading, "error": services.model_error},
-             "counts": {"files": await services.adapter.metadata.status_counts()}},
-            status_code=503)
-    return JSONResponse({
-        "status": "ok",
-        "version": __version__,
-        "model": {"id": services.engine.model_id, "dim": services.engine.dim},
-        "counts": {**await services.adapter.counts(), "queued": services.orchestrator.queued},
-        "indexing": {"paused": disk.paused if (disk := services.orchestrator.disk) else None},
-    })
+            {
+                "status": "starting" if loading else "degraded",
+                "version": __version__,
+                "model": {
+                    "id": services.settings.embedding.model,
+                    "dim": None,
+                    "loading": loading,
+                    "error": services.model_error,
+                },
+                "counts": {"files": await services.adapter.metadata.status_counts()},
+            },
+            status_code=503,
+        )
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "model": {"id": services.engine.model_id, "dim": services.engine.dim},
+            "counts": {**await services.adapter.counts(), "queued": services.orchestrator.queued},
+            "indexing": {"paused": disk.paused if (disk := services.orchestrator.disk) else None},
+        }
+    )
 
 
-@router.get("/metrics", dependencies=[ReadAccess], responses={
-    200: {"description": "Prometheus text format", "content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    dependencies=[ReadAccess],
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+)
 async def metrics(services: ServicesDep) -> PlainTextResponse:
     """Prometheus text format (behind the API key, like the rest, when one is set)."""
     files = await services.adapter.metadata.status_type_counts()
-    return PlainTextResponse(exposition(files, services.orchestrator.queued),
-                             media_type=CONTENT_TYPE_LATEST)
+    return PlainTextResponse(
+        exposition(files, services.orchestrator.queued), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 @router.get(f"{API}/jobs/{{job_id}}", dependencies=[ReadAccess])
@@ -51,8 +65,14 @@ async def job_status(job_id: str, services: ServicesDep) -> dict[str, Any]:
     job = await services.adapter.get_job(job_id)
     if job is None:
         raise NotFound(f"no job with id {job_id}")
-    return {"job_id": job.id, "status": job.status, "total": job.total, "done": job.done,
-            "failed": job.failed, "progress": job.done / job.total if job.total else 1.0}
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "total": job.total,
+        "done": job.done,
+        "failed": job.failed,
+        "progress": job.done / job.total if job.total else 1.0,
+    }
 
 
 @router.post(f"{API}/system/reset", dependencies=[WriteAccess])

@@ -42,8 +42,7 @@ async def session_state(request: Request, services: ServicesDep) -> dict[str, An
 
 
 @router.post(f"{API}/session", status_code=204)
-async def open_session(body: SessionRequest, request: Request,
-                       services: ServicesDep) -> Response:
+async def open_session(body: SessionRequest, request: Request, services: ServicesDep) -> Response:
     """Trade the API key for a cookie holding a fresh random session token (HttpOnly,
     same-site only, no expiry date: it ends with the browser session, after
     ``api.session_idle_s`` unused, or at logout). The page never stores the key."""
@@ -53,8 +52,9 @@ async def open_session(body: SessionRequest, request: Request,
     if key:
         verify_key(request, body.api_key, key)
         sessions: SessionStore = request.app.state.sessions
-        response.set_cookie(SESSION_COOKIE, sessions.open(), httponly=True,
-                            samesite="strict", path="/")
+        response.set_cookie(
+            SESSION_COOKIE, sessions.open(), httponly=True, samesite="strict", path="/"
+        )
     return response
 
 

@@ -19,7 +19,8 @@ class ProcessRequest(BaseModel):
 class BatchProcessRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     paths: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
-        min_length=1, max_length=10_000)
+        min_length=1, max_length=10_000
+    )
 
 
 class RetryRequest(BaseModel):
@@ -27,7 +28,8 @@ class RetryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     file_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
-        default=None, min_length=1, max_length=10_000)
+        default=None, min_length=1, max_length=10_000
+    )
 
 
 class SearchFilters(BaseModel):
@@ -74,8 +76,17 @@ class ErrorEnvelope(BaseModel):
 # Every operation may answer with these (the schema says so; clients and schemathesis
 # rely on it): bad input, auth, confinement, missing things, conflicts, size, validation,
 # back-off, and a model or store that is not ready.
-_ERRORS = {400: "invalid request", 401: "an API key is required", 403: "not allowed",
-           404: "not found", 409: "conflict", 413: "payload too large",
-           422: "validation error", 429: "too many wrong keys", 503: "not ready"}
+_ERRORS = {
+    400: "invalid request",
+    401: "an API key is required",
+    403: "not allowed",
+    404: "not found",
+    409: "conflict",
+    413: "payload too large",
+    422: "validation error",
+    429: "too many wrong keys",
+    503: "not ready",
+}
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorEnvelope, "description": text} for status, text in _ERRORS.items()}
+    status: {"model": ErrorEnvelope, "description": text} for status, text in _ERRORS.items()
+}

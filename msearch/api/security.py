@@ -77,8 +77,15 @@ class FailedKeyThrottle:
     """Per-client back-off after wrong keys: after ``free`` failures each further one
     doubles the wait (up to ``max_wait_s``); a right key clears the client's record."""
 
-    def __init__(self, *, free: int = 5, max_wait_s: float = 300.0, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        free: int = 5,
+        max_wait_s: float = 300.0,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        enabled: bool = True,
+    ) -> None:
         self._enabled = enabled
         self._free = free
         self._max_wait = max_wait_s
@@ -90,8 +97,10 @@ class FailedKeyThrottle:
         _, until = self._clients.get(client, (0, 0.0))
         wait = until - self._clock()
         if wait > 0:
-            raise TooManyAttempts(f"too many wrong API keys from this client; try again in "
-                                  f"{math.ceil(wait)} s", retry_after=math.ceil(wait))
+            raise TooManyAttempts(
+                f"too many wrong API keys from this client; try again in {math.ceil(wait)} s",
+                retry_after=math.ceil(wait),
+            )
 
     def failed(self, client: str) -> None:
         if not self._enabled:
@@ -141,8 +150,10 @@ def check_api_key(request: Request, settings: Settings, *, mutating: bool) -> No
         if not has_valid_session(request):
             raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
     elif mutating and not is_loopback(settings.api.host):
-        raise Forbidden("this server listens beyond loopback without api.api_key; "
-                        "set MSEARCH_API__API_KEY to allow changes")
+        raise Forbidden(
+            "this server listens beyond loopback without api.api_key; "
+            "set MSEARCH_API__API_KEY to allow changes"
+        )
     if mutating:
         check_same_origin(request)
 
@@ -197,8 +208,7 @@ def _checked_path(raw: str, what: str) -> Path:
         raise InvalidRequest(f"{what} is empty or contains a NUL byte")
     if len(raw.encode(errors="surrogateescape")) > _MAX_PATH_BYTES:
         raise InvalidRequest(f"{what} is longer than {_MAX_PATH_BYTES} bytes")
-    if any(len(part.encode(errors="surrogateescape")) > _MAX_NAME_BYTES
-           for part in raw.split("/")):
+    if any(len(part.encode(errors="surrogateescape")) > _MAX_NAME_BYTES for part in raw.split("/")):
         raise InvalidRequest(f"{what} has a name longer than {_MAX_NAME_BYTES} bytes")
     try:
         return Path(raw).expanduser()
@@ -225,8 +235,10 @@ def confine_path(raw: str, settings: Settings) -> Path:
     candidate = _checked_path(raw, "path")
     roots = allowed_roots(settings)
     if not roots:
-        raise PathNotAllowed("no allowed roots are configured (api.allowed_roots, or "
-                             "MSEARCH_API__ALLOWED_ROOTS), so the API may not touch any path")
+        raise PathNotAllowed(
+            "no allowed roots are configured (api.allowed_roots, or "
+            "MSEARCH_API__ALLOWED_ROOTS), so the API may not touch any path"
+        )
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
     try:
@@ -238,4 +250,5 @@ def confine_path(raw: str, settings: Settings) -> Path:
             return resolved
     raise PathNotAllowed(
         f"path is outside the allowed roots ({', '.join(str(r) for r in roots)}); add it "
-        "to api.allowed_roots (MSEARCH_API__ALLOWED_ROOTS) and restart msearch")
+        "to api.allowed_roots (MSEARCH_API__ALLOWED_ROOTS) and restart msearch"
+    )

@@ -12,8 +12,10 @@ API = "/api/v1"
 
 def file_status(record: FileRecord) -> dict[str, Any]:
     public = record.public()
-    return {key: public[key] for key in
-            ("file_id", "path", "status", "progress", "error", "media_type", "scenes")}
+    return {
+        key: public[key]
+        for key in ("file_id", "path", "status", "progress", "error", "media_type", "scenes")
+    }
 
 
 def file_summary(record: FileRecord) -> dict[str, Any]:
@@ -21,8 +23,11 @@ def file_summary(record: FileRecord) -> dict[str, Any]:
 
 
 def file_detail(record: FileRecord) -> dict[str, Any]:
-    return {**record.public(), "thumbnail_url": f"{API}/files/{record.id}/thumbnail",
-            "content_url": f"{API}/files/{record.id}/content"}
+    return {
+        **record.public(),
+        "thumbnail_url": f"{API}/files/{record.id}/thumbnail",
+        "content_url": f"{API}/files/{record.id}/content",
+    }
 
 
 def _thumbnail_url(hit: StoredHit) -> str:
@@ -41,7 +46,9 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
         "scene": hit.scene.as_dict() if hit.scene else None,
     }
     if hit.more:
-        result["more_scenes"] = [{**m.scene.as_dict(), "score": round(m.score, 6),
-                                  "thumbnail_url": _thumbnail_url(m)}
-                                 for m in hit.more if m.scene is not None]
+        result["more_scenes"] = [
+            {**m.scene.as_dict(), "score": round(m.score, 6), "thumbnail_url": _thumbnail_url(m)}
+            for m in hit.more
+            if m.scene is not None
+        ]
     return result

@@ -29,18 +29,13 @@ class _Request:
 class CoalescingEngine:
     """An EmbeddingEngine wrapper; texts pass straight through."""
 
-    def __init__(self, inner: EmbeddingEngine, *, max_batch: int, max_in_flight: int = 2
-                 ) -> None:
+    def __init__(self, inner: EmbeddingEngine, *, max_batch: int, max_in_flight: int = 2) -> None:
         self._inner = inner
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._waiting: deque[_Request] = deque()
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def inner(self) -> EmbeddingEngine:
-        return self._inner
 
     @property
     def model_id(self) -> str:
@@ -80,8 +75,7 @@ class CoalescingEngine:
     def _dispatch(self) -> None:
         while self._waiting and (
             self._in_flight == 0
-            or (self._in_flight < self._max_in_flight
-                and self._waiting_images() >= self._max_batch)
+            or (self._in_flight < self._max_in_flight and self._waiting_images() >= self._max_batch)
         ):
             batch = [self._waiting.popleft()]
             size = len(batch[0].images)

@@ -12,5 +12,6 @@ from msearch.embedding.infinity import InfinityEngine
 
 def create_engine(settings: EmbeddingSettings, *, cache_dir: Path | None = None) -> EmbeddingEngine:
     """Infinity in-process, fed full batches by the coalescer."""
-    return CoalescingEngine(InfinityEngine(settings, cache_dir=cache_dir),
-                            max_batch=settings.batch_size)
+    return CoalescingEngine(
+        InfinityEngine(settings, cache_dir=cache_dir), max_batch=settings.batch_size
+    )

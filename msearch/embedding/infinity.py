@@ -73,8 +73,7 @@ class _Lane:
         except TimeoutError:
             await self._restart()
             raise EmbeddingTimeout(
-                f"the embedding engine did not answer within {self._timeout_s:g}s; "
-                "it was restarted"
+                f"the embedding engine did not answer within {self._timeout_s:g}s; it was restarted"
             ) from None
         except EmbeddingError:
             raise
@@ -176,8 +175,9 @@ class InfinityEngine:
         self._dim = len(probe[0][0])
         replicas = getattr(engine, "_model_replicas", None) or [None]
         self._input_size = _image_input_size(replicas[0]) or self._input_size
-        log.info("embedding model %s loaded (dim %d, device %s)", self.model_id, self._dim,
-                 self.device)
+        log.info(
+            "embedding model %s loaded (dim %d, device %s)", self.model_id, self._dim, self.device
+        )
 
     def for_queries(self) -> EmbeddingEngine:
         return _QueryEngine(self)
@@ -264,8 +264,7 @@ class InfinityEngine:
             embeddings, _ = await lane.call(lane.engine.embed(sentences=list(texts)))
         return [list(map(float, e)) for e in embeddings]
 
-    async def _embed_images(self, lane: _Lane, images: list[Image.Image]
-                            ) -> list[list[float]]:
+    async def _embed_images(self, lane: _Lane, images: list[Image.Image]) -> list[list[float]]:
         if not images:
             return []
         for image in images:
@@ -273,8 +272,7 @@ class InfinityEngine:
                 raise EmbeddingError("embed_images takes decoded RGB PIL images only")
         # Infinity gets images of its own: a caller that is cancelled (Ctrl-C, a timeout)
         # closes its images while Infinity's threads may still be reading them.
-        fitted = [_own_copy(image, fit_for_model(image, self._input_size))
-                  for image in images]
+        fitted = [_own_copy(image, fit_for_model(image, self._input_size)) for image in images]
         with timed(EMBED_SECONDS, "image"):
             embeddings, _ = await lane.call(lane.engine.image_embed(images=fitted))
         return [list(map(float, e)) for e in embeddings]
@@ -322,5 +320,4 @@ class _QueryEngine:
         return await self._owner._embed_texts(await self._owner._query_lane_started(), texts)
 
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
-        return await self._owner._embed_images(await self._owner._query_lane_started(),
-                                               images)
+        return await self._owner._embed_images(await self._owner._query_lane_started(), images)

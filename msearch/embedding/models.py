@@ -51,10 +51,12 @@ def cached_snapshot(repo_id: str) -> str | None:
 
 def unreachable_model(name: str, reason: str) -> str:
     """What to do when a hub model is neither on this machine nor downloadable."""
-    return (f"the model {name!r} is not on this machine and cannot be downloaded ({reason}). "
-            "Set MSEARCH_EMBEDDING__MODEL (embedding.model) to a local model directory; or "
-            f"download it once where there is network ('hf download {name}'), and it is "
-            "found in the Hugging Face cache; or run 'msearch demo' for the built-in model")
+    return (
+        f"the model {name!r} is not on this machine and cannot be downloaded ({reason}). "
+        "Set MSEARCH_EMBEDDING__MODEL (embedding.model) to a local model directory; or "
+        f"download it once where there is network ('hf download {name}'), and it is "
+        "found in the Hugging Face cache; or run 'msearch demo' for the built-in model"
+    )
 
 
 def probe_hub(repo_id: str, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None:

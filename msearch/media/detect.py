@@ -47,7 +47,7 @@ def detect_bytes(head: bytes) -> DetectedType | None:
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         box_end = min(len(head), int.from_bytes(head[:4], "big"))
-        compatible = {head[i:i + 4] for i in range(16, box_end - 3, 4)}
+        compatible = {head[i : i + 4] for i in range(16, box_end - 3, 4)}
         if brand in _AVIF_BRANDS or (brand in _HEIF_GENERIC and compatible & _AVIF_BRANDS):
             return DetectedType(MediaType.IMAGE, "image/avif")
         if brand in _HEIC_BRANDS or brand in _HEIF_GENERIC:

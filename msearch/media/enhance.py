@@ -51,10 +51,14 @@ class Enhancement:
     size_out: tuple[int, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"applied": self.applied, "steps": self.steps, "seconds": round(self.seconds, 3),
-                "reason": self.reason,
-                "input": f"{self.size_in[0]}x{self.size_in[1]}" if self.size_in else None,
-                "output": f"{self.size_out[0]}x{self.size_out[1]}" if self.size_out else None}
+        return {
+            "applied": self.applied,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "reason": self.reason,
+            "input": f"{self.size_in[0]}x{self.size_in[1]}" if self.size_in else None,
+            "output": f"{self.size_out[0]}x{self.size_out[1]}" if self.size_out else None,
+        }
 
 
 class _FailureRecorder:
@@ -111,8 +115,9 @@ class ImageEnhancer:
             names += FACE_WEIGHTS
         return [weights / n for n in names if not (weights / n).is_file()]
 
-    async def enhance(self, image: Image.Image, *, save_to: Path | None = None
-                      ) -> tuple[Image.Image, Enhancement]:
+    async def enhance(
+        self, image: Image.Image, *, save_to: Path | None = None
+    ) -> tuple[Image.Image, Enhancement]:
         """The enhanced image, downscaled to what the embedder needs (its short side at
         most ``target_side``), and what was done; the original image when the stage could
         not run, with the reason. ``save_to`` keeps the full-size result in the cache."""
@@ -125,15 +130,20 @@ class ImageEnhancer:
 
     # on the enhancement thread ---------------------------------------------------------
 
-    def _enhance_sync(self, image: Image.Image, save_to: Path | None
-                      ) -> tuple[Image.Image, Enhancement]:
+    def _enhance_sync(
+        self, image: Image.Image, save_to: Path | None
+    ) -> tuple[Image.Image, Enhancement]:
         started = time.perf_counter()
         with self._lock:
             try:
                 models = self._load()
             except EnhancementUnavailable as exc:
-                return image, Enhancement(False, seconds=time.perf_counter() - started,
-                                          reason=exc.message, size_in=image.size)
+                return image, Enhancement(
+                    False,
+                    seconds=time.perf_counter() - started,
+                    reason=exc.message,
+                    size_in=image.size,
+                )
             errors: list[str] = []
             for tile in self._tiles():
                 try:
@@ -146,12 +156,20 @@ class ImageEnhancer:
                 if save_to is not None:
                     save_to.parent.mkdir(parents=True, exist_ok=True)
                     result.save(save_to, "JPEG", quality=92)
-                done = Enhancement(True, steps, time.perf_counter() - started,
-                                   size_in=image.size, size_out=result.size)
+                done = Enhancement(
+                    True,
+                    steps,
+                    time.perf_counter() - started,
+                    size_in=image.size,
+                    size_out=result.size,
+                )
                 return self._for_embedder(result), done
-        return image, Enhancement(False, seconds=time.perf_counter() - started,
-                                  reason="enhancement failed, original used: " + "; ".join(errors),
-                                  size_in=image.size)
+        return image, Enhancement(
+            False,
+            seconds=time.perf_counter() - started,
+            reason="enhancement failed, original used: " + "; ".join(errors),
+            size_in=image.size,
+        )
 
     def _tiles(self) -> list[int]:
         """The configured tile, then a smaller one (0, no tiling, retries with 256)."""
@@ -179,16 +197,25 @@ class ImageEnhancer:
             with torch.inference_mode():
                 if models.restorer is not None:
                     _, faces, output = models.restorer.enhance(
-                        bgr, has_aligned=False,
-                        only_center_face=self._settings.only_center_face, paste_back=True)
-                    background = ("Real-ESRGAN background" if models.restorer.bg_upsampler
-                                  else "resized background")
-                    steps.append(f"GFPGAN v1.4: {len(faces)} face(s) restored, "
-                                 f"x{self._scale}, {background}")
+                        bgr,
+                        has_aligned=False,
+                        only_center_face=self._settings.only_center_face,
+                        paste_back=True,
+                    )
+                    background = (
+                        "Real-ESRGAN background"
+                        if models.restorer.bg_upsampler
+                        else "resized background"
+                    )
+                    steps.append(
+                        f"GFPGAN v1.4: {len(faces)} face(s) restored, x{self._scale}, {background}"
+                    )
                 else:
                     output, _ = models.upsampler.enhance(bgr, outscale=self._scale)
-                    steps.append(f"{self._settings.model}: x{self._scale}"
-                                 + (f", tile {tile}" if tile else ""))
+                    steps.append(
+                        f"{self._settings.model}: x{self._scale}"
+                        + (f", tile {tile}" if tile else "")
+                    )
         except Exception as exc:
             # What the library swallowed is the real cause of what it raised next.
             recorded = next((r.error for r in recorders if r.error is not None), None)
@@ -214,13 +241,15 @@ class ImageEnhancer:
             where = self._settings.weights_dir or "enhancement.weights_dir (not set)"
             raise EnhancementUnavailable(
                 f"missing weights in {where}: {', '.join(p.name for p in missing)} "
-                "(msearch never downloads them; see the README)")
+                "(msearch never downloads them; see the README)"
+            )
         try:
             self._models = self._build()
         except ImportError as exc:
             raise EnhancementUnavailable(
                 f"the enhancement libraries are not installed ({exc}); "
-                "pip install 'msearch[enhance]'") from exc
+                "pip install 'msearch[enhance]'"
+            ) from exc
         except Exception as exc:
             raise EnhancementUnavailable(
                 f"the enhancement models could not be loaded: {type(exc).__name__}: {exc}"
@@ -241,12 +270,19 @@ class ImageEnhancer:
         realesrgan.utils.print = _quiet  # their per-tile and per-face chatter
         gfpgan.utils.print = _quiet
         gpu = self._device.startswith("cuda")
-        network = RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32,
-                          scale=self._scale)
+        network = RRDBNet(
+            num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, scale=self._scale
+        )
         upsampler = realesrgan.utils.RealESRGANer(
-            scale=self._scale, model_path=str(weights / f"{self._settings.model}.pth"),
-            model=network, tile=self._settings.tile, tile_pad=self._settings.tile_pad,
-            pre_pad=0, half=gpu, device=self._device)
+            scale=self._scale,
+            model_path=str(weights / f"{self._settings.model}.pth"),
+            model=network,
+            tile=self._settings.tile,
+            tile_pad=self._settings.tile_pad,
+            pre_pad=0,
+            half=gpu,
+            device=self._device,
+        )
         upsampler_net = _FailureRecorder(upsampler.model)
         upsampler.model = upsampler_net
         restorer = restorer_net = None
@@ -259,11 +295,19 @@ class ImageEnhancer:
 
             gfpgan.utils.FaceRestoreHelper = local_helper
             restorer = gfpgan.utils.GFPGANer(
-                model_path=str(weights / "GFPGANv1.4.pth"), upscale=self._scale, arch="clean",
-                channel_multiplier=2, bg_upsampler=upsampler if gpu else None,
-                device=self._device)
+                model_path=str(weights / "GFPGANv1.4.pth"),
+                upscale=self._scale,
+                arch="clean",
+                channel_multiplier=2,
+                bg_upsampler=upsampler if gpu else None,
+                device=self._device,
+            )
             restorer_net = _FailureRecorder(restorer.gfpgan)
             restorer.gfpgan = restorer_net
-        log.info("enhancement models loaded on %s: %s%s", self._device, self._settings.model,
-                 " + GFPGAN v1.4" if restorer is not None else "")
+        log.info(
+            "enhancement models loaded on %s: %s%s",
+            self._device,
+            self._settings.model,
+            " + GFPGAN v1.4" if restorer is not None else "",
+        )
         return _Models(upsampler, upsampler_net, restorer, restorer_net)

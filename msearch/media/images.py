@@ -105,7 +105,10 @@ def _reduction(width: int, height: int, min_short: int, min_long: int) -> float:
 
 
 def decode_image(
-    source: Path | bytes | BinaryIO, *, max_pixels: int, min_short: int = 224,
+    source: Path | bytes | BinaryIO,
+    *,
+    max_pixels: int,
+    min_short: int = 224,
     min_long: int = 320,
 ) -> DecodedImage:
     """Fully decode an image for embedding.
@@ -116,8 +119,10 @@ def decode_image(
     of a large photo. ``width``/``height`` are the original size as displayed (after EXIF
     orientation). Raises CorruptMedia, UnsupportedMedia or DecompressionBomb.
     """
-    fh: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else (
-        source.open("rb") if isinstance(source, Path) else source
+    fh: BinaryIO = (
+        io.BytesIO(source)
+        if isinstance(source, bytes)
+        else (source.open("rb") if isinstance(source, Path) else source)
     )
     try:
         with warnings.catch_warnings():
@@ -155,9 +160,11 @@ def decode_image(
                 img = to_rgb(img)
                 target = _reduction(img.width, img.height, min_short, min_long)
                 if target < 1.0:
-                    img = img.resize((max(1, round(img.width * target)),
-                                      max(1, round(img.height * target))),
-                                     Image.Resampling.BICUBIC, reducing_gap=3.0)
+                    img = img.resize(
+                        (max(1, round(img.width * target)), max(1, round(img.height * target))),
+                        Image.Resampling.BICUBIC,
+                        reducing_gap=3.0,
+                    )
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise CorruptMedia(f"image data is truncated or corrupt: {exc}") from exc
     finally:
@@ -203,7 +210,8 @@ def fit_for_model(image: Image.Image, input_size: int) -> Image.Image:
     width, height = image.size
     if min(width, height) < MIN_MODEL_SIDE:
         scale = input_size / min(width, height)
-        image = image.resize((max(input_size, round(width * scale)),
-                              max(input_size, round(height * scale))),
-                             Image.Resampling.BICUBIC)
+        image = image.resize(
+            (max(input_size, round(width * scale)), max(input_size, round(height * scale))),
+            Image.Resampling.BICUBIC,
+        )
     return image

@@ -68,8 +68,12 @@ class OriginalFile:
     def __enter__(self) -> OriginalFile:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -99,16 +103,19 @@ def open_original(path: Path, roots: Iterable[Path] | None = None) -> OriginalFi
         raise FileUnreadable(f"permission denied: {path}") from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise PathNotAllowed(f"{path} is a symbolic link; msearch does not follow "
-                                 "links to media files") from exc
+            raise PathNotAllowed(
+                f"{path} is a symbolic link; msearch does not follow links to media files"
+            ) from exc
         raise FileUnreadable(f"cannot open {path}: {exc.strerror}") from exc
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise UnsupportedMedia("not a regular file")
         if _real_name(fd, path) != path:
-            raise PathNotAllowed(f"{path} is reached through a symbolic link; msearch does "
-                                 "not follow links to media files")
+            raise PathNotAllowed(
+                f"{path} is reached through a symbolic link; msearch does "
+                "not follow links to media files"
+            )
         if roots is not None and not inside(path, roots):
             raise PathNotAllowed(f"{path} is outside the allowed and watched folders")
         return OriginalFile(path, fd, info)

@@ -13,7 +13,10 @@ def is_ignored(name: str, patterns: Iterable[str]) -> bool:
 
 
 def iter_media_files(
-    root: Path, extensions: Iterable[str] | None, ignore: Iterable[str], *,
+    root: Path,
+    extensions: Iterable[str] | None,
+    ignore: Iterable[str],
+    *,
     recursive: bool = True,
 ) -> Iterator[Path]:
     """Files below ``root`` whose extension is one we index (every file, for ``None``: the

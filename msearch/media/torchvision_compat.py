@@ -70,8 +70,12 @@ def _native_ops_load(spec_origin: str) -> bool:
     try:
         torch.ops.load_library(str(library))
     except (OSError, RuntimeError) as exc:
-        log.info("torchvision's compiled ops do not load next to torch %s (%s); using "
-                 "pure-PyTorch replacements", torch.__version__, str(exc).splitlines()[0])
+        log.info(
+            "torchvision's compiled ops do not load next to torch %s (%s); using "
+            "pure-PyTorch replacements",
+            torch.__version__,
+            str(exc).splitlines()[0],
+        )
         return False
     return True
 
@@ -99,8 +103,9 @@ def _prepare(origin: str) -> None:
 class _TorchvisionImportHook(importlib.abc.MetaPathFinder):
     """Runs ``_prepare`` when anything first imports torchvision, then steps aside."""
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname != "torchvision":
             return None
         with _lock:
@@ -114,7 +119,8 @@ class _TorchvisionImportHook(importlib.abc.MetaPathFinder):
 
 def install_import_hook() -> None:
     if "torchvision" not in sys.modules and not any(
-            isinstance(f, _TorchvisionImportHook) for f in sys.meta_path):
+        isinstance(f, _TorchvisionImportHook) for f in sys.meta_path
+    ):
         sys.meta_path.insert(0, _TorchvisionImportHook())
 
 

@@ -49,11 +49,13 @@ class Keyframe:
     image: Image.Image
 
 
-def _run(cmd: list[str], timeout: float, pass_fds: tuple[int, ...] = ()
-         ) -> subprocess.CompletedProcess[bytes]:
+def _run(
+    cmd: list[str], timeout: float, pass_fds: tuple[int, ...] = ()
+) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=timeout, check=False,
-                              pass_fds=pass_fds)
+        return subprocess.run(
+            cmd, capture_output=True, timeout=timeout, check=False, pass_fds=pass_fds
+        )
     except FileNotFoundError as exc:
         raise UnsupportedMedia("ffprobe/ffmpeg is not installed") from exc
     except subprocess.TimeoutExpired as exc:
@@ -61,8 +63,7 @@ def _run(cmd: list[str], timeout: float, pass_fds: tuple[int, ...] = ()
 
 
 def _last_line(stderr: bytes) -> str:
-    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()
-             if line.strip()]
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
     return lines[-1][-300:] if lines else "no output"
 
 
@@ -85,13 +86,28 @@ def probe(path: Path, *, timeout: float = 60, pass_fds: tuple[int, ...] = ()) ->
     """Duration, frame rate, displayed size, codec and rotation; clear errors for files
     FFmpeg cannot read, files without a video stream and codecs it cannot decode.
     ``pass_fds`` hands ffprobe the descriptors a ``/proc/self/fd`` path names."""
-    result = _run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-                   "-show_streams", str(path)], timeout, pass_fds)
+    result = _run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(path),
+        ],
+        timeout,
+        pass_fds,
+    )
     if result.returncode != 0:
         raise CorruptMedia(f"ffprobe cannot read the file: {_last_line(result.stderr)}")
     data = json.loads(result.stdout or b"{}")
-    videos = [s for s in data.get("streams", []) if s.get("codec_type") == "video"
-              and not (s.get("disposition") or {}).get("attached_pic")]
+    videos = [
+        s
+        for s in data.get("streams", [])
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
     if not videos:
         kinds = sorted({s.get("codec_type", "?") for s in data.get("streams", [])})
         raise UnsupportedMedia(f"no video stream (streams: {', '.join(kinds) or 'none'})")
@@ -109,8 +125,15 @@ def probe(path: Path, *, timeout: float = 60, pass_fds: tuple[int, ...] = ()) ->
     fps = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate"))
     tags = {**(data.get("format", {}).get("tags") or {}), **(stream.get("tags") or {})}
     created = tags.get("creation_time")
-    return VideoInfo(duration, fps, width, height, codec, rotation,
-                     created.replace("Z", "+00:00") if isinstance(created, str) else None)
+    return VideoInfo(
+        duration,
+        fps,
+        width,
+        height,
+        codec,
+        rotation,
+        created.replace("Z", "+00:00") if isinstance(created, str) else None,
+    )
 
 
 def _even(value: float) -> int:
@@ -120,8 +143,9 @@ def _even(value: float) -> int:
 class FFmpegSceneDetector:
     """Scenes and their keyframes, streamed, from one decoding pass."""
 
-    def __init__(self, settings: VideoSettings, *, sample_fps: float = 2.0,
-                 timeout_s: float = 3600) -> None:
+    def __init__(
+        self, settings: VideoSettings, *, sample_fps: float = 2.0, timeout_s: float = 3600
+    ) -> None:
         self._settings = settings
         self._sample_fps = sample_fps
         self._timeout = timeout_s
@@ -138,21 +162,52 @@ class FFmpegSceneDetector:
         # Decode less: non-reference frames (B-frames) are skipped, since encoders put
         # I/P frames at cuts, and deblocking is skipped, invisible at 96 px and in the
         # embedder's input. A cut is still placed within a frame or two.
-        return ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-                "-skip_frame", "noref", "-skip_loop_filter", "all",
-                "-i", str(path), "-an", "-sn", "-dn", "-filter_complex", graph,
-                "-map", "[out]", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        return [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "info",
+            "-skip_frame",
+            "noref",
+            "-skip_loop_filter",
+            "all",
+            "-i",
+            str(path),
+            "-an",
+            "-sn",
+            "-dn",
+            "-filter_complex",
+            graph,
+            "-map",
+            "[out]",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "pipe:1",
+        ]
 
-    def scenes(self, path: Path, info: VideoInfo, *, min_short: int,
-               progress: Callable[[float], None] | None = None,
-               pass_fds: tuple[int, ...] = ()) -> Iterator[Keyframe]:
+    def scenes(
+        self,
+        path: Path,
+        info: VideoInfo,
+        *,
+        min_short: int,
+        progress: Callable[[float], None] | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> Iterator[Keyframe]:
         """Yield each scene with its keyframe (mid-scene) as soon as the scene is certain."""
         scale = min_short / min(info.width, info.height)
         out_w, out_h = _even(info.width * min(1.0, scale)), _even(info.height * min(1.0, scale))
         frame_bytes = out_w * out_h * 3
-        proc = subprocess.Popen(self._command(path, info, out_w, out_h),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                pass_fds=pass_fds)
+        proc = subprocess.Popen(
+            self._command(path, info, out_w, out_h),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=pass_fds,
+        )
         cuts: queue.Queue[float] = queue.Queue()
         errors: list[str] = []
 
@@ -227,8 +282,9 @@ class _SceneAssembler:
         if not self._frames:
             return
         at, image = self._keyframe(self._start, end)
-        scene = Keyframe(SceneRecord(self._index, round(self._start, 3), round(end, 3),
-                                     round(at, 3)), image)
+        scene = Keyframe(
+            SceneRecord(self._index, round(self._start, 3), round(end, 3), round(at, 3)), image
+        )
         self._index += 1
         self._frames = [f for f in self._frames if f[0] >= end]
         self._start = end
@@ -242,7 +298,8 @@ class _SceneAssembler:
             if cut - self._start >= self._min:
                 yield from self._close(cut)
         if t - self._start >= self._max + _CUT_MARGIN_S and not (
-                self._cuts and self._cuts[0] < self._start + self._max + self._min):
+            self._cuts and self._cuts[0] < self._start + self._max + self._min
+        ):
             yield from self._close(self._start + self._max)
         self._frames.append((t, image))
 

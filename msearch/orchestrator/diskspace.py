@@ -20,8 +20,14 @@ def _free_bytes(path: Path) -> int:
 
 
 class DiskSpaceGuard:
-    def __init__(self, path: Path, min_free_bytes: int, *, interval_s: float = 5.0,
-                 free_bytes: Callable[[Path], int] = _free_bytes) -> None:
+    def __init__(
+        self,
+        path: Path,
+        min_free_bytes: int,
+        *,
+        interval_s: float = 5.0,
+        free_bytes: Callable[[Path], int] = _free_bytes,
+    ) -> None:
         self._path = path
         self._min_free = min_free_bytes
         self._interval = interval_s
@@ -38,11 +44,16 @@ class DiskSpaceGuard:
         """Return once the data directory has room; log when indexing pauses and resumes."""
         while (free := self._free()) < self._min_free:
             if self.paused is None:
-                self.paused = (f"low disk space: {free // (1 << 20)} MB free on {self._path}, "
-                               f"below performance.min_free_disk_mb "
-                               f"({self._min_free // (1 << 20)} MB)")
-                log.error("indexing paused (%s); search keeps working, indexing resumes "
-                          "once space is freed", self.paused)
+                self.paused = (
+                    f"low disk space: {free // (1 << 20)} MB free on {self._path}, "
+                    f"below performance.min_free_disk_mb "
+                    f"({self._min_free // (1 << 20)} MB)"
+                )
+                log.error(
+                    "indexing paused (%s); search keeps working, indexing resumes "
+                    "once space is freed",
+                    self.paused,
+                )
             await asyncio.sleep(self._interval)
         if self.paused is not None:
             log.warning("indexing resumed: disk space is available again")

@@ -72,19 +72,28 @@ class ProcessingOrchestrator:
         self._engine = engine
         self._settings = settings
         self._progress = progress or StoreProgressSink(adapter)
-        self._executor = ThreadPoolExecutor(settings.decode_workers,
-                                            thread_name_prefix="msearch-media")
-        self._video_executor = ThreadPoolExecutor(settings.decode_workers,
-                                                  thread_name_prefix="msearch-video")
+        self._executor = ThreadPoolExecutor(
+            settings.decode_workers, thread_name_prefix="msearch-media"
+        )
+        self._video_executor = ThreadPoolExecutor(
+            settings.decode_workers, thread_name_prefix="msearch-video"
+        )
         self._enhancer = enhancer
         self.disk = disk
         self._stages: list[Stage] = [
             Preflight(adapter, self._executor, roots, extensions),
             DecodeImage(adapter, engine, settings, self._executor),
             Enhance(adapter, enhancer),
-            VideoScenes(adapter, engine, FFmpegSceneDetector(video or VideoSettings()),
-                        settings, self._progress, batch_size, self._video_executor,
-                        enhancer),
+            VideoScenes(
+                adapter,
+                engine,
+                FFmpegSceneDetector(video or VideoSettings()),
+                settings,
+                self._progress,
+                batch_size,
+                self._video_executor,
+                enhancer,
+            ),
             Embed(engine),
             Persist(adapter),
         ]
@@ -99,8 +108,10 @@ class ProcessingOrchestrator:
 
     async def start(self) -> None:
         if not self._workers:
-            self._workers = [asyncio.create_task(self._worker(), name=f"msearch-worker-{i}")
-                             for i in range(self._settings.max_concurrent_files)]
+            self._workers = [
+                asyncio.create_task(self._worker(), name=f"msearch-worker-{i}")
+                for i in range(self._settings.max_concurrent_files)
+            ]
 
     async def stop(self) -> None:
         workers, self._workers = self._workers, []
@@ -142,12 +153,15 @@ class ProcessingOrchestrator:
         if on_done is not None:
             for future in futures:
                 future.add_done_callback(
-                    lambda f: on_done(f.result()) if not f.cancelled() and not f.exception()
-                    else None)
+                    lambda f: (
+                        on_done(f.result()) if not f.cancelled() and not f.exception() else None
+                    )
+                )
         return list(await asyncio.gather(*futures))
 
-    async def retry(self, file_ids: Sequence[str] | None = None
-                    ) -> tuple[JobRecord | None, list[FileRecord]]:
+    async def retry(
+        self, file_ids: Sequence[str] | None = None
+    ) -> tuple[JobRecord | None, list[FileRecord]]:
         """Process files again on purpose: these (any status but deleted), or every failed
         file. One job follows them; None when there is nothing to retry."""
         if file_ids is None:
@@ -156,8 +170,10 @@ class ProcessingOrchestrator:
             found = await self._adapter.metadata.get_files(file_ids)
             missing = [i for i in file_ids if i not in found]
             if missing:
-                raise NotFound(f"no file with id {missing[0]}"
-                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+                raise NotFound(
+                    f"no file with id {missing[0]}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                )
             records = list(found.values())
         if not records:
             return None, []
@@ -167,8 +183,7 @@ class ProcessingOrchestrator:
         """Queue files without a job (watched folders, re-queued files)."""
         return (await self._register(paths, None))[0]
 
-    async def requeue(self, records: Iterable[FileRecord], *, job_id: str | None = None
-                      ) -> int:
+    async def requeue(self, records: Iterable[FileRecord], *, job_id: str | None = None) -> int:
         """Process these files again (for ``job_id``, a job already counting them)."""
         paths = [Path(r.path) for r in records]
         return len((await self._register(paths, job_id))[0]) if paths else 0
@@ -236,8 +251,9 @@ class ProcessingOrchestrator:
                     records.append(previous)
                     futures.append(self._pending[previous.id].done)
                     continue
-                record = previous or FileRecord(id=uuid.uuid4().hex, path=str(path),
-                                                folder=str(path.parent))
+                record = previous or FileRecord(
+                    id=uuid.uuid4().hex, path=str(path), folder=str(path.parent)
+                )
                 snapshot = replace(record, scenes=list(record.scenes)) if previous else None
                 record.status = FileStatus.QUEUED
                 record.progress = 0.0
@@ -320,10 +336,17 @@ class ProcessingOrchestrator:
                 code, message = "file_changed", f"the file changed while it was read ({message})"
             if code in TRANSIENT_CODES and work.attempt < self._settings.retry_attempts:
                 delay = self._settings.retry_backoff_s * 4 ** (work.attempt - 1)
-                log.info("%s: %s; trying again in %gs (attempt %d of %d)", work.path, message,
-                         delay, work.attempt + 1, self._settings.retry_attempts)
-                await self._adapter.mark_retrying(record, code, f"{message}; trying again in "
-                                                  f"{delay:g}s")
+                log.info(
+                    "%s: %s; trying again in %gs (attempt %d of %d)",
+                    work.path,
+                    message,
+                    delay,
+                    work.attempt + 1,
+                    self._settings.retry_attempts,
+                )
+                await self._adapter.mark_retrying(
+                    record, code, f"{message}; trying again in {delay:g}s"
+                )
                 raise _RetryLater(delay) from exc
             if exc.skips_file:
                 await self._adapter.mark_skipped(record, code, message)

@@ -47,8 +47,13 @@ class StoreProgressSink:
     database write per step would cost more than the steps themselves. A step is recorded
     when the file's last recorded progress is at least ``min_interval_s`` old."""
 
-    def __init__(self, adapter: _ProgressWriter, *, min_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        adapter: _ProgressWriter,
+        *,
+        min_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._adapter = adapter
         self._min_interval = min_interval_s
         self._clock = clock

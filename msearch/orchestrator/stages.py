@@ -38,8 +38,13 @@ class Stage(Protocol):
 
 def _unchanged(ctx: ProcessingContext, size: int, mtime: float, model: str | None) -> bool:
     prev = ctx.previous
-    return (prev is not None and prev.status == FileStatus.INDEXED and prev.model == model
-            and prev.size == size and prev.mtime == mtime)
+    return (
+        prev is not None
+        and prev.status == FileStatus.INDEXED
+        and prev.model == model
+        and prev.size == size
+        and prev.mtime == mtime
+    )
 
 
 class Preflight:
@@ -49,9 +54,13 @@ class Preflight:
 
     step = Step.PREFLIGHT
 
-    def __init__(self, adapter: UnifiedDatabaseAdapter, executor: Executor,
-                 roots: RootsProvider | None = None,
-                 extensions: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        adapter: UnifiedDatabaseAdapter,
+        executor: Executor,
+        roots: RootsProvider | None = None,
+        extensions: Iterable[str] | None = None,
+    ) -> None:
         self._adapter = adapter
         self._executor = executor
         self._roots = roots
@@ -70,26 +79,33 @@ class Preflight:
         suffix = ctx.path.suffix.lower()
         if self._extensions is not None and suffix not in self._extensions:
             kind = f"{suffix} files are" if suffix else "a file without an extension is"
-            raise UnsupportedType(f"{kind} not media msearch indexes "
-                                  "(file_monitoring.file_extensions)")
+            raise UnsupportedType(
+                f"{kind} not media msearch indexes (file_monitoring.file_extensions)"
+            )
         if original.size == 0:
             raise EmptyFile("the file is empty (0 bytes)")
         if _unchanged(ctx, original.size, original.mtime, self._adapter.model_id):
             ctx.skipped = True
             return
         try:
-            detected = await loop.run_in_executor(self._executor, detect_file,
-                                                  original.reopen_path)
+            detected = await loop.run_in_executor(self._executor, detect_file, original.reopen_path)
             if detected is None:
-                raise UnsupportedMedia("not an image or video format msearch recognises "
-                                       "(content checked, not the extension)")
+                raise UnsupportedMedia(
+                    "not an image or video format msearch recognises "
+                    "(content checked, not the extension)"
+                )
             fingerprint = await loop.run_in_executor(
-                self._executor, content_fingerprint, original.reopen_path)
+                self._executor, content_fingerprint, original.reopen_path
+            )
         except OSError as exc:
             raise FileUnreadable(f"cannot read file: {exc}") from exc
         prev = ctx.previous
-        if (prev is not None and prev.status == FileStatus.INDEXED
-                and prev.model == self._adapter.model_id and prev.fingerprint == fingerprint):
+        if (
+            prev is not None
+            and prev.status == FileStatus.INDEXED
+            and prev.model == self._adapter.model_id
+            and prev.fingerprint == fingerprint
+        ):
             ctx.skipped = True  # touched, not changed: keep the vectors
             return
         record.fingerprint = fingerprint
@@ -108,8 +124,13 @@ class DecodeImage:
 
     step = Step.DECODE
 
-    def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
-                 settings: PerformanceSettings, executor: Executor) -> None:
+    def __init__(
+        self,
+        adapter: UnifiedDatabaseAdapter,
+        engine: EmbeddingEngine,
+        settings: PerformanceSettings,
+        executor: Executor,
+    ) -> None:
         self._adapter = adapter
         self._engine = engine
         self._settings = settings
@@ -121,8 +142,9 @@ class DecodeImage:
     async def run(self, ctx: ProcessingContext) -> None:
         loop = asyncio.get_running_loop()
         thumb = self._adapter.thumbnail_path(ctx.record.id)
-        decoded = await loop.run_in_executor(self._executor, self._decode,
-                                             ctx.opened().reopen_path, thumb)
+        decoded = await loop.run_in_executor(
+            self._executor, self._decode, ctx.opened().reopen_path, thumb
+        )
         record = ctx.record
         record.width, record.height = decoded.width, decoded.height
         record.taken_at = decoded.taken_at.isoformat() if decoded.taken_at else None
@@ -131,9 +153,12 @@ class DecodeImage:
         ctx.images = [decoded.image]
 
     def _decode(self, path: Path, thumb: Path) -> DecodedImage:
-        decoded = decode_image(path, max_pixels=self._settings.max_image_pixels,
-                               min_short=self._engine.input_size,
-                               min_long=self._settings.thumbnail_size)
+        decoded = decode_image(
+            path,
+            max_pixels=self._settings.max_image_pixels,
+            min_short=self._engine.input_size,
+            min_long=self._settings.thumbnail_size,
+        )
         write_thumbnail(decoded.image, thumb, self._settings.thumbnail_size)
         return decoded
 
@@ -156,14 +181,18 @@ class Enhance:
 
     def applies(self, ctx: ProcessingContext) -> bool:
         record = ctx.record
-        return (self._enhancer is not None and len(ctx.images) == 1
-                and self._enhancer.wants(record.width, record.height))
+        return (
+            self._enhancer is not None
+            and len(ctx.images) == 1
+            and self._enhancer.wants(record.width, record.height)
+        )
 
     async def run(self, ctx: ProcessingContext) -> None:
         assert self._enhancer is not None
         original = ctx.images[0]
         image, done = await self._enhancer.enhance(
-            original, save_to=self._adapter.enhanced_path(ctx.record.id))
+            original, save_to=self._adapter.enhanced_path(ctx.record.id)
+        )
         if image is not original:
             original.close()
             ctx.images = [image]
@@ -200,8 +229,9 @@ class Persist:
 
     async def run(self, ctx: ProcessingContext) -> None:
         previous = ctx.previous.scenes if ctx.previous else []
-        await self._adapter.commit_indexed(ctx.record, ctx.vectors, ctx.scenes,
-                                           previous_points=max(1, len(previous)))
+        await self._adapter.commit_indexed(
+            ctx.record, ctx.vectors, ctx.scenes, previous_points=max(1, len(previous))
+        )
 
     def cleanup(self, ctx: ProcessingContext) -> None:
         return None

@@ -31,10 +31,17 @@ class VideoScenes:
 
     step = Step.DECODE
 
-    def __init__(self, adapter: UnifiedDatabaseAdapter, engine: EmbeddingEngine,
-                 detector: FFmpegSceneDetector, settings: PerformanceSettings,
-                 progress: ProgressSink, batch_size: int, executor: Executor,
-                 enhancer: ImageEnhancer | None = None) -> None:
+    def __init__(
+        self,
+        adapter: UnifiedDatabaseAdapter,
+        engine: EmbeddingEngine,
+        detector: FFmpegSceneDetector,
+        settings: PerformanceSettings,
+        progress: ProgressSink,
+        batch_size: int,
+        executor: Executor,
+        enhancer: ImageEnhancer | None = None,
+    ) -> None:
         self._adapter = adapter
         # Decoding threads of their own (a video holds one for its whole decode), so
         # videos neither take the threads searches need nor exceed the configured bound.
@@ -53,8 +60,7 @@ class VideoScenes:
         original = ctx.opened()
         source, fds = original.reopen_path, (original.fd,)
         loop = asyncio.get_running_loop()
-        info = await loop.run_in_executor(self._executor,
-                                          partial(probe, source, pass_fds=fds))
+        info = await loop.run_in_executor(self._executor, partial(probe, source, pass_fds=fds))
         record = ctx.record
         record.duration, record.width, record.height = info.duration, info.width, info.height
         record.taken_at, record.camera = info.created, None
@@ -63,8 +69,12 @@ class VideoScenes:
         decode_share = STEP_FRACTION[Step.EMBED] - STEP_FRACTION[Step.DECODE]
 
         def report(fraction: float) -> None:
-            asyncio.run_coroutine_threadsafe(self._progress.advance(
-                record.id, STEP_FRACTION[Step.DECODE] + decode_share * fraction), loop)
+            asyncio.run_coroutine_threadsafe(
+                self._progress.advance(
+                    record.id, STEP_FRACTION[Step.DECODE] + decode_share * fraction
+                ),
+                loop,
+            )
 
         def put(item: object) -> bool:
             future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
@@ -81,8 +91,9 @@ class VideoScenes:
             try:
                 # keyframes serve the model and the scene thumbnails
                 min_short = max(self._engine.input_size, self._settings.thumbnail_size)
-                for keyframe in self._detector.scenes(source, info, min_short=min_short,
-                                                      progress=report, pass_fds=fds):
+                for keyframe in self._detector.scenes(
+                    source, info, min_short=min_short, progress=report, pass_fds=fds
+                ):
                     self._thumbnail(record.id, keyframe)
                     if not put(keyframe):
                         return
@@ -123,9 +134,16 @@ class VideoScenes:
         if self._enhancer is None or not self._enhancer.wants(record.width, record.height):
             return keyframe.image
         image, done = await self._enhancer.enhance(
-            keyframe.image, save_to=self._adapter.enhanced_path(record.id, keyframe.scene.index))
-        summary = record.enhancement or {"applied": False, "steps": [], "seconds": 0.0,
-                                         "reason": None, "frames": 0, "frames_enhanced": 0}
+            keyframe.image, save_to=self._adapter.enhanced_path(record.id, keyframe.scene.index)
+        )
+        summary = record.enhancement or {
+            "applied": False,
+            "steps": [],
+            "seconds": 0.0,
+            "reason": None,
+            "frames": 0,
+            "frames_enhanced": 0,
+        }
         summary["frames"] += 1
         summary["seconds"] = round(summary["seconds"] + done.seconds, 3)
         if done.applied:

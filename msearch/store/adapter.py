@@ -56,8 +56,14 @@ def _taken_epoch(taken_at: str | None) -> float | None:
 class UnifiedDatabaseAdapter:
     """Metadata in SQLite, vectors in Qdrant, one collection per embedding model."""
 
-    def __init__(self, metadata: MetadataStore, vectors: VectorStore, cache_dir: Path,
-                 *, journal: Path | None = None) -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        vectors: VectorStore,
+        cache_dir: Path,
+        *,
+        journal: Path | None = None,
+    ) -> None:
         self.metadata = metadata
         self._vectors = vectors
         self.cache_dir = cache_dir
@@ -93,8 +99,11 @@ class UnifiedDatabaseAdapter:
         self._collection, self._model_id = collection, model_id
         requeued = 0
         if previous is not None and previous[2] != collection:
-            log.warning("embedding model changed from %s to %s: re-indexing every file",
-                        previous[0], model_id)
+            log.warning(
+                "embedding model changed from %s to %s: re-indexing every file",
+                previous[0],
+                model_id,
+            )
             requeued = await self.metadata.requeue_all()
         await self.metadata.set_model(model_id, dim, collection)
         for name in await self._vectors.list_collections():
@@ -125,8 +134,9 @@ class UnifiedDatabaseAdapter:
     async def save_files(self, records: list[FileRecord]) -> None:
         await self.metadata.save_files(records)
 
-    async def set_status(self, file_id: str, status: FileStatus, *,
-                         progress: float | None = None) -> None:
+    async def set_status(
+        self, file_id: str, status: FileStatus, *, progress: float | None = None
+    ) -> None:
         await self.metadata.set_status(file_id, status, progress=progress)
 
     async def set_progress(self, file_id: str, progress: float) -> None:
@@ -152,8 +162,12 @@ class UnifiedDatabaseAdapter:
         return payload
 
     async def commit_indexed(
-        self, record: FileRecord, vectors: list[list[float]], scenes: list[SceneRecord],
-        *, previous_points: int | None = None,
+        self,
+        record: FileRecord,
+        vectors: list[list[float]],
+        scenes: list[SceneRecord],
+        *,
+        previous_points: int | None = None,
     ) -> None:
         """Store a processed file: vectors first (idempotent ids), then the metadata that
         says ``indexed``. ``scenes`` is empty for images (one vector) or one per vector;
@@ -162,8 +176,9 @@ class UnifiedDatabaseAdapter:
             raise ValueError("one vector per scene is required")
         collection = self.collection
         points = [
-            VectorPoint(point_id(record.id, i), vector,
-                        self._payload(record, scenes[i] if scenes else None))
+            VectorPoint(
+                point_id(record.id, i), vector, self._payload(record, scenes[i] if scenes else None)
+            )
             for i, vector in enumerate(vectors)
         ]
         if previous_points is None:
@@ -177,17 +192,19 @@ class UnifiedDatabaseAdapter:
         record.model = self._model_id
         await self.metadata.mark_indexed(record, scenes)
 
-    async def import_indexed(
-        self, records: list[FileRecord], vectors: list[list[float]]
-    ) -> None:
+    async def import_indexed(self, records: list[FileRecord], vectors: list[list[float]]) -> None:
         """Bulk-load already embedded images (benchmarks, migrations): same write order as
         ``commit_indexed`` (rows, vectors, then ``indexed``), in large batches."""
         for record in records:
             record.status, record.model = FileStatus.PROCESSING, self._model_id
         await self.metadata.save_files(records)
-        await self._vectors.upsert(self.collection, [
-            VectorPoint(point_id(r.id, 0), v, self._payload(r, None))
-            for r, v in zip(records, vectors, strict=True)])
+        await self._vectors.upsert(
+            self.collection,
+            [
+                VectorPoint(point_id(r.id, 0), v, self._payload(r, None))
+                for r, v in zip(records, vectors, strict=True)
+            ],
+        )
         for record in records:
             record.status, record.progress = FileStatus.INDEXED, 1.0
         await self.metadata.save_files(records)
@@ -237,13 +254,18 @@ class UnifiedDatabaseAdapter:
         ids = [point_id(record.id, i) for i in range(count)]
         found = await self._vectors.retrieve_vectors(collection, ids)
         if len(found) != count:
-            raise StoreError(f"{record.path} has {len(found)} of its {count} vectors; "
-                             "it must be re-indexed")
+            raise StoreError(
+                f"{record.path} has {len(found)} of its {count} vectors; it must be re-indexed"
+            )
         record.path, record.folder = new_path, str(Path(new_path).parent)
         scenes = sorted(record.scenes, key=lambda s: s.index)
-        await self._vectors.upsert(collection, [
-            VectorPoint(pid, found[pid], self._payload(record, scenes[i] if scenes else None))
-            for i, pid in enumerate(ids)])
+        await self._vectors.upsert(
+            collection,
+            [
+                VectorPoint(pid, found[pid], self._payload(record, scenes[i] if scenes else None))
+                for i, pid in enumerate(ids)
+            ],
+        )
         await self.metadata.save_file(record)
         return record
 
@@ -280,26 +302,40 @@ class UnifiedDatabaseAdapter:
         filter: VectorFilter | None = None,
         min_score: float | None = None,
     ) -> list[StoredHit]:
-        hits = await self._vectors.search(self.collection, vector, limit=limit, offset=offset,
-                                          filter=filter, score_threshold=min_score)
+        hits = await self._vectors.search(
+            self.collection,
+            vector,
+            limit=limit,
+            offset=offset,
+            filter=filter,
+            score_threshold=min_score,
+        )
         # What a result shows travels in the payload; SQLite only says which files are
         # indexed now (not being deleted or re-indexed), in one small query.
         indexed = await self.metadata.indexed_among(
-            list(dict.fromkeys(str(h.payload.get("file_id", "")) for h in hits)))
+            list(dict.fromkeys(str(h.payload.get("file_id", "")) for h in hits))
+        )
         results: list[StoredHit] = []
         for hit in hits:
             payload = hit.payload
             file_id = str(payload.get("file_id", ""))
             if file_id not in indexed:
                 continue
-            record = FileRecord(id=file_id, path=str(payload.get("path", "")),
-                                folder=str(payload.get("folder", "")),
-                                media_type=payload.get("media_type"),
-                                status=FileStatus.INDEXED)
+            record = FileRecord(
+                id=file_id,
+                path=str(payload.get("path", "")),
+                folder=str(payload.get("folder", "")),
+                media_type=payload.get("media_type"),
+                status=FileStatus.INDEXED,
+            )
             scene = None
             if record.media_type == "video" and "start" in payload:
-                scene = SceneRecord(int(payload.get("scene_index", 0)), float(payload["start"]),
-                                    float(payload["end"]), float(payload["keyframe"]))
+                scene = SceneRecord(
+                    int(payload.get("scene_index", 0)),
+                    float(payload["start"]),
+                    float(payload["end"]),
+                    float(payload["keyframe"]),
+                )
             results.append(StoredHit(record, hit.score, scene))
         return results
 

@@ -26,9 +26,29 @@ from msearch.store.records import (
 )
 
 _FILE_COLUMNS = (
-    "id", "path", "folder", "media_type", "mime", "size", "mtime", "fingerprint", "width",
-    "height", "duration", "taken_at", "camera", "status", "error_code", "error", "progress",
-    "model", "enhanced", "enhancement", "created_at", "updated_at", "indexed_at",
+    "id",
+    "path",
+    "folder",
+    "media_type",
+    "mime",
+    "size",
+    "mtime",
+    "fingerprint",
+    "width",
+    "height",
+    "duration",
+    "taken_at",
+    "camera",
+    "status",
+    "error_code",
+    "error",
+    "progress",
+    "model",
+    "enhanced",
+    "enhancement",
+    "created_at",
+    "updated_at",
+    "indexed_at",
 )
 
 
@@ -60,8 +80,9 @@ class _Reader:
         finally:
             cursor.close()
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = (), *, one: bool = False
-                       ) -> list[Row]:
+    async def fetchall(
+        self, sql: str, params: Sequence[Any] = (), *, one: bool = False
+    ) -> list[Row]:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, self._run, sql, params, one)
@@ -103,8 +124,7 @@ def _under_folder(folder: str) -> tuple[str, list[Any]]:
     """SQL matching files in ``folder`` or any folder below it."""
     prefix = folder.rstrip("/") + "/"
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return "(folder = ? OR folder LIKE ? ESCAPE '\\')", [folder.rstrip("/") or "/",
-                                                        escaped + "%"]
+    return "(folder = ? OR folder LIKE ? ESCAPE '\\')", [folder.rstrip("/") or "/", escaped + "%"]
 
 
 def _in_watched(folder: FolderRecord) -> tuple[str, list[Any]]:
@@ -210,14 +230,13 @@ class MetadataStore:
         )
         return (await self._with_scenes([_row_to_file(row)]))[0] if row else None
 
-    async def _files_where_in(self, column: str, values: Iterable[str | int]
-                              ) -> list[FileRecord]:
+    async def _files_where_in(self, column: str, values: Iterable[str | int]) -> list[FileRecord]:
         """Rows whose ``column`` (a fixed name, never user input) is one of ``values``,
         queried in chunks below SQLite's parameter limit."""
         wanted = list(dict.fromkeys(values))
         found: list[FileRecord] = []
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
+            chunk = wanted[start : start + 500]
             rows = await self._fetchall(
                 f"SELECT {','.join(_FILE_COLUMNS)} FROM files "
                 f"WHERE {column} IN ({','.join('?' * len(chunk))})",
@@ -232,7 +251,9 @@ class MetadataStore:
             return set()
         rows = await self._fetchall(
             f"SELECT id FROM files WHERE status = 'indexed' "
-            f"AND id IN ({','.join('?' * len(file_ids))})", list(file_ids))
+            f"AND id IN ({','.join('?' * len(file_ids))})",
+            list(file_ids),
+        )
         return {row[0] for row in rows}
 
     async def get_files(self, file_ids: Iterable[str]) -> dict[str, FileRecord]:
@@ -278,8 +299,10 @@ class MetadataStore:
 
     async def set_progress(self, file_id: str, progress: float) -> None:
         async with self._write() as db:
-            await db.execute("UPDATE files SET progress = ?, updated_at = ? WHERE id = ?",
-                             [progress, time.time(), file_id])
+            await db.execute(
+                "UPDATE files SET progress = ?, updated_at = ? WHERE id = ?",
+                [progress, time.time(), file_id],
+            )
 
     async def mark_indexed(self, record: FileRecord, scenes: list[SceneRecord]) -> None:
         """Commit a finished file: its metadata, status ``indexed`` and scenes, atomically."""
@@ -291,8 +314,7 @@ class MetadataStore:
         record.updated_at = now
         async with self._write() as db:
             await db.execute(
-                f"UPDATE files SET {','.join(f'{c} = ?' for c in _FILE_COLUMNS[1:])} "
-                "WHERE id = ?",
+                f"UPDATE files SET {','.join(f'{c} = ?' for c in _FILE_COLUMNS[1:])} WHERE id = ?",
                 [*_file_values(record)[1:], record.id],
             )
             await db.execute("DELETE FROM scenes WHERE file_id = ?", [record.id])
@@ -359,14 +381,16 @@ class MetadataStore:
         else:
             clause, params = _in_watched(folder)
             rows = await self._fetchall(
-                f"SELECT status, COUNT(*) FROM files WHERE {clause} GROUP BY status", params)
+                f"SELECT status, COUNT(*) FROM files WHERE {clause} GROUP BY status", params
+            )
         return {str(status): int(n) for status, n in rows}
 
     async def skipped_reasons(self) -> dict[str, int]:
         """Why files were skipped, most common first: ``.txt`` (a type msearch does not
         index), or the error code (``unsupported_media``: not media, whatever its name)."""
         rows = await self._fetchall(
-            "SELECT path, error_code FROM files WHERE status = 'skipped'", [])
+            "SELECT path, error_code FROM files WHERE status = 'skipped'", []
+        )
         reasons: dict[str, int] = {}
         for path, code in rows:
             suffix = PurePath(str(path)).suffix.lower() or "no extension"
@@ -378,7 +402,8 @@ class MetadataStore:
         """The files a watched folder covers (for scans)."""
         clause, params = _in_watched(folder)
         rows = await self._fetchall(
-            f"SELECT {','.join(_FILE_COLUMNS)} FROM files WHERE {clause} ORDER BY path", params)
+            f"SELECT {','.join(_FILE_COLUMNS)} FROM files WHERE {clause} ORDER BY path", params
+        )
         return await self._with_scenes([_row_to_file(r) for r in rows])
 
     async def files_below(self, path: str) -> list[FileRecord]:
@@ -386,7 +411,8 @@ class MetadataStore:
         clause, params = _under_folder(path)
         rows = await self._fetchall(
             f"SELECT {','.join(_FILE_COLUMNS)} FROM files WHERE path = ? OR {clause}",
-            [path, *params])
+            [path, *params],
+        )
         return await self._with_scenes([_row_to_file(r) for r in rows])
 
     async def files_with_size(self, sizes: Iterable[int]) -> list[FileRecord]:
@@ -396,7 +422,8 @@ class MetadataStore:
         """Files per (status, media type); "unknown" for files never recognised."""
         rows = await self._fetchall(
             "SELECT status, COALESCE(media_type, 'unknown'), COUNT(*) FROM files "
-            "GROUP BY status, media_type")
+            "GROUP BY status, media_type"
+        )
         return {(str(status), str(kind)): int(n) for status, kind, n in rows}
 
     async def media_type_counts(self) -> dict[str, int]:
@@ -430,14 +457,16 @@ class MetadataStore:
             await db.execute(
                 "INSERT INTO folders (path, recursive, added_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET recursive = excluded.recursive",
-                [path, int(recursive), time.time()])
+                [path, int(recursive), time.time()],
+            )
         folder = await self.folder_at(path)
         assert folder is not None
         return folder
 
     async def list_folders(self) -> list[FolderRecord]:
         rows = await self._fetchall(
-            "SELECT id, path, recursive, added_at FROM folders ORDER BY path")
+            "SELECT id, path, recursive, added_at FROM folders ORDER BY path"
+        )
         return [FolderRecord(int(i), str(p), bool(r), float(a)) for i, p, r, a in rows]
 
     async def get_folder(self, folder_id: int) -> FolderRecord | None:
@@ -491,7 +520,9 @@ class MetadataStore:
         rows = await self._fetchall(
             f"SELECT jf.job_id, jf.file_id FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
             f"JOIN files f ON f.id = jf.file_id WHERE j.status = 'running' "
-            f"AND f.status IN ({marks})", unfinished)
+            f"AND f.status IN ({marks})",
+            unfinished,
+        )
         left: dict[str, list[str]] = {}
         for job_id, file_id in rows:
             left.setdefault(job_id, []).append(file_id)
@@ -502,15 +533,17 @@ class MetadataStore:
                 "  WHERE jf.job_id = jobs.id AND f.status = 'failed'), "
                 f"done = total - (SELECT COUNT(*) FROM job_files jf JOIN files f "
                 f"  ON f.id = jf.file_id WHERE jf.job_id = jobs.id AND f.status IN ({marks})), "
-                f"updated_at = ? WHERE status = 'running'", [*unfinished, time.time()])
-            await db.execute("UPDATE jobs SET status = 'finished' "
-                             "WHERE status = 'running' AND done >= total")
+                f"updated_at = ? WHERE status = 'running'",
+                [*unfinished, time.time()],
+            )
+            await db.execute(
+                "UPDATE jobs SET status = 'finished' WHERE status = 'running' AND done >= total"
+            )
         return left
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         row = await self._fetchone(
-            "SELECT id, total, done, failed, status, created_at, updated_at FROM jobs "
-            "WHERE id = ?",
+            "SELECT id, total, done, failed, status, created_at, updated_at FROM jobs WHERE id = ?",
             [job_id],
         )
         return JobRecord(*row) if row else None
@@ -523,8 +556,9 @@ class MetadataStore:
         )
         return (str(row[0]), int(row[1]), str(row[2])) if row else None
 
-    async def set_model(self, model_id: str, dim: int, collection: str,
-                        role: str = "active") -> None:
+    async def set_model(
+        self, model_id: str, dim: int, collection: str, role: str = "active"
+    ) -> None:
         async with self._write() as db:
             await db.execute(
                 "INSERT INTO models (role, model_id, dim, collection, updated_at) "

@@ -40,11 +40,13 @@ def _edge_filter(flt: VectorFilter | None) -> qe.Filter | None:
     if flt.folder:
         must.append(qe.FieldCondition("dirs", match=qe.MatchValue(flt.folder)))
     if flt.taken_after is not None or flt.taken_before is not None:
-        must.append(qe.FieldCondition(
-            "taken_at", range=qe.RangeFloat(gte=flt.taken_after, lte=flt.taken_before)))
+        must.append(
+            qe.FieldCondition(
+                "taken_at", range=qe.RangeFloat(gte=flt.taken_after, lte=flt.taken_before)
+            )
+        )
     if flt.exclude_file_ids:
-        must_not.append(qe.FieldCondition("file_id",
-                                          match=qe.MatchAny(list(flt.exclude_file_ids))))
+        must_not.append(qe.FieldCondition("file_id", match=qe.MatchAny(list(flt.exclude_file_ids))))
     return qe.Filter(must=must or None, must_not=must_not or None)
 
 
@@ -71,7 +73,8 @@ class EdgeVectorStore:
     def _config(self, dim: int | None) -> qe.EdgeConfig:
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
-            if dim is not None else None,
+            if dim is not None
+            else None,
             hnsw_config=qe.HnswIndexConfig(
                 m=self._settings.hnsw_m,
                 ef_construct=self._settings.hnsw_ef_construct,
@@ -100,11 +103,13 @@ class EdgeVectorStore:
         shard = qe.EdgeShard.create(str(staging), self._config(dim))
         try:
             for field in KEYWORD_FIELDS:
-                shard.update(qe.UpdateOperation.create_field_index(
-                    field, qe.PayloadSchemaType.Keyword))
+                shard.update(
+                    qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword)
+                )
             for field in FLOAT_FIELDS:
-                shard.update(qe.UpdateOperation.create_field_index(
-                    field, qe.PayloadSchemaType.Float))
+                shard.update(
+                    qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Float)
+                )
             shard.flush()
         finally:
             shard.close()
@@ -138,8 +143,13 @@ class EdgeVectorStore:
             return qe.EdgeShard.load(str(path))
         except Exception as exc:
             aside = self._root / f"{_BROKEN}{path.name}-{int(time.time())}"
-            log.error("vector collection %s cannot be loaded (%s); it is moved to %s and "
-                      "rebuilt: its files are indexed again", path.name, exc, aside)
+            log.error(
+                "vector collection %s cannot be loaded (%s); it is moved to %s and "
+                "rebuilt: its files are indexed again",
+                path.name,
+                exc,
+                aside,
+            )
             path.rename(aside)
         self._create(path, dim)
         return qe.EdgeShard.load(str(path))
@@ -154,8 +164,9 @@ class EdgeVectorStore:
     def _list(self) -> list[str]:
         if not self._root.is_dir():
             return []
-        return sorted(p.name for p in self._root.iterdir()
-                      if p.is_dir() and not p.name.startswith("."))
+        return sorted(
+            p.name for p in self._root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
 
     async def list_collections(self) -> list[str]:
         return await self._in(self._reads, self._list)
@@ -184,14 +195,22 @@ class EdgeVectorStore:
 
     async def clear(self, name: str) -> None:
         shard = self._shard(name)
-        await self._in(self._writes, shard.update, qe.UpdateOperation.delete_points_by_filter(
-            qe.Filter(must=[qe.FieldCondition("scene_index", range=qe.RangeFloat(gte=0))])))
+        await self._in(
+            self._writes,
+            shard.update,
+            qe.UpdateOperation.delete_points_by_filter(
+                qe.Filter(must=[qe.FieldCondition("scene_index", range=qe.RangeFloat(gte=0))])
+            ),
+        )
 
     async def delete_files(self, name: str, file_ids: list[str]) -> None:
         if file_ids:
             shard = self._shard(name)
-            await self._in(self._writes, shard.update,
-                           qe.UpdateOperation.delete_points_by_filter(_file_filter(file_ids)))
+            await self._in(
+                self._writes,
+                shard.update,
+                qe.UpdateOperation.delete_points_by_filter(_file_filter(file_ids)),
+            )
 
     async def search(
         self,
@@ -223,8 +242,11 @@ class EdgeVectorStore:
         grouped: dict[str, set[str]] = {}
         offset = None
         while True:
-            records, offset = shard.scroll(qe.ScrollRequest(
-                offset=offset, limit=_SCROLL_PAGE, with_payload=["file_id"], with_vector=False))
+            records, offset = shard.scroll(
+                qe.ScrollRequest(
+                    offset=offset, limit=_SCROLL_PAGE, with_payload=["file_id"], with_vector=False
+                )
+            )
             for record in records:
                 file_id = str((record.payload or {}).get("file_id", ""))
                 grouped.setdefault(file_id, set()).add(str(record.id))

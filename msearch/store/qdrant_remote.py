@@ -29,16 +29,21 @@ def _client_filter(flt: VectorFilter | None) -> qm.Filter | None:
     must: list[Any] = []
     must_not: list[Any] = []
     if flt.media_types:
-        must.append(qm.FieldCondition(key="media_type",
-                                      match=qm.MatchAny(any=list(flt.media_types))))
+        must.append(
+            qm.FieldCondition(key="media_type", match=qm.MatchAny(any=list(flt.media_types)))
+        )
     if flt.folder:
         must.append(qm.FieldCondition(key="dirs", match=qm.MatchValue(value=flt.folder)))
     if flt.taken_after is not None or flt.taken_before is not None:
-        must.append(qm.FieldCondition(
-            key="taken_at", range=qm.Range(gte=flt.taken_after, lte=flt.taken_before)))
+        must.append(
+            qm.FieldCondition(
+                key="taken_at", range=qm.Range(gte=flt.taken_after, lte=flt.taken_before)
+            )
+        )
     if flt.exclude_file_ids:
-        must_not.append(qm.FieldCondition(key="file_id",
-                                          match=qm.MatchAny(any=list(flt.exclude_file_ids))))
+        must_not.append(
+            qm.FieldCondition(key="file_id", match=qm.MatchAny(any=list(flt.exclude_file_ids)))
+        )
     return qm.Filter(must=must or None, must_not=must_not or None)
 
 
@@ -79,8 +84,9 @@ class RemoteVectorStore:
             self._client.create_collection(
                 name,
                 vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
-                hnsw_config=qm.HnswConfigDiff(m=self._settings.hnsw_m,
-                                              ef_construct=self._settings.hnsw_ef_construct),
+                hnsw_config=qm.HnswConfigDiff(
+                    m=self._settings.hnsw_m, ef_construct=self._settings.hnsw_ef_construct
+                ),
             )
             for field in KEYWORD_FIELDS:
                 self._client.create_payload_index(name, field, qm.PayloadSchemaType.KEYWORD)
@@ -102,24 +108,38 @@ class RemoteVectorStore:
     async def upsert(self, name: str, points: list[VectorPoint]) -> None:
         if points:
             await self._run(
-                self._client.upsert, name, wait=True,
-                points=[qm.PointStruct(id=p.id, vector=p.vector, payload=p.payload)
-                        for p in points],
+                self._client.upsert,
+                name,
+                wait=True,
+                points=[
+                    qm.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points
+                ],
             )
 
     async def clear(self, name: str) -> None:
-        await self._run(self._client.delete, name, wait=True,
-                        points_selector=qm.FilterSelector(filter=qm.Filter()))
+        await self._run(
+            self._client.delete,
+            name,
+            wait=True,
+            points_selector=qm.FilterSelector(filter=qm.Filter()),
+        )
 
     async def delete_points(self, name: str, ids: list[str]) -> None:
         if ids:
-            await self._run(self._client.delete, name, wait=True,
-                            points_selector=qm.PointIdsList(points=list(ids)))
+            await self._run(
+                self._client.delete,
+                name,
+                wait=True,
+                points_selector=qm.PointIdsList(points=list(ids)),
+            )
 
     async def delete_files(self, name: str, file_ids: list[str]) -> None:
         if file_ids:
-            selector = qm.FilterSelector(filter=qm.Filter(must=[
-                qm.FieldCondition(key="file_id", match=qm.MatchAny(any=list(file_ids)))]))
+            selector = qm.FilterSelector(
+                filter=qm.Filter(
+                    must=[qm.FieldCondition(key="file_id", match=qm.MatchAny(any=list(file_ids)))]
+                )
+            )
             await self._run(self._client.delete, name, wait=True, points_selector=selector)
 
     async def search(
@@ -133,21 +153,32 @@ class RemoteVectorStore:
         score_threshold: float | None = None,
     ) -> list[VectorHit]:
         response = await self._run(
-            self._client.query_points, name, query=vector, limit=limit, offset=offset or None,
-            query_filter=_client_filter(filter), with_payload=True, with_vectors=False,
+            self._client.query_points,
+            name,
+            query=vector,
+            limit=limit,
+            offset=offset or None,
+            query_filter=_client_filter(filter),
+            with_payload=True,
+            with_vectors=False,
             score_threshold=score_threshold,
             search_params=qm.SearchParams(hnsw_ef=max(self._settings.search_ef, limit + offset)),
         )
-        return [VectorHit(str(p.id), float(p.score), dict(p.payload or {}))
-                for p in response.points]
+        return [
+            VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points
+        ]
 
     def _file_point_ids(self, name: str) -> dict[str, set[str]]:
         grouped: dict[str, set[str]] = {}
         offset = None
         while True:
             records, offset = self._client.scroll(
-                name, limit=_SCROLL_PAGE, offset=offset, with_payload=["file_id"],
-                with_vectors=False)
+                name,
+                limit=_SCROLL_PAGE,
+                offset=offset,
+                with_payload=["file_id"],
+                with_vectors=False,
+            )
             for record in records:
                 file_id = str((record.payload or {}).get("file_id", ""))
                 grouped.setdefault(file_id, set()).add(str(record.id))
@@ -160,8 +191,9 @@ class RemoteVectorStore:
     async def retrieve_vectors(self, name: str, ids: list[str]) -> dict[str, list[float]]:
         if not ids:
             return {}
-        records = await self._run(self._client.retrieve, name, ids=list(ids),
-                                  with_payload=False, with_vectors=True)
+        records = await self._run(
+            self._client.retrieve, name, ids=list(ids), with_payload=False, with_vectors=True
+        )
         return {str(r.id): list(r.vector) for r in records if isinstance(r.vector, list)}
 
     async def count(self, name: str) -> int:

@@ -27,8 +27,12 @@ class SceneRecord:
     keyframe: float
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"index": self.index, "start": self.start, "end": self.end,
-                "keyframe": self.keyframe}
+        return {
+            "index": self.index,
+            "start": self.start,
+            "end": self.end,
+            "keyframe": self.keyframe,
+        }
 
 
 @dataclass
@@ -76,8 +80,9 @@ class FileRecord:
             "camera": self.camera,
             "status": str(self.status),
             "progress": self.progress,
-            "error": ({"code": self.error_code, "message": self.error}
-                      if self.error_code else None),
+            "error": (
+                {"code": self.error_code, "message": self.error} if self.error_code else None
+            ),
             "model": self.model,
             "enhanced": self.enhanced,
             "enhancement": self.enhancement,
@@ -141,5 +146,10 @@ class VectorFilter:
 
     @property
     def empty(self) -> bool:
-        return not (self.media_types or self.folder or self.exclude_file_ids
-                    or self.taken_after is not None or self.taken_before is not None)
+        return not (
+            self.media_types
+            or self.folder
+            or self.exclude_file_ids
+            or self.taken_after is not None
+            or self.taken_before is not None
+        )

@@ -13,8 +13,16 @@ from msearch.store.records import VectorFilter, VectorHit, VectorPoint
 KEYWORD_FIELDS = ("file_id", "media_type", "dirs")
 FLOAT_FIELDS = ("taken_at",)
 # What a search hit needs of its payload (the rest serves filters).
-RESULT_FIELDS = ("file_id", "path", "folder", "media_type", "scene_index", "start", "end",
-                 "keyframe")
+RESULT_FIELDS = (
+    "file_id",
+    "path",
+    "folder",
+    "media_type",
+    "scene_index",
+    "start",
+    "end",
+    "keyframe",
+)
 
 _POINT_NAMESPACE = uuid.UUID("6f1d7c1e-4b7a-4c55-9d0e-5b0f4f2a9a11")
 

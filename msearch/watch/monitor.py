@@ -46,8 +46,9 @@ class FolderMonitor:
         self._settings = settings
         self._settle_s = settings.debounce_ms / 1000
         self._tracker = FileStabilityTracker(self._settle_s, clock=clock)
-        self._sync = FolderSync(adapter, orchestrator, settings, hold=self._still_changing,
-                                clock=clock)
+        self._sync = FolderSync(
+            adapter, orchestrator, settings, hold=self._still_changing, clock=clock
+        )
         self._folders: list[FolderRecord] = []
         self._observers: dict[int, tuple[BaseObserver, ObserverKind]] = {}
         self._scanning: set[int] = set()
@@ -70,8 +71,7 @@ class FolderMonitor:
     def idle(self) -> bool:
         """No change waiting to settle, being compared or being scanned, and no vanished
         file waiting for the other half of its move."""
-        return not (len(self._tracker) or self._syncing or self._scanning
-                    or self._sync.vanishing)
+        return not (len(self._tracker) or self._syncing or self._scanning or self._sync.vanishing)
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -84,8 +84,10 @@ class FolderMonitor:
             if await self._adapter.metadata.folder_at(str(resolved)) is None:
                 await self._adapter.metadata.add_folder(str(resolved), True)
         await self._reload()
-        self._tasks = [asyncio.create_task(self._settle_loop(), name="msearch-watch"),
-                       asyncio.create_task(self._rescan_loop(), name="msearch-rescan")]
+        self._tasks = [
+            asyncio.create_task(self._settle_loop(), name="msearch-watch"),
+            asyncio.create_task(self._rescan_loop(), name="msearch-rescan"),
+        ]
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -113,8 +115,9 @@ class FolderMonitor:
         existing = next((f for f in folders if f.path == str(path)), None)
         for other in folders:
             if other is not existing and other.recursive and other.covers(str(path / "x")):
-                raise Conflict(f"{path} is already watched as part of {other.path} "
-                               f"(folder {other.id})")
+                raise Conflict(
+                    f"{path} is already watched as part of {other.path} (folder {other.id})"
+                )
         if recursive:
             for other in folders:
                 if other is not existing and Path(other.path).is_relative_to(path):
@@ -138,8 +141,11 @@ class FolderMonitor:
         if not keep_files:
             # Files first, the folder last: a crash in between leaves a folder that is
             # still watched (and can be removed again), never files that nothing watches.
-            files = [r for r in await self._adapter.metadata.files_in(folder)
-                     if not any(o.covers(r.path) for o in others)]
+            files = [
+                r
+                for r in await self._adapter.metadata.files_in(folder)
+                if not any(o.covers(r.path) for o in others)
+            ]
             await self._orchestrator.wait_for_files([r.id for r in files])
             for record in files:
                 removed += await self._adapter.delete_file(record.id)
@@ -157,8 +163,11 @@ class FolderMonitor:
     async def rescan(self, folder_id: int | None = None) -> SyncReport:
         """Compare the folder (or every folder) with the disk now and queue what changed;
         returns once the changes are queued, not indexed."""
-        folders = ([await self.get(folder_id)] if folder_id is not None
-                   else await self._adapter.metadata.list_folders())
+        folders = (
+            [await self.get(folder_id)]
+            if folder_id is not None
+            else await self._adapter.metadata.list_folders()
+        )
         total = SyncReport()
         for folder in folders:
             total.add(await self._scan(folder))
@@ -175,10 +184,12 @@ class FolderMonitor:
         for view in summaries:
             observer = self._observers.get(view["id"])
             folder = FolderRecord(view["id"], view["path"], view["recursive"])
-            view.update(watching=observer[1] if observer else None,
-                        scanning=folder.id in scanning,
-                        pending_changes=sum(1 for p in pending if folder.covers(p)),
-                        last_scan=self._last_scan.get(folder.id))
+            view.update(
+                watching=observer[1] if observer else None,
+                scanning=folder.id in scanning,
+                pending_changes=sum(1 for p in pending if folder.covers(p)),
+                last_scan=self._last_scan.get(folder.id),
+            )
         return summaries
 
     # internals -------------------------------------------------------------------------
@@ -194,16 +205,22 @@ class FolderMonitor:
 
     async def _watch(self, folder: FolderRecord) -> bool:
         if not await asyncio.to_thread(Path(folder.path).is_dir):
-            log.warning("watched folder %s is not there; it is watched again once a rescan "
-                        "finds it", folder.path)
+            log.warning(
+                "watched folder %s is not there; it is watched again once a rescan finds it",
+                folder.path,
+            )
             return False
         try:
             self._observers[folder.id] = await asyncio.to_thread(
-                start_observer, Path(folder.path), folder.recursive, self._notify,
-                mode=self._settings.observer, poll_interval_s=self._settings.poll_interval_s)
+                start_observer,
+                Path(folder.path),
+                folder.recursive,
+                self._notify,
+                mode=self._settings.observer,
+                poll_interval_s=self._settings.poll_interval_s,
+            )
         except OSError as exc:
-            log.error("cannot watch %s: %s; only rescans will find its changes",
-                      folder.path, exc)
+            log.error("cannot watch %s: %s; only rescans will find its changes", folder.path, exc)
         return True
 
     async def _unwatch(self, folder_id: int) -> None:
@@ -214,8 +231,9 @@ class FolderMonitor:
     def _still_changing(self, path: str, info: os.stat_result) -> bool:
         """While watching, a file found by a walk that events still name, or that was
         written moments ago, is left to settle first (it may be half copied)."""
-        return self.watching and (path in self._tracker
-                                  or time.time() - info.st_mtime < self._settle_s)
+        return self.watching and (
+            path in self._tracker or time.time() - info.st_mtime < self._settle_s
+        )
 
     def _notify(self, path: str) -> None:
         """From an observer's thread: hand the path to the loop (no event is dropped)."""
@@ -227,8 +245,9 @@ class FolderMonitor:
     def _start_scan(self, folder: FolderRecord) -> None:
         self._scanning.add(folder.id)  # already, so nobody sees it idle before it starts
         self._tasks = [t for t in self._tasks if not t.done()]
-        self._tasks.append(asyncio.create_task(self._scan_logged(folder),
-                                               name=f"msearch-scan-{folder.id}"))
+        self._tasks.append(
+            asyncio.create_task(self._scan_logged(folder), name=f"msearch-scan-{folder.id}")
+        )
 
     async def _scan_logged(self, folder: FolderRecord) -> None:
         try:
@@ -295,18 +314,20 @@ async def folder_summaries(metadata: MetadataStore) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = []
     for folder in await metadata.list_folders():
         counts = await metadata.status_counts(folder)
-        summaries.append({
-            "id": folder.id,
-            "path": folder.path,
-            "recursive": folder.recursive,
-            "present": await asyncio.to_thread(Path(folder.path).is_dir),
-            "counts": {
-                "indexed": counts.get("indexed", 0),
-                "queued": counts.get("queued", 0) + counts.get("processing", 0),
-                "failed": counts.get("failed", 0),
-                "skipped": counts.get("skipped", 0),
-                "total": sum(counts.values()),
-            },
-            "added_at": folder.added_at,
-        })
+        summaries.append(
+            {
+                "id": folder.id,
+                "path": folder.path,
+                "recursive": folder.recursive,
+                "present": await asyncio.to_thread(Path(folder.path).is_dir),
+                "counts": {
+                    "indexed": counts.get("indexed", 0),
+                    "queued": counts.get("queued", 0) + counts.get("processing", 0),
+                    "failed": counts.get("failed", 0),
+                    "skipped": counts.get("skipped", 0),
+                    "total": sum(counts.values()),
+                },
+                "added_at": folder.added_at,
+            }
+        )
     return summaries

@@ -20,11 +20,28 @@ ObserverKind = Literal["inotify", "polling"]
 
 # Filesystems whose changes made elsewhere (another machine, a FUSE daemon) raise no
 # inotify events here.
-EVENTLESS_FILESYSTEMS = frozenset({
-    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre",
-    "fuse", "fuseblk", "fuse.sshfs", "fuse.rclone", "fuse.s3fs", "fuse.gcsfuse", "davfs",
-    "virtiofs",
-})
+EVENTLESS_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "9p",
+        "afs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "fuse",
+        "fuseblk",
+        "fuse.sshfs",
+        "fuse.rclone",
+        "fuse.s3fs",
+        "fuse.gcsfuse",
+        "davfs",
+        "virtiofs",
+    }
+)
 
 # Event types that say nothing changed.
 _QUIET_EVENTS = frozenset({"opened", "closed_no_write"})
@@ -90,8 +107,12 @@ def start_observer(
     if mode == "auto":
         fstype = mount_fstype(folder)
         if fstype in EVENTLESS_FILESYSTEMS or (fstype or "").startswith("fuse."):
-            log.warning("%s is on a %s filesystem, which sends no change events: polling it "
-                        "every %gs", folder, fstype, poll_interval_s)
+            log.warning(
+                "%s is on a %s filesystem, which sends no change events: polling it every %gs",
+                folder,
+                fstype,
+                poll_interval_s,
+            )
             mode = "polling"
     if mode != "polling":
         observer = _inotify_observer()
@@ -103,9 +124,14 @@ def start_observer(
             stop_observer(observer)
             if mode == "inotify" or exc.errno not in (errno.ENOSPC, errno.EMFILE):
                 raise
-            log.warning("cannot watch %s with inotify (%s): polling it every %gs instead. "
-                        "Raise fs.inotify.max_user_watches / max_user_instances to get "
-                        "events again", folder, exc.strerror or exc, poll_interval_s)
+            log.warning(
+                "cannot watch %s with inotify (%s): polling it every %gs instead. "
+                "Raise fs.inotify.max_user_watches / max_user_instances to get "
+                "events again",
+                folder,
+                exc.strerror or exc,
+                poll_interval_s,
+            )
     observer = _polling_observer(poll_interval_s)
     observer.schedule(handler, str(folder), recursive=recursive)
     observer.start()

@@ -49,9 +49,14 @@ class SyncReport:
         self.deferred.extend(other.deferred)
 
     def as_dict(self) -> dict[str, int]:
-        return {"queued": self.queued, "moved": self.moved, "deleted": self.deleted,
-                "unchanged": self.unchanged, "still_failed": self.still_failed,
-                "deferred": len(self.deferred)}
+        return {
+            "queued": self.queued,
+            "moved": self.moved,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "still_failed": self.still_failed,
+            "deferred": len(self.deferred),
+        }
 
 
 class FolderSync:
@@ -92,8 +97,11 @@ class FolderSync:
         unmounted drive) is left alone: its files are kept, not deleted."""
         root = Path(folder.path)
         if not await asyncio.to_thread(root.is_dir):
-            log.warning("watched folder %s is not there (unmounted?): its files stay in the "
-                        "index until it is back", root)
+            log.warning(
+                "watched folder %s is not there (unmounted?): its files stay in the "
+                "index until it is back",
+                root,
+            )
             return SyncReport(present=False)
         on_disk = await asyncio.to_thread(self._walk, root, folder)
         held = self._held(on_disk)
@@ -103,8 +111,7 @@ class FolderSync:
         report.deferred.extend(held)
         return report
 
-    async def sync_paths(self, paths: Iterable[str], folders: list[FolderRecord]
-                         ) -> SyncReport:
+    async def sync_paths(self, paths: Iterable[str], folders: list[FolderRecord]) -> SyncReport:
         """Compare only ``paths`` (settled files or directories, present or gone) with the
         index. Files found below a directory may still be held."""
         on_disk: dict[str, os.stat_result] = {}
@@ -113,8 +120,9 @@ class FolderSync:
             known: dict[str, FileRecord] = {}
             for raw in dict.fromkeys(paths):
                 path = Path(raw)
-                folder = next((f for f in folders if path == Path(f.path)
-                               or f.covers(str(path))), None)
+                folder = next(
+                    (f for f in folders if path == Path(f.path) or f.covers(str(path))), None
+                )
                 if folder is None or not await asyncio.to_thread(Path(folder.path).is_dir):
                     continue  # not watched, or the whole folder is away: keep its files
                 found = await asyncio.to_thread(self._look, path, folder)
@@ -123,8 +131,7 @@ class FolderSync:
                 on_disk.update(found)
                 if settled is not None:
                     on_disk[raw] = settled
-                known.update((r.path, r) for r in
-                             await self._adapter.metadata.files_below(raw))
+                known.update((r.path, r) for r in await self._adapter.metadata.files_below(raw))
             report = await self._apply(on_disk, known, grace=True)
         report.deferred.extend(held)
         return report
@@ -161,7 +168,8 @@ class FolderSync:
             if path != Path(folder.path) and not folder.recursive:
                 return {}
             if path != Path(folder.path) and any(
-                    is_ignored(p, self._ignore) for p in path.relative_to(folder.path).parts):
+                is_ignored(p, self._ignore) for p in path.relative_to(folder.path).parts
+            ):
                 return {}
             return self._walk(path, folder)
         if stat.S_ISREG(info.st_mode) and self.wanted(path, folder):
@@ -184,15 +192,21 @@ class FolderSync:
             for file_id in due:
                 self._vanished.pop(file_id, None)
                 record = await self._adapter.get_file(file_id)
-                if (record is None or _regular_file(record.path)
-                        or self._orchestrator.is_busy(file_id)):
+                if (
+                    record is None
+                    or _regular_file(record.path)
+                    or self._orchestrator.is_busy(file_id)
+                ):
                     continue  # moved meanwhile, back again, or being processed
                 deleted += await self._adapter.delete_file(file_id)
         return deleted
 
     async def _apply(
-        self, on_disk: dict[str, os.stat_result], known: dict[str, FileRecord],
-        *, grace: bool = False,
+        self,
+        on_disk: dict[str, os.stat_result],
+        known: dict[str, FileRecord],
+        *,
+        grace: bool = False,
     ) -> SyncReport:
         report = SyncReport()
         unknown = [p for p in on_disk if p not in known]
@@ -257,10 +271,16 @@ class FolderSync:
         by_size: dict[int, list[FileRecord]] = defaultdict(list)
         seen: set[str] = set()
         for record in await self._adapter.metadata.files_with_size(sizes):
-            if (record.id in seen or record.size not in sizes
-                    or record.status != FileStatus.INDEXED or record.model != model
-                    or not record.fingerprint or self._orchestrator.is_busy(record.id)
-                    or record.path in on_disk or os.path.lexists(record.path)):
+            if (
+                record.id in seen
+                or record.size not in sizes
+                or record.status != FileStatus.INDEXED
+                or record.model != model
+                or not record.fingerprint
+                or self._orchestrator.is_busy(record.id)
+                or record.path in on_disk
+                or os.path.lexists(record.path)
+            ):
                 continue
             seen.add(record.id)
             by_size[record.size].append(record)
@@ -279,8 +299,7 @@ class FolderSync:
                 moves[path] = match
         return moves
 
-    async def _relocate(self, record: FileRecord, path: str,
-                        replaced: FileRecord | None) -> bool:
+    async def _relocate(self, record: FileRecord, path: str, replaced: FileRecord | None) -> bool:
         """Point ``record`` at its new path; a file it replaced there leaves the index
         (never one in flight: a busy path is deferred before it gets here)."""
         if replaced is not None and replaced.id != record.id:
@@ -289,8 +308,12 @@ class FolderSync:
         try:
             await self._adapter.relocate_file(record, path)
         except MSearchError as exc:
-            log.warning("could not move %s to %s in the index (%s): re-indexing it",
-                        source, path, exc.message)
+            log.warning(
+                "could not move %s to %s in the index (%s): re-indexing it",
+                source,
+                path,
+                exc.message,
+            )
             await self._adapter.delete_file(record.id)
             return False
         log.info("moved %s -> %s (vectors kept)", source, path)
@@ -311,5 +334,8 @@ def _same_file(record: FileRecord, info: os.stat_result) -> bool:
     not the file's fault (the model was down) is retried by every scan."""
     if record.status == FileStatus.FAILED and record.error_code in TRANSIENT_CODES:
         return False
-    return (record.status in (FileStatus.INDEXED, FileStatus.FAILED, FileStatus.SKIPPED)
-            and record.size == info.st_size and record.mtime == info.st_mtime)
+    return (
+        record.status in (FileStatus.INDEXED, FileStatus.FAILED, FileStatus.SKIPPED)
+        and record.size == info.st_size
+        and record.mtime == info.st_mtime
+    )
