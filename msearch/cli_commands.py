@@ -197,7 +197,7 @@ async def local(args: argparse.Namespace, settings: Settings) -> int:
 async def _folders_list(adapter: Any, as_json: bool) -> int:
     from msearch.watch.monitor import folder_summaries
 
-    folders = await folder_summaries(adapter.metadata)
+    folders = await folder_summaries(adapter)
     echo(json.dumps({"folders": folders}, indent=2) if as_json else format_folders(folders))
     return EXIT_OK
 
@@ -240,10 +240,10 @@ async def _folders(services: Any, args: argparse.Namespace) -> int:
 async def _folder_outcome(adapter: Any, folder_id: int) -> int:
     from msearch.watch.monitor import folder_summaries
 
-    view = next(v for v in await folder_summaries(adapter.metadata) if v["id"] == folder_id)
+    view = next(v for v in await folder_summaries(adapter) if v["id"] == folder_id)
     echo(format_folders([view]))
-    folder = await adapter.metadata.get_folder(folder_id)
-    failed = [r for r in await adapter.metadata.files_in(folder) if r.status == FileStatus.FAILED]
+    folder = await adapter.get_folder(folder_id)
+    failed = [r for r in await adapter.files_in(folder) if r.status == FileStatus.FAILED]
     for record in failed[:20]:
         echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
     if failed:
@@ -295,7 +295,7 @@ async def _retry(services: Any, args: argparse.Namespace) -> int:
     await services.orchestrator.wait_for_files([r.id for r in records])
     bar.update(len(records))
     bar.close()
-    outcomes = await services.adapter.metadata.get_files([r.id for r in records])
+    outcomes = await services.adapter.get_files([r.id for r in records])
     return _summarise(list(outcomes.values()), started_wall, time.perf_counter() - started)
 
 
@@ -323,9 +323,9 @@ async def _search(services: Any, args: argparse.Namespace) -> int:
 async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
     from msearch.watch.monitor import folder_summaries
 
-    stored = await adapter.metadata.get_model()
+    stored = await adapter.stored_model()
     failed, _ = await adapter.list_files(status="failed", limit=20)
-    counts = await adapter.metadata.status_counts()
+    counts = await adapter.status_counts()
     vectors = await adapter.counts() if stored else {}
     status = {
         "data_dir": str(settings.data_dir),
@@ -333,9 +333,9 @@ async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
         "index_model": {"id": stored[0], "dim": stored[1]} if stored else None,
         "files": counts,
         "vectors": vectors.get("vectors", 0),
-        "folders": await folder_summaries(adapter.metadata),
+        "folders": await folder_summaries(adapter),
         "failed": [{"path": r.path, "code": r.error_code, "message": r.error} for r in failed],
-        "skipped": await adapter.metadata.skipped_reasons(),
+        "skipped": await adapter.skipped_reasons(),
     }
     if as_json:
         echo(json.dumps(status, indent=2))

@@ -71,7 +71,7 @@ class Services:
         removed = await self.adapter.reset(reset_type)
         if reset_type == "index":
             await self.orchestrator.requeue(
-                await self.adapter.metadata.files_with_status([FileStatus.QUEUED])
+                await self.adapter.files_with_status([FileStatus.QUEUED])
             )
         elif reset_type == "all":
             await self.monitor.reload()  # the folders are forgotten: stop watching them

@@ -51,7 +51,7 @@ async def _poll(condition: Callable[[], Awaitable[bool]]) -> None:
 
 async def _until_indexed(services: Any, count: int) -> None:
     async def done() -> bool:
-        counts = await services.adapter.metadata.status_counts()
+        counts = await services.adapter.status_counts()
         return bool(counts.get("indexed", 0) >= count)
 
     await _poll(done)

@@ -113,7 +113,7 @@ async def list_files(
         "offset": offset,
     }
     if status == FileStatus.SKIPPED:  # how many of each kind, for a one-line summary
-        listing["reasons"] = await services.adapter.metadata.skipped_reasons()
+        listing["reasons"] = await services.adapter.skipped_reasons()
     return listing
 
 

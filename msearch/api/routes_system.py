@@ -32,7 +32,7 @@ async def health(services: ServicesDep) -> JSONResponse:
                     "loading": loading,
                     "error": services.model_error,
                 },
-                "counts": {"files": await services.adapter.metadata.status_counts()},
+                "counts": {"files": await services.adapter.status_counts()},
             },
             status_code=503,
         )
@@ -54,7 +54,7 @@ async def health(services: ServicesDep) -> JSONResponse:
 )
 async def metrics(services: ServicesDep) -> PlainTextResponse:
     """Prometheus text format (behind the API key, like the rest, when one is set)."""
-    files = await services.adapter.metadata.status_type_counts()
+    files = await services.adapter.status_type_counts()
     return PlainTextResponse(
         exposition(files, services.orchestrator.queued), media_type=CONTENT_TYPE_LATEST
     )

@@ -165,9 +165,9 @@ class ProcessingOrchestrator:
         """Process files again on purpose: these (any status but deleted), or every failed
         file. One job follows them; None when there is nothing to retry."""
         if file_ids is None:
-            records = await self._adapter.metadata.files_with_status([FileStatus.FAILED])
+            records = await self._adapter.files_with_status([FileStatus.FAILED])
         else:
-            found = await self._adapter.metadata.get_files(file_ids)
+            found = await self._adapter.get_files(file_ids)
             missing = [i for i in file_ids if i not in found]
             if missing:
                 raise NotFound(

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from msearch.store.records import (
     UNFINISHED,
     FileRecord,
     FileStatus,
+    FolderRecord,
     JobRecord,
     SceneRecord,
     VectorFilter,
@@ -64,7 +66,7 @@ class UnifiedDatabaseAdapter:
         *,
         journal: Path | None = None,
     ) -> None:
-        self.metadata = metadata
+        self._metadata = metadata
         self._vectors = vectors
         self.cache_dir = cache_dir
         self._journal = journal or cache_dir.parent / "reset.pending"
@@ -72,13 +74,13 @@ class UnifiedDatabaseAdapter:
         self._model_id: str | None = None
 
     async def open(self) -> None:
-        await self.metadata.open()
+        await self._metadata.open()
 
     async def close(self) -> None:
         try:
             await self._vectors.close()
         finally:
-            await self.metadata.close()
+            await self._metadata.close()
 
     @property
     def collection(self) -> str:
@@ -95,7 +97,7 @@ class UnifiedDatabaseAdapter:
         another model, every file is re-queued for the new one and the old vectors are
         dropped, so two models' vectors are never mixed. Returns how many were re-queued."""
         await self._vectors.ensure_collection(collection, dim)
-        previous = await self.metadata.get_model()
+        previous = await self._metadata.get_model()
         self._collection, self._model_id = collection, model_id
         requeued = 0
         if previous is not None and previous[2] != collection:
@@ -104,8 +106,8 @@ class UnifiedDatabaseAdapter:
                 previous[0],
                 model_id,
             )
-            requeued = await self.metadata.requeue_all()
-        await self.metadata.set_model(model_id, dim, collection)
+            requeued = await self._metadata.requeue_all()
+        await self._metadata.set_model(model_id, dim, collection)
         for name in await self._vectors.list_collections():
             if name != collection:
                 await self._vectors.drop_collection(name)
@@ -114,7 +116,7 @@ class UnifiedDatabaseAdapter:
     async def use_stored_model(self) -> tuple[str, int] | None:
         """Point at the collection of the model that built the index, without loading the
         model (for maintenance commands). Returns (model id, dim) or None when none was."""
-        stored = await self.metadata.get_model()
+        stored = await self._metadata.get_model()
         if stored is None:
             return None
         self._model_id, dim, self._collection = stored
@@ -123,27 +125,27 @@ class UnifiedDatabaseAdapter:
     # files -----------------------------------------------------------------------------
 
     async def get_file(self, file_id: str) -> FileRecord | None:
-        return await self.metadata.get_file(file_id)
+        return await self._metadata.get_file(file_id)
 
     async def get_files_by_path(self, paths: list[str]) -> dict[str, FileRecord]:
-        return await self.metadata.get_files_by_path(paths)
+        return await self._metadata.get_files_by_path(paths)
 
     async def save_file(self, record: FileRecord) -> None:
-        await self.metadata.save_file(record)
+        await self._metadata.save_file(record)
 
     async def save_files(self, records: list[FileRecord]) -> None:
-        await self.metadata.save_files(records)
+        await self._metadata.save_files(records)
 
     async def set_status(
         self, file_id: str, status: FileStatus, *, progress: float | None = None
     ) -> None:
-        await self.metadata.set_status(file_id, status, progress=progress)
+        await self._metadata.set_status(file_id, status, progress=progress)
 
     async def set_progress(self, file_id: str, progress: float) -> None:
-        await self.metadata.set_progress(file_id, progress)
+        await self._metadata.set_progress(file_id, progress)
 
     async def list_files(self, **filters: Any) -> tuple[list[FileRecord], int]:
-        return await self.metadata.list_files(**filters)
+        return await self._metadata.list_files(**filters)
 
     def _payload(self, record: FileRecord, scene: SceneRecord | None) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -182,7 +184,7 @@ class UnifiedDatabaseAdapter:
             for i, vector in enumerate(vectors)
         ]
         if previous_points is None:
-            previous = await self.metadata.get_file(record.id)
+            previous = await self._metadata.get_file(record.id)
             previous_points = max(1, len(previous.scenes)) if previous else 1
         await self._vectors.upsert(collection, points)
         # A re-processed video may now have fewer scenes: its ids beyond them are stale.
@@ -190,14 +192,14 @@ class UnifiedDatabaseAdapter:
         if stale:
             await self._vectors.delete_points(collection, stale)
         record.model = self._model_id
-        await self.metadata.mark_indexed(record, scenes)
+        await self._metadata.mark_indexed(record, scenes)
 
     async def import_indexed(self, records: list[FileRecord], vectors: list[list[float]]) -> None:
         """Bulk-load already embedded images (benchmarks, migrations): same write order as
         ``commit_indexed`` (rows, vectors, then ``indexed``), in large batches."""
         for record in records:
             record.status, record.model = FileStatus.PROCESSING, self._model_id
-        await self.metadata.save_files(records)
+        await self._metadata.save_files(records)
         await self._vectors.upsert(
             self.collection,
             [
@@ -207,7 +209,7 @@ class UnifiedDatabaseAdapter:
         )
         for record in records:
             record.status, record.progress = FileStatus.INDEXED, 1.0
-        await self.metadata.save_files(records)
+        await self._metadata.save_files(records)
 
     async def mark_failed(self, record: FileRecord, code: str, message: str) -> None:
         """A file that cannot be indexed keeps no vectors: stale ones would find old
@@ -216,7 +218,7 @@ class UnifiedDatabaseAdapter:
         await self._vectors.delete_files(self.collection, [record.id])
         record.status, record.error_code, record.error = FileStatus.FAILED, code, message
         record.progress = 0.0
-        await self.metadata.save_file(record)
+        await self._metadata.save_file(record)
 
     async def mark_skipped(self, record: FileRecord, code: str, message: str) -> None:
         """Not media msearch indexes (the reason says which); like a failure it keeps no
@@ -224,21 +226,21 @@ class UnifiedDatabaseAdapter:
         await self._vectors.delete_files(self.collection, [record.id])
         record.status, record.error_code, record.error = FileStatus.SKIPPED, code, message
         record.progress = 0.0
-        await self.metadata.save_file(record)
+        await self._metadata.save_file(record)
 
     async def mark_retrying(self, record: FileRecord, code: str, message: str) -> None:
         """Queued again after a transient failure; what went wrong stays visible."""
         record.status, record.error_code, record.error = FileStatus.QUEUED, code, message
         record.progress = 0.0
-        await self.metadata.save_file(record)
+        await self._metadata.save_file(record)
 
     async def delete_file(self, file_id: str) -> bool:
-        record = await self.metadata.get_file(file_id)
+        record = await self._metadata.get_file(file_id)
         if record is None:
             return False
-        await self.metadata.set_status(file_id, FileStatus.DELETED)
+        await self._metadata.set_status(file_id, FileStatus.DELETED)
         await self._vectors.delete_files(self.collection, [file_id])
-        await self.metadata.delete_files([file_id])
+        await self._metadata.delete_files([file_id])
         for cached in (self.thumbnail_path(file_id), self.enhanced_path(file_id)):
             for scene_copy in cached.parent.glob(f"{file_id}_*.jpg"):
                 scene_copy.unlink(missing_ok=True)
@@ -266,7 +268,7 @@ class UnifiedDatabaseAdapter:
                 for i, pid in enumerate(ids)
             ],
         )
-        await self.metadata.save_file(record)
+        await self._metadata.save_file(record)
         return record
 
     def thumbnail_path(self, file_id: str, scene_index: int | None = None) -> Path:
@@ -283,13 +285,59 @@ class UnifiedDatabaseAdapter:
     # jobs ------------------------------------------------------------------------------
 
     async def create_job(self, job: JobRecord, file_ids: list[str]) -> None:
-        await self.metadata.create_job(job, file_ids)
+        await self._metadata.create_job(job, file_ids)
 
     async def record_job_progress(self, job_id: str, *, failed: bool) -> None:
-        await self.metadata.record_job_progress(job_id, failed=failed)
+        await self._metadata.record_job_progress(job_id, failed=failed)
 
     async def get_job(self, job_id: str) -> JobRecord | None:
-        return await self.metadata.get_job(job_id)
+        return await self._metadata.get_job(job_id)
+
+    # folders and listings: what the watcher, the CLI and the API ask of the metadata ------
+
+    async def list_folders(self) -> list[FolderRecord]:
+        return await self._metadata.list_folders()
+
+    async def add_folder(self, path: str, recursive: bool) -> FolderRecord:
+        return await self._metadata.add_folder(path, recursive)
+
+    async def remove_folder(self, folder_id: int) -> bool:
+        return await self._metadata.remove_folder(folder_id)
+
+    async def get_folder(self, folder_id: int) -> FolderRecord | None:
+        return await self._metadata.get_folder(folder_id)
+
+    async def folder_at(self, path: str) -> FolderRecord | None:
+        return await self._metadata.folder_at(path)
+
+    async def files_in(self, folder: FolderRecord) -> list[FileRecord]:
+        """The files a watched folder covers."""
+        return await self._metadata.files_in(folder)
+
+    async def files_below(self, path: str) -> list[FileRecord]:
+        return await self._metadata.files_below(path)
+
+    async def files_with_size(self, sizes: Iterable[int]) -> list[FileRecord]:
+        return await self._metadata.files_with_size(sizes)
+
+    async def files_with_status(self, statuses: Sequence[FileStatus]) -> list[FileRecord]:
+        return await self._metadata.files_with_status(statuses)
+
+    async def get_files(self, file_ids: Iterable[str]) -> dict[str, FileRecord]:
+        return await self._metadata.get_files(file_ids)
+
+    async def status_counts(self, folder: FolderRecord | None = None) -> dict[str, int]:
+        return await self._metadata.status_counts(folder)
+
+    async def skipped_reasons(self) -> dict[str, int]:
+        return await self._metadata.skipped_reasons()
+
+    async def status_type_counts(self) -> dict[tuple[str, str], int]:
+        return await self._metadata.status_type_counts()
+
+    async def stored_model(self) -> tuple[str, int, str] | None:
+        """The model that built the index: (id, dim, collection)."""
+        return await self._metadata.get_model()
 
     # search ----------------------------------------------------------------------------
 
@@ -312,7 +360,7 @@ class UnifiedDatabaseAdapter:
         )
         # What a result shows travels in the payload; SQLite only says which files are
         # indexed now (not being deleted or re-indexed), in one small query.
-        indexed = await self.metadata.indexed_among(
+        indexed = await self._metadata.indexed_among(
             list(dict.fromkeys(str(h.payload.get("file_id", "")) for h in hits))
         )
         results: list[StoredHit] = []
@@ -347,8 +395,8 @@ class UnifiedDatabaseAdapter:
 
     async def counts(self) -> dict[str, Any]:
         return {
-            "files": await self.metadata.status_counts(),
-            "indexed_by_type": await self.metadata.media_type_counts(),
+            "files": await self._metadata.status_counts(),
+            "indexed_by_type": await self._metadata.media_type_counts(),
             "vectors": await self._vectors.count(self.collection),
         }
 
@@ -363,10 +411,10 @@ class UnifiedDatabaseAdapter:
     async def reconcile(self) -> tuple[list[FileRecord], dict[str, list[str]]]:
         """Repair what a crash may have left and return the files to process again, and
         which of them belong to a job still running (by job id)."""
-        for record in await self.metadata.files_with_status([FileStatus.DELETED]):
+        for record in await self._metadata.files_with_status([FileStatus.DELETED]):
             await self.delete_file(record.id)
-        known = await self.metadata.file_ids()
-        indexed = await self.metadata.file_ids(FileStatus.INDEXED)
+        known = await self._metadata.file_ids()
+        indexed = await self._metadata.file_ids(FileStatus.INDEXED)
         grouped = await self._vectors.file_point_ids(self.collection)
         orphans = [p for f, ids in grouped.items() if f not in known for p in ids]
         if orphans:
@@ -374,11 +422,11 @@ class UnifiedDatabaseAdapter:
             await self._vectors.delete_points(self.collection, orphans)
         lost = sorted(indexed - grouped.keys())
         for file_id in lost:
-            await self.metadata.set_status(file_id, FileStatus.QUEUED, progress=0.0)
+            await self._metadata.set_status(file_id, FileStatus.QUEUED, progress=0.0)
         if lost:
             log.warning("reconcile: %d indexed files had no vectors; re-queued", len(lost))
-        jobs = await self.metadata.settle_jobs()
-        return await self.metadata.files_with_status(list(UNFINISHED)), jobs
+        jobs = await self._metadata.settle_jobs()
+        return await self._metadata.files_with_status(list(UNFINISHED)), jobs
 
     async def reset(self, reset_type: str) -> dict[str, int]:
         """``index``: remove vectors, re-queue every file. ``database``: forget files,
@@ -409,15 +457,15 @@ class UnifiedDatabaseAdapter:
 
     async def _reset(self, reset_type: str) -> dict[str, int]:
         removed: dict[str, int] = {"vectors": 0}
-        if self._collection is not None and await self.metadata.get_model() is not None:
+        if self._collection is not None and await self._metadata.get_model() is not None:
             removed["vectors"] = await self._vectors.count(self._collection)
             await self._vectors.clear(self._collection)
         if reset_type == "index":
-            removed["requeued_files"] = await self.metadata.requeue_all()
+            removed["requeued_files"] = await self._metadata.requeue_all()
             return removed
-        removed.update(await self.metadata.clear_files())
+        removed.update(await self._metadata.clear_files())
         if reset_type == "all":
-            removed["folders"] = await self.metadata.clear_folders()
+            removed["folders"] = await self._metadata.clear_folders()
             removed["cache_files"] = await asyncio.to_thread(_empty_cache, self.cache_dir, None)
         else:
             await asyncio.to_thread(_empty_cache, self.cache_dir, ("thumbnails", "enhanced"))

@@ -23,7 +23,6 @@ from msearch.config import FileMonitoringSettings
 from msearch.errors import Conflict, InvalidRequest, NotFound
 from msearch.orchestrator import ProcessingOrchestrator
 from msearch.store.adapter import UnifiedDatabaseAdapter
-from msearch.store.metadata import MetadataStore
 from msearch.store.records import FolderRecord
 from msearch.watch.observers import ObserverKind, start_observer, stop_observer
 from msearch.watch.stability import FileStabilityTracker
@@ -81,8 +80,8 @@ class FolderMonitor:
         self._loop = asyncio.get_running_loop()
         for path in self._settings.folders:
             resolved = path.expanduser().resolve()
-            if await self._adapter.metadata.folder_at(str(resolved)) is None:
-                await self._adapter.metadata.add_folder(str(resolved), True)
+            if await self._adapter.folder_at(str(resolved)) is None:
+                await self._adapter.add_folder(str(resolved), True)
         await self._reload()
         self._tasks = [
             asyncio.create_task(self._settle_loop(), name="msearch-watch"),
@@ -111,7 +110,7 @@ class FolderMonitor:
         one are merged into it (their files stay indexed)."""
         if not await asyncio.to_thread(path.is_dir):
             raise InvalidRequest(f"not a directory: {path}")
-        folders = await self._adapter.metadata.list_folders()
+        folders = await self._adapter.list_folders()
         existing = next((f for f in folders if f.path == str(path)), None)
         for other in folders:
             if other is not existing and other.recursive and other.covers(str(path / "x")):
@@ -122,9 +121,9 @@ class FolderMonitor:
             for other in folders:
                 if other is not existing and Path(other.path).is_relative_to(path):
                     log.info("folder %s is merged into %s", other.path, path)
-                    await self._adapter.metadata.remove_folder(other.id)
+                    await self._adapter.remove_folder(other.id)
                     await self._unwatch(other.id)
-        folder = await self._adapter.metadata.add_folder(str(path), recursive)
+        folder = await self._adapter.add_folder(str(path), recursive)
         if existing is not None and existing.recursive != recursive:
             await self._unwatch(existing.id)  # watched again below with the new depth
         if self.watching:
@@ -136,26 +135,26 @@ class FolderMonitor:
         watched folder also covers stay)."""
         folder = await self.get(folder_id)
         await self._unwatch(folder_id)
-        others = [f for f in await self._adapter.metadata.list_folders() if f.id != folder_id]
+        others = [f for f in await self._adapter.list_folders() if f.id != folder_id]
         removed = 0
         if not keep_files:
             # Files first, the folder last: a crash in between leaves a folder that is
             # still watched (and can be removed again), never files that nothing watches.
             files = [
                 r
-                for r in await self._adapter.metadata.files_in(folder)
+                for r in await self._adapter.files_in(folder)
                 if not any(o.covers(r.path) for o in others)
             ]
             await self._orchestrator.wait_for_files([r.id for r in files])
             for record in files:
                 removed += await self._adapter.delete_file(record.id)
-        await self._adapter.metadata.remove_folder(folder_id)
+        await self._adapter.remove_folder(folder_id)
         if self.watching:
             await self._reload()
         return {"folder_id": folder_id, "path": folder.path, "files_removed": removed}
 
     async def get(self, folder_id: int) -> FolderRecord:
-        folder = await self._adapter.metadata.get_folder(folder_id)
+        folder = await self._adapter.get_folder(folder_id)
         if folder is None:
             raise NotFound(f"no watched folder with id {folder_id}")
         return folder
@@ -166,7 +165,7 @@ class FolderMonitor:
         folders = (
             [await self.get(folder_id)]
             if folder_id is not None
-            else await self._adapter.metadata.list_folders()
+            else await self._adapter.list_folders()
         )
         total = SyncReport()
         for folder in folders:
@@ -178,7 +177,7 @@ class FolderMonitor:
         runs at any moment of this call shows as ``scanning``: the counts are read in
         between, so work in progress never looks finished."""
         scanning = set(self._scanning)
-        summaries = await folder_summaries(self._adapter.metadata)
+        summaries = await folder_summaries(self._adapter)
         scanning |= self._scanning
         pending = self._tracker.paths()
         for view in summaries:
@@ -195,7 +194,7 @@ class FolderMonitor:
     # internals -------------------------------------------------------------------------
 
     async def _reload(self) -> None:
-        self._folders = await self._adapter.metadata.list_folders()
+        self._folders = await self._adapter.list_folders()
         wanted = {f.id: f for f in self._folders}
         for folder_id in [i for i in self._observers if i not in wanted]:
             await self._unwatch(folder_id)
@@ -308,12 +307,12 @@ class FolderMonitor:
                 await self._scan_logged(folder)
 
 
-async def folder_summaries(metadata: MetadataStore) -> list[dict[str, Any]]:
+async def folder_summaries(adapter: UnifiedDatabaseAdapter) -> list[dict[str, Any]]:
     """Every watched folder with its file counts (``queued`` includes files in flight);
-    needs only the metadata store, so ``msearch status`` can show it without a model."""
+    needs only the stores, so ``msearch status`` can show it without a model."""
     summaries: list[dict[str, Any]] = []
-    for folder in await metadata.list_folders():
-        counts = await metadata.status_counts(folder)
+    for folder in await adapter.list_folders():
+        counts = await adapter.status_counts(folder)
         summaries.append(
             {
                 "id": folder.id,

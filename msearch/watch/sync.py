@@ -106,7 +106,7 @@ class FolderSync:
         on_disk = await asyncio.to_thread(self._walk, root, folder)
         held = self._held(on_disk)
         async with self._lock:
-            known = {r.path: r for r in await self._adapter.metadata.files_in(folder)}
+            known = {r.path: r for r in await self._adapter.files_in(folder)}
             report = await self._apply(on_disk, known)
         report.deferred.extend(held)
         return report
@@ -131,7 +131,7 @@ class FolderSync:
                 on_disk.update(found)
                 if settled is not None:
                     on_disk[raw] = settled
-                known.update((r.path, r) for r in await self._adapter.metadata.files_below(raw))
+                known.update((r.path, r) for r in await self._adapter.files_below(raw))
             report = await self._apply(on_disk, known, grace=True)
         report.deferred.extend(held)
         return report
@@ -270,7 +270,7 @@ class FolderSync:
             return {}
         by_size: dict[int, list[FileRecord]] = defaultdict(list)
         seen: set[str] = set()
-        for record in await self._adapter.metadata.files_with_size(sizes):
+        for record in await self._adapter.files_with_size(sizes):
             if (
                 record.id in seen
                 or record.size not in sizes
