@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from msearch.errors import ModelUnavailable, StoreError
+from msearch.store.cache import MediaCache
 from msearch.store.metadata import MetadataStore
 from msearch.store.records import (
     UNFINISHED,
@@ -68,7 +68,7 @@ class UnifiedDatabaseAdapter:
     ) -> None:
         self._metadata = metadata
         self._vectors = vectors
-        self.cache_dir = cache_dir
+        self._cache = MediaCache(cache_dir)
         self._journal = journal or cache_dir.parent / "reset.pending"
         self._collection: str | None = None
         self._model_id: str | None = None
@@ -241,10 +241,7 @@ class UnifiedDatabaseAdapter:
         await self._metadata.set_status(file_id, FileStatus.DELETED)
         await self._vectors.delete_files(self.collection, [file_id])
         await self._metadata.delete_files([file_id])
-        for cached in (self.thumbnail_path(file_id), self.enhanced_path(file_id)):
-            for scene_copy in cached.parent.glob(f"{file_id}_*.jpg"):
-                scene_copy.unlink(missing_ok=True)
-            cached.unlink(missing_ok=True)
+        await self._cache.remove_file(file_id)
         return True
 
     async def relocate_file(self, record: FileRecord, new_path: str) -> FileRecord:
@@ -272,15 +269,11 @@ class UnifiedDatabaseAdapter:
         return record
 
     def thumbnail_path(self, file_id: str, scene_index: int | None = None) -> Path:
-        return self._cached("thumbnails", file_id, scene_index)
+        return self._cache.thumbnail_path(file_id, scene_index)
 
     def enhanced_path(self, file_id: str, scene_index: int | None = None) -> Path:
         """Where the enhanced copy of an image (or of a video's keyframe) is kept."""
-        return self._cached("enhanced", file_id, scene_index)
-
-    def _cached(self, kind: str, file_id: str, scene_index: int | None) -> Path:
-        suffix = f"_{scene_index}" if scene_index else ""
-        return self.cache_dir / kind / file_id[:2] / f"{file_id}{suffix}.jpg"
+        return self._cache.enhanced_path(file_id, scene_index)
 
     # jobs ------------------------------------------------------------------------------
 
@@ -466,9 +459,9 @@ class UnifiedDatabaseAdapter:
         removed.update(await self._metadata.clear_files())
         if reset_type == "all":
             removed["folders"] = await self._metadata.clear_folders()
-            removed["cache_files"] = await asyncio.to_thread(_empty_cache, self.cache_dir, None)
+            removed["cache_files"] = await self._cache.empty(derived_only=False)
         else:
-            await asyncio.to_thread(_empty_cache, self.cache_dir, ("thumbnails", "enhanced"))
+            await self._cache.empty(derived_only=True)
         return removed
 
 
@@ -483,14 +476,3 @@ def _write_durably(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     staging.replace(path)
-
-
-def _empty_cache(cache_dir: Path, kinds: tuple[str, ...] | None) -> int:
-    """Remove the cache (or only these kinds of it); returns how many files it held."""
-    targets = [cache_dir] if kinds is None else [cache_dir / k for k in kinds]
-    count = 0
-    for target in targets:
-        if target.is_dir():
-            count += sum(1 for p in target.rglob("*") if p.is_file())
-            shutil.rmtree(target)
-    return count

@@ -22,6 +22,7 @@ from msearch.store.records import (
     FileStatus,
     FolderRecord,
     JobRecord,
+    JobStatus,
     SceneRecord,
 )
 
@@ -505,8 +506,8 @@ class MetadataStore:
         async with self._write() as db:
             await db.execute(
                 "UPDATE jobs SET done = done + 1, failed = failed + ?, updated_at = ?, "
-                "status = CASE WHEN done + 1 >= total THEN 'finished' ELSE status END "
-                "WHERE id = ?",
+                f"status = CASE WHEN done + 1 >= total THEN '{JobStatus.FINISHED}' "
+                "ELSE status END WHERE id = ?",
                 [1 if failed else 0, time.time(), job_id],
             )
 
@@ -519,7 +520,7 @@ class MetadataStore:
         marks = ",".join("?" * len(unfinished))
         rows = await self._fetchall(
             f"SELECT jf.job_id, jf.file_id FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
-            f"JOIN files f ON f.id = jf.file_id WHERE j.status = 'running' "
+            f"JOIN files f ON f.id = jf.file_id WHERE j.status = '{JobStatus.RUNNING}' "
             f"AND f.status IN ({marks})",
             unfinished,
         )
@@ -533,11 +534,12 @@ class MetadataStore:
                 "  WHERE jf.job_id = jobs.id AND f.status = 'failed'), "
                 f"done = total - (SELECT COUNT(*) FROM job_files jf JOIN files f "
                 f"  ON f.id = jf.file_id WHERE jf.job_id = jobs.id AND f.status IN ({marks})), "
-                f"updated_at = ? WHERE status = 'running'",
+                f"updated_at = ? WHERE status = '{JobStatus.RUNNING}'",
                 [*unfinished, time.time()],
             )
             await db.execute(
-                "UPDATE jobs SET status = 'finished' WHERE status = 'running' AND done >= total"
+                f"UPDATE jobs SET status = '{JobStatus.FINISHED}' "
+                f"WHERE status = '{JobStatus.RUNNING}' AND done >= total"
             )
         return left
 
@@ -546,7 +548,11 @@ class MetadataStore:
             "SELECT id, total, done, failed, status, created_at, updated_at FROM jobs WHERE id = ?",
             [job_id],
         )
-        return JobRecord(*row) if row else None
+        if row is None:
+            return None
+        job = JobRecord(*row)
+        job.status = JobStatus(job.status)
+        return job
 
     # models --------------------------------------------------------------------------------
 

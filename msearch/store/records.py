@@ -19,6 +19,11 @@ class FileStatus(StrEnum):
 UNFINISHED = (FileStatus.QUEUED, FileStatus.PROCESSING)
 
 
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
 @dataclass
 class SceneRecord:
     index: int
@@ -115,7 +120,7 @@ class JobRecord:
     total: int
     done: int = 0
     failed: int = 0
-    status: str = "running"
+    status: JobStatus = JobStatus.RUNNING
     created_at: float = 0.0
     updated_at: float = 0.0
 
