@@ -240,8 +240,10 @@ class ProcessingOrchestrator:
         records: list[FileRecord] = []
         futures: list[asyncio.Future[FileRecord]] = []
         loop = asyncio.get_running_loop()
+        # Resolving is a system call or more per path (10,000 in one request): off the loop,
+        # and before the lock, which only the bookkeeping needs.
+        resolved = await asyncio.to_thread(_canonical_paths, paths)
         async with self._register_lock:
-            resolved = list(dict.fromkeys(canonical_path(raw) for raw in paths))
             known = await self._adapter.get_files_by_path([str(p) for p in resolved])
             new_work: list[_Work] = []
             to_save: list[FileRecord] = []
@@ -385,3 +387,7 @@ class ProcessingOrchestrator:
             await self._adapter.optimize()
         except MSearchError:
             log.exception("optimising the vector index failed; search stays exact")
+
+
+def _canonical_paths(paths: Sequence[Path]) -> list[Path]:
+    return list(dict.fromkeys(canonical_path(raw) for raw in paths))
