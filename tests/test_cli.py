@@ -336,7 +336,7 @@ def test_serve_without_a_reachable_hub_opens_at_once_and_says_why(
                 break
             if len(states) == 1:
                 search = httpx.post(f"{url}/api/v1/search/text", json={"query": "x"})
-                assert search.status_code == 503
+                assert search.status_code == 503 and search.headers["retry-after"] == "2"
                 assert search.json()["error"]["code"] == "model_loading"
             time.sleep(0.2)
         assert states and states[0]["status"] == "starting", states[:1]

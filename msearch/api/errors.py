@@ -35,6 +35,8 @@ def install_error_handling(app: FastAPI) -> None:
         response = error_response(request, exc.http_status, exc.code, exc.message)
         if isinstance(exc, TooManyAttempts):
             response.headers["Retry-After"] = str(exc.retry_after)
+        elif exc.code == "model_loading":  # the server has just started: ask again soon
+            response.headers["Retry-After"] = "2"
         return response
 
     @app.exception_handler(RequestValidationError)
