@@ -466,11 +466,22 @@ def _follow_job(client: Any, job: dict[str, Any], args: argparse.Namespace) -> i
             break
         time.sleep(0.5)
     bar.close()
+    failed, skipped = state["failed"], state.get("skipped", 0)
+    indexed = state["done"] - failed - skipped
     echo(
         f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
-        f"{state['done'] - state['failed']} indexed, {state['failed']} failed"
+        f"{indexed} indexed, {failed} failed, {skipped} skipped"
     )
-    return EXIT_PARTIAL if state["failed"] else EXIT_OK
+    # the same exit codes as a local run (_summarise)
+    if skipped and skipped == state["total"]:
+        echo_err(
+            "none of these files is media msearch indexes (file_monitoring."
+            "file_extensions lists the types)"
+        )
+        return EXIT_FAILED
+    if failed:
+        return EXIT_PARTIAL if indexed else EXIT_FAILED
+    return EXIT_OK
 
 
 def _remote_folders(client: Any, args: argparse.Namespace) -> int:

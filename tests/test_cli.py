@@ -119,6 +119,12 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path, serve
     assert f"running msearch server at {server}" in second.stderr
     indexed = run_cli(env, "index", str(library), "--server", server, "--no-progress")
     assert indexed.returncode == 3 and "5 indexed, 1 failed" in indexed.stdout
+    documents = library / "documents"
+    documents.mkdir()
+    (documents / "a.txt").write_text("words")
+    only_text = run_cli(env, "index", str(documents), "--server", server, "--no-progress")
+    assert only_text.returncode == 1 and "1 skipped" in only_text.stdout  # as a local run
+    assert "none of these files is media" in only_text.stderr
     hits = json.loads(run_cli(env, "search", "red", "--server", server, "--json").stdout)
     assert len(hits["results"]) == 5
     by_image = run_cli(

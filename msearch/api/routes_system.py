@@ -71,6 +71,8 @@ async def job_status(job_id: str, services: ServicesDep) -> dict[str, Any]:
         "total": job.total,
         "done": job.done,
         "failed": job.failed,
+        # of the files done and not failed: those that are not media msearch indexes
+        "skipped": (await services.adapter.job_file_counts(job.id)).get("skipped", 0),
         "progress": job.done / job.total if job.total else 1.0,
     }
 

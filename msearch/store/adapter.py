@@ -286,6 +286,9 @@ class UnifiedDatabaseAdapter:
     async def get_job(self, job_id: str) -> JobRecord | None:
         return await self._metadata.get_job(job_id)
 
+    async def job_file_counts(self, job_id: str) -> dict[str, int]:
+        return await self._metadata.job_file_counts(job_id)
+
     # folders and listings: what the watcher, the CLI and the API ask of the metadata ------
 
     async def list_folders(self) -> list[FolderRecord]:

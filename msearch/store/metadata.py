@@ -502,6 +502,15 @@ class MetadataStore:
                 [(job.id, f) for f in file_ids],
             )
 
+    async def job_file_counts(self, job_id: str) -> dict[str, int]:
+        """The files of a job, per status (how many ended skipped, say)."""
+        rows = await self._fetchall(
+            "SELECT f.status, COUNT(*) FROM job_files jf JOIN files f ON f.id = jf.file_id "
+            "WHERE jf.job_id = ? GROUP BY f.status",
+            [job_id],
+        )
+        return {str(status): int(n) for status, n in rows}
+
     async def record_job_progress(self, job_id: str, *, failed: bool) -> None:
         async with self._write() as db:
             await db.execute(
