@@ -26,7 +26,7 @@ from msearch.cli import (
 from msearch.config import Settings
 from msearch.datadir import DataDirLock
 from msearch.errors import InvalidRequest
-from msearch.store.records import FileRecord, FileStatus
+from msearch.store.records import FileRecord, FileStatus, skip_reason
 
 log = logging.getLogger("msearch.cli")
 
@@ -115,7 +115,12 @@ def _summarise(records: list[FileRecord], started_wall: float, took: float) -> i
         echo(f"  skipped (not media msearch indexes): {skipped_summary(skipped)}")
     for record in failed:
         echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
-    if skipped and len(skipped) == len(records):
+    return _exit_code(len(records), len(indexed), len(failed), len(skipped))
+
+
+def _exit_code(total: int, indexed: int, failed: int, skipped: int) -> int:
+    """The same for a local run and one through a server."""
+    if skipped and skipped == total:
         echo_err(
             "none of these files is media msearch indexes (file_monitoring."
             "file_extensions lists the types)"
@@ -130,11 +135,7 @@ def skipped_summary(records: list[FileRecord]) -> str:
     """``.txt ×3, .docx ×1, unsupported_media ×1`` (what msearch left out, by kind)."""
     reasons: dict[str, int] = {}
     for record in records:
-        reason = (
-            (Path(record.path).suffix.lower() or "no extension")
-            if record.error_code == "unsupported_type"
-            else str(record.error_code)
-        )
+        reason = skip_reason(record.path, record.error_code)
         reasons[reason] = reasons.get(reason, 0) + 1
     return format_reasons(reasons)
 
@@ -472,16 +473,7 @@ def _follow_job(client: Any, job: dict[str, Any], args: argparse.Namespace) -> i
         f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
         f"{indexed} indexed, {failed} failed, {skipped} skipped"
     )
-    # the same exit codes as a local run (_summarise)
-    if skipped and skipped == state["total"]:
-        echo_err(
-            "none of these files is media msearch indexes (file_monitoring."
-            "file_extensions lists the types)"
-        )
-        return EXIT_FAILED
-    if failed:
-        return EXIT_PARTIAL if indexed else EXIT_FAILED
-    return EXIT_OK
+    return _exit_code(state["total"], indexed, failed, skipped)
 
 
 def _remote_folders(client: Any, args: argparse.Namespace) -> int:

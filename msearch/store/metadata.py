@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -24,6 +24,7 @@ from msearch.store.records import (
     JobRecord,
     JobStatus,
     SceneRecord,
+    skip_reason,
 )
 
 _FILE_COLUMNS = (
@@ -394,8 +395,7 @@ class MetadataStore:
         )
         reasons: dict[str, int] = {}
         for path, code in rows:
-            suffix = PurePath(str(path)).suffix.lower() or "no extension"
-            reason = suffix if code == "unsupported_type" else str(code)
+            reason = skip_reason(str(path), code)
             reasons[reason] = reasons.get(reason, 0) + 1
         return dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
 

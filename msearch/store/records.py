@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import PurePath
 from typing import Any
 
 
@@ -17,6 +18,14 @@ class FileStatus(StrEnum):
 
 
 UNFINISHED = (FileStatus.QUEUED, FileStatus.PROCESSING)
+
+
+def skip_reason(path: str, code: str | None) -> str:
+    """How a skipped file is summed up: its extension (``.txt``) when its type is one
+    msearch does not index, else its code (``unsupported_media``)."""
+    if code == "unsupported_type":
+        return PurePath(path).suffix.lower() or "no extension"
+    return str(code)
 
 
 class JobStatus(StrEnum):
