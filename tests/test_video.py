@@ -302,8 +302,52 @@ async def test_progress_is_reported_while_a_video_is_processed(
         assert record.status == "indexed" and len(record.scenes) == 3
         assert len(recording.fractions) >= 3
         assert recording.fractions == sorted(recording.fractions)
-        assert recording.fractions[0] >= 0.2 and recording.fractions[-1] <= 0.5
+        # the frames are decoded as the embed stage pulls them: between embed and persist
+        assert recording.fractions[0] >= 0.5 and recording.fractions[-1] <= 0.9
     finally:
+        await services.aclose()
+
+
+async def test_a_video_streams_through_the_shared_embed_stage_in_batches(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
+    """Videos and images share the embed and persist stages; a video's keyframes reach
+    the model a batch at a time while FFmpeg is still decoding, never all at once."""
+    from PIL import Image
+
+    from msearch.media.detect import MediaType
+    from msearch.orchestrator import ProcessingOrchestrator
+    from msearch.services import build_services
+
+    settings = make_settings()
+    services = await build_services(settings, engine=tiny_engine)
+    thumbs = services.adapter.thumbnail_path("x", 0).parent.parent
+    calls: list[tuple[int, int]] = []  # (batch size, scene thumbnails written so far)
+
+    class Counting:
+        model_id = tiny_engine.model_id
+        input_size = tiny_engine.input_size
+
+        async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
+            calls.append((len(images), len(list(thumbs.rglob("*.jpg")))))
+            return await tiny_engine.embed_images(images)
+
+    video = media_dir / "eight.mp4"
+    segments_video(video, [2.0] * 8)
+    orchestrator = ProcessingOrchestrator(
+        services.adapter, Counting(), settings.performance, video=settings.video, batch_size=1
+    )
+    pipelines = orchestrator._pipelines
+    assert pipelines[MediaType.VIDEO][1:] == pipelines[MediaType.IMAGE][1:]
+    await orchestrator.start()
+    try:
+        record = await orchestrator.process_file(video)
+        assert record.status == "indexed" and len(record.scenes) == 8
+        assert [size for size, _ in calls] == [1] * 8
+        # one frame embedding, two queued, one waiting to be queued: no more decoded yet
+        assert calls[0][1] <= 4 and len(list(thumbs.rglob("*.jpg"))) == 8
+    finally:
+        await orchestrator.stop()
         await services.aclose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,12 +14,22 @@ from msearch.store.records import FileRecord, SceneRecord
 
 
 @dataclass
+class Frame:
+    """One picture to embed: a whole image, or the keyframe of a video's scene."""
+
+    image: Image.Image
+    scene: SceneRecord | None = None
+
+
+@dataclass
 class ProcessingContext:
     path: Path
     record: FileRecord
     previous: FileRecord | None
     detected: DetectedType | None = None
-    images: list[Image.Image] = field(default_factory=list)
+    # Decoders set a lazy stream; the embed stage pulls it, so a long video's frames are
+    # decoded, enhanced and embedded a batch at a time and never all held at once.
+    frames: AsyncGenerator[Frame, None] | None = None
     scenes: list[SceneRecord] = field(default_factory=list)
     vectors: list[list[float]] = field(default_factory=list)
     skipped: bool = False

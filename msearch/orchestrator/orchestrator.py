@@ -6,23 +6,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from msearch.config import PerformanceSettings, VideoSettings
 from msearch.embedding.base import EmbeddingEngine
-from msearch.errors import TRANSIENT_CODES, MSearchError, NotFound
+from msearch.errors import TRANSIENT_CODES, MSearchError, NotFound, UnsupportedMedia
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.originals import RootsProvider, canonical_path
-from msearch.media.video import FFmpegSceneDetector
 from msearch.metrics import INDEX_FAILURES
 from msearch.orchestrator.context import ProcessingContext
 from msearch.orchestrator.diskspace import DiskSpaceGuard
+from msearch.orchestrator.pipelines import PipelineParts, build_pipelines
 from msearch.orchestrator.progress import ProgressSink, StoreProgressSink
-from msearch.orchestrator.stages import DecodeImage, Embed, Enhance, Persist, Preflight, Stage
-from msearch.orchestrator.video_stage import VideoScenes
+from msearch.orchestrator.stages import Preflight, Stage
 from msearch.store.adapter import UnifiedDatabaseAdapter
 from msearch.store.records import FileRecord, FileStatus, JobRecord
 
@@ -80,23 +79,20 @@ class ProcessingOrchestrator:
         )
         self._enhancer = enhancer
         self.disk = disk
-        self._stages: list[Stage] = [
-            Preflight(adapter, self._executor, roots, extensions),
-            DecodeImage(adapter, engine, settings, self._executor),
-            Enhance(adapter, enhancer),
-            VideoScenes(
-                adapter,
-                engine,
-                FFmpegSceneDetector(video or VideoSettings()),
-                settings,
-                self._progress,
-                batch_size,
-                self._video_executor,
-                enhancer,
-            ),
-            Embed(engine),
-            Persist(adapter),
-        ]
+        self._preflight = Preflight(adapter, self._executor, roots, extensions)
+        self._pipelines = build_pipelines(
+            PipelineParts(
+                adapter=adapter,
+                engine=engine,
+                settings=settings,
+                video=video or VideoSettings(),
+                progress=self._progress,
+                enhancer=enhancer,
+                batch_size=batch_size,
+                image_executor=self._executor,
+                video_executor=self._video_executor,
+            )
+        )
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._pending: dict[str, _Work] = {}
         self._workers: list[asyncio.Task[None]] = []
@@ -319,11 +315,11 @@ class ProcessingOrchestrator:
         ctx = ProcessingContext(path=work.path, record=record, previous=work.previous)
         failed = False
         self._progress.started(record.id)
+        ran: list[Stage] = []
         try:
-            for stage in self._stages:
-                if ctx.skipped:
-                    break
+            for stage in self._stages(ctx):
                 if stage.applies(ctx):
+                    ran.append(stage)
                     await self._progress.step(record.id, stage.step)
                     await stage.run(ctx)
             if ctx.skipped:
@@ -361,11 +357,25 @@ class ProcessingOrchestrator:
             await self._fail(record, "internal_error", f"{type(exc).__name__}: {exc}")
         finally:
             self._progress.finished(record.id)
-            for stage in self._stages:
+            if ctx.frames is not None:  # a stream left unread: stop its decoder
+                await ctx.frames.aclose()
+            for stage in ran:
                 stage.cleanup(ctx)
         if work.job_id is not None:
             await self._adapter.record_job_progress(work.job_id, failed=failed)
         return ctx.previous if ctx.skipped and ctx.previous else record
+
+    def _stages(self, ctx: ProcessingContext) -> Iterator[Stage]:
+        """Preflight, then (unless it found nothing to do) the pipeline of the media type
+        it detected."""
+        yield self._preflight
+        if ctx.skipped:
+            return
+        assert ctx.detected is not None
+        pipeline = self._pipelines.get(ctx.detected.media_type)
+        if pipeline is None:
+            raise UnsupportedMedia(f"msearch cannot index {ctx.detected.media_type} files yet")
+        yield from pipeline
 
     async def _fail(self, record: FileRecord, code: str, message: str) -> None:
         INDEX_FAILURES.labels(code=code).inc()

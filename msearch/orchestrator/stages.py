@@ -1,4 +1,5 @@
-"""The pipeline's stages. Each does one thing; the orchestrator runs them in order.
+"""The stages every media type shares: Preflight before its decoder, then enhance, embed
+and persist after it (``pipelines.py`` puts them in order). Each does one thing.
 
 A stage's ``applies`` says whether it has work for this file, ``run`` does it (raising an
 MSearchError on bad input) and ``cleanup`` frees what it held, success or not.
@@ -7,20 +8,18 @@ MSearchError on bad input) and ``cleanup`` frees what it held, success or not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from concurrent.futures import Executor
-from pathlib import Path
-from typing import Protocol
+from contextlib import aclosing
+from typing import Any, Protocol
 
-from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia, UnsupportedType
-from msearch.media.detect import MediaType, detect_file
-from msearch.media.enhance import ImageEnhancer
+from msearch.media.detect import detect_file
+from msearch.media.enhance import Enhancement, ImageEnhancer
 from msearch.media.fingerprint import content_fingerprint
-from msearch.media.images import DecodedImage, decode_image, write_thumbnail
 from msearch.media.originals import RootsProvider, open_original
-from msearch.orchestrator.context import ProcessingContext
+from msearch.orchestrator.context import Frame, ProcessingContext
 from msearch.orchestrator.progress import Step
 from msearch.store.adapter import UnifiedDatabaseAdapter
 from msearch.store.records import FileStatus
@@ -119,59 +118,10 @@ class Preflight:
             ctx.original = None
 
 
-class DecodeImage:
-    """Decode to RGB (orientation, mode, size limits), note EXIF, write the thumbnail."""
-
-    step = Step.DECODE
-
-    def __init__(
-        self,
-        adapter: UnifiedDatabaseAdapter,
-        engine: EmbeddingEngine,
-        settings: PerformanceSettings,
-        executor: Executor,
-    ) -> None:
-        self._adapter = adapter
-        self._engine = engine
-        self._settings = settings
-        self._executor = executor
-
-    def applies(self, ctx: ProcessingContext) -> bool:
-        return ctx.detected is not None and ctx.detected.media_type == MediaType.IMAGE
-
-    async def run(self, ctx: ProcessingContext) -> None:
-        loop = asyncio.get_running_loop()
-        thumb = self._adapter.thumbnail_path(ctx.record.id)
-        decoded = await loop.run_in_executor(
-            self._executor, self._decode, ctx.opened().reopen_path, thumb
-        )
-        record = ctx.record
-        record.width, record.height = decoded.width, decoded.height
-        record.taken_at = decoded.taken_at.isoformat() if decoded.taken_at else None
-        record.camera = decoded.camera
-        record.duration = None
-        ctx.images = [decoded.image]
-
-    def _decode(self, path: Path, thumb: Path) -> DecodedImage:
-        decoded = decode_image(
-            path,
-            max_pixels=self._settings.max_image_pixels,
-            min_short=self._engine.input_size,
-            min_long=self._settings.thumbnail_size,
-        )
-        write_thumbnail(decoded.image, thumb, self._settings.thumbnail_size)
-        return decoded
-
-    def cleanup(self, ctx: ProcessingContext) -> None:
-        for image in ctx.images:
-            image.close()
-        ctx.images = []
-
-
 class Enhance:
-    """Real-ESRGAN (and GFPGAN) on an image too small to embed well; the original file
-    is untouched, the enhanced copy goes to the cache, and the record says what was done
-    (or why it could not be)."""
+    """Real-ESRGAN (and GFPGAN) on pictures too small to embed well: an image, or each
+    keyframe of a small video. The original file is untouched, enhanced copies go to the
+    cache, and the record says what was done (or why it could not be)."""
 
     step = Step.ENHANCE
 
@@ -183,36 +133,91 @@ class Enhance:
         record = ctx.record
         return (
             self._enhancer is not None
-            and len(ctx.images) == 1
+            and ctx.frames is not None
             and self._enhancer.wants(record.width, record.height)
         )
 
     async def run(self, ctx: ProcessingContext) -> None:
+        assert ctx.frames is not None
+        ctx.frames = self._enhanced(ctx, ctx.frames)
+
+    async def _enhanced(
+        self, ctx: ProcessingContext, frames: AsyncGenerator[Frame, None]
+    ) -> AsyncGenerator[Frame, None]:
         assert self._enhancer is not None
-        original = ctx.images[0]
-        image, done = await self._enhancer.enhance(
-            original, save_to=self._adapter.enhanced_path(ctx.record.id)
-        )
-        if image is not original:
-            original.close()
-            ctx.images = [image]
-        ctx.record.enhanced, ctx.record.enhancement = done.applied, done.as_dict()
+        record = ctx.record
+        async with aclosing(frames):
+            async for frame in frames:
+                scene_index = frame.scene.index if frame.scene is not None else None
+                image, done = await self._enhancer.enhance(
+                    frame.image, save_to=self._adapter.enhanced_path(record.id, scene_index)
+                )
+                if image is not frame.image:
+                    frame.image.close()
+                if frame.scene is None:
+                    record.enhancement = done.as_dict()
+                else:
+                    record.enhancement = _sum_up(record.enhancement, done)
+                record.enhanced = bool(record.enhancement["applied"])
+                yield Frame(image, frame.scene)
 
     def cleanup(self, ctx: ProcessingContext) -> None:
         return None
 
 
+def _sum_up(summary: dict[str, Any] | None, done: Enhancement) -> dict[str, Any]:
+    """What was done to a video's keyframes, so far."""
+    summary = summary or {
+        "applied": False,
+        "steps": [],
+        "seconds": 0.0,
+        "reason": None,
+        "frames": 0,
+        "frames_enhanced": 0,
+    }
+    summary["frames"] += 1
+    summary["seconds"] = round(summary["seconds"] + done.seconds, 3)
+    if done.applied:
+        summary["applied"] = True
+        summary["frames_enhanced"] += 1
+        summary["steps"] = sorted(set(summary["steps"]) | set(done.steps))
+    elif summary["reason"] is None:
+        summary["reason"] = done.reason
+    return summary
+
+
 class Embed:
+    """Pull the file's frames and embed them in batches: one vector per image, or per
+    video scene. Each batch's pictures are let go as soon as it is embedded."""
+
     step = Step.EMBED
 
-    def __init__(self, engine: EmbeddingEngine) -> None:
+    def __init__(self, engine: EmbeddingEngine, batch_size: int) -> None:
         self._engine = engine
+        self._batch_size = batch_size
 
     def applies(self, ctx: ProcessingContext) -> bool:
-        return bool(ctx.images)
+        return ctx.frames is not None
 
     async def run(self, ctx: ProcessingContext) -> None:
-        ctx.vectors = await self._engine.embed_images(ctx.images)
+        assert ctx.frames is not None
+        batch: list[Frame] = []
+        async with aclosing(ctx.frames) as frames:
+            async for frame in frames:
+                batch.append(frame)
+                if len(batch) >= self._batch_size:
+                    await self._embed(ctx, batch)
+                    batch = []
+        if batch:
+            await self._embed(ctx, batch)
+
+    async def _embed(self, ctx: ProcessingContext, batch: list[Frame]) -> None:
+        try:
+            ctx.vectors.extend(await self._engine.embed_images([f.image for f in batch]))
+        finally:
+            for frame in batch:
+                frame.image.close()
+        ctx.scenes.extend(f.scene for f in batch if f.scene is not None)
 
     def cleanup(self, ctx: ProcessingContext) -> None:
         return None

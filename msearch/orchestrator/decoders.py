@@ -1,0 +1,180 @@
+"""Decoders: the first stage of each media type's pipeline. Each reads the original,
+fills in the record's media facts and sets the file's lazy stream of frames, which the
+shared stages (enhance, embed, persist) carry on from."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator
+from concurrent.futures import Executor
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
+from pathlib import Path
+
+from msearch.config import PerformanceSettings
+from msearch.embedding.base import EmbeddingEngine
+from msearch.errors import CorruptMedia
+from msearch.media.images import DecodedImage, decode_image, write_thumbnail
+from msearch.media.video import FFmpegSceneDetector, Keyframe, VideoInfo, probe
+from msearch.orchestrator.context import Frame, ProcessingContext
+from msearch.orchestrator.progress import STEP_FRACTION, ProgressSink, Step
+from msearch.store.adapter import UnifiedDatabaseAdapter
+
+_DONE = object()
+
+
+class DecodeImage:
+    """Decode to RGB (orientation, mode, size limits), note EXIF, write the thumbnail."""
+
+    step = Step.DECODE
+
+    def __init__(
+        self,
+        adapter: UnifiedDatabaseAdapter,
+        engine: EmbeddingEngine,
+        settings: PerformanceSettings,
+        executor: Executor,
+    ) -> None:
+        self._adapter = adapter
+        self._engine = engine
+        self._settings = settings
+        self._executor = executor
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return True
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        loop = asyncio.get_running_loop()
+        thumb = self._adapter.thumbnail_path(ctx.record.id)
+        decoded = await loop.run_in_executor(
+            self._executor, self._decode, ctx.opened().reopen_path, thumb
+        )
+        record = ctx.record
+        record.width, record.height = decoded.width, decoded.height
+        record.taken_at = decoded.taken_at.isoformat() if decoded.taken_at else None
+        record.camera = decoded.camera
+        record.duration = None
+        ctx.frames = _one(Frame(decoded.image))
+
+    def _decode(self, path: Path, thumb: Path) -> DecodedImage:
+        decoded = decode_image(
+            path,
+            max_pixels=self._settings.max_image_pixels,
+            min_short=self._engine.input_size,
+            min_long=self._settings.thumbnail_size,
+        )
+        write_thumbnail(decoded.image, thumb, self._settings.thumbnail_size)
+        return decoded
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None
+
+
+async def _one(frame: Frame) -> AsyncGenerator[Frame, None]:
+    yield frame
+
+
+class DecodeVideo:
+    """Probe, then one frame per scene: keyframes flow from FFmpeg's decoding thread
+    through a small queue as the embed stage pulls them, so a long video never sits in
+    memory. The scene thumbnails are written on the way."""
+
+    step = Step.DECODE
+
+    def __init__(
+        self,
+        adapter: UnifiedDatabaseAdapter,
+        engine: EmbeddingEngine,
+        detector: FFmpegSceneDetector,
+        settings: PerformanceSettings,
+        progress: ProgressSink,
+        executor: Executor,
+        queue_size: int,
+    ) -> None:
+        self._adapter = adapter
+        # Decoding threads of their own (a video holds one for its whole decode), so
+        # videos neither take the threads searches need nor exceed the configured bound.
+        self._executor = executor
+        self._engine = engine
+        self._detector = detector
+        self._settings = settings
+        self._progress = progress
+        self._queue_size = queue_size
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return True
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        original = ctx.opened()
+        loop = asyncio.get_running_loop()
+        info = await loop.run_in_executor(
+            self._executor, partial(probe, original.reopen_path, pass_fds=(original.fd,))
+        )
+        record = ctx.record
+        record.duration, record.width, record.height = info.duration, info.width, info.height
+        record.taken_at, record.camera = info.created, None
+        ctx.frames = self._frames(ctx, info)
+
+    async def _frames(self, ctx: ProcessingContext, info: VideoInfo) -> AsyncGenerator[Frame, None]:
+        original = ctx.opened()
+        source, fds = original.reopen_path, (original.fd,)
+        record = ctx.record
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._queue_size)
+        stop = threading.Event()
+        # The frames are pulled by the embed stage: decoding is most of that step's time.
+        start = STEP_FRACTION[Step.EMBED]
+        share = STEP_FRACTION[Step.PERSIST] - start
+
+        def report(fraction: float) -> None:
+            asyncio.run_coroutine_threadsafe(
+                self._progress.advance(record.id, start + share * fraction), loop
+            )
+
+        def put(item: object) -> bool:
+            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            while True:  # back-pressure, but never block a cancelled run forever
+                try:
+                    future.result(timeout=0.5)
+                    return True
+                except FutureTimeout:
+                    if stop.is_set():
+                        future.cancel()
+                        return False
+
+        def produce() -> None:
+            try:
+                # keyframes serve the model and the scene thumbnails
+                min_short = max(self._engine.input_size, self._settings.thumbnail_size)
+                for keyframe in self._detector.scenes(
+                    source, info, min_short=min_short, progress=report, pass_fds=fds
+                ):
+                    self._thumbnail(record.id, keyframe)
+                    if not put(keyframe):
+                        return
+                put(_DONE)
+            except BaseException as exc:  # handed to the event loop, raised there
+                put(exc)
+
+        producer = loop.run_in_executor(self._executor, produce)
+        frames = 0
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, Keyframe)
+                frames += 1
+                yield Frame(item.image, item.scene)
+        finally:
+            stop.set()
+            await producer
+        if not frames:
+            raise CorruptMedia("no frame of the video could be decoded")
+
+    def _thumbnail(self, file_id: str, keyframe: Keyframe) -> None:
+        dest: Path = self._adapter.thumbnail_path(file_id, keyframe.scene.index)
+        write_thumbnail(keyframe.image, dest, self._settings.thumbnail_size)
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None
