@@ -324,16 +324,21 @@ async def _search(services: Any, args: argparse.Namespace) -> int:
 async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
     from msearch.watch.monitor import folder_summaries
 
-    stored = await adapter.stored_model()
+    stored = await adapter.stored_models()
+    visual = stored.get("visual")
     failed, _ = await adapter.list_files(status="failed", limit=20)
     counts = await adapter.status_counts()
-    vectors = await adapter.counts() if stored else {}
+    vectors = await adapter.vector_counts()
     status = {
         "data_dir": str(settings.data_dir),
         "configured_model": settings.embedding.model,
-        "index_model": {"id": stored[0], "dim": stored[1]} if stored else None,
+        "index_model": {"id": visual[0], "dim": visual[1]} if visual else None,
+        "engines": [
+            {"kind": kind, "model": model, "dim": dim, "vectors": vectors.get(kind, 0)}
+            for kind, (model, dim, _) in stored.items()
+        ],
         "files": counts,
-        "vectors": vectors.get("vectors", 0),
+        "vectors": vectors.get("visual", 0),
         "folders": await folder_summaries(adapter),
         "failed": [{"path": r.path, "code": r.error_code, "message": r.error} for r in failed],
         "skipped": await adapter.skipped_reasons(),
@@ -344,6 +349,10 @@ async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
     echo(f"data dir: {status['data_dir']}")
     model = status["index_model"]
     echo(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
+    for engine in status["engines"]:
+        if engine["kind"] != "visual":
+            model = f"{engine['model']} ({engine['dim']}-d)"
+            echo(f"  {engine['kind']}: {model}, {engine['vectors']} vectors")
     echo("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     echo(f"vectors:  {status['vectors']}")
     if status["skipped"]:

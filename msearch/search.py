@@ -1,16 +1,18 @@
-"""Search: embed the query with the index's model, ask the vector store, enrich from SQLite."""
+"""Search: embed the query with each engine that reads it, ask the vector store, merge."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.registry import EngineKind, EngineRegistry, QueryKind
 from msearch.errors import InvalidRequest, NotFound
 from msearch.media.images import decode_image
 from msearch.metrics import SEARCH_SECONDS, timed
@@ -56,33 +58,47 @@ class SearchOptions:
 
 
 class Searcher:
-    """Queries by text, example image or indexed file. Uploaded images are decoded on a
-    small pool of the searcher's own (bounded memory, and never queued behind indexing)."""
+    """Queries by text, example image or indexed file, asked of every engine that can read
+    them (merged by rank when there are several). Uploaded images are decoded on a small
+    pool of the searcher's own (bounded memory, and never queued behind indexing)."""
 
     def __init__(
         self,
         adapter: UnifiedDatabaseAdapter,
-        engine: EmbeddingEngine,
+        engines: EngineRegistry,
         settings: PerformanceSettings,
     ) -> None:
         self._adapter = adapter
-        self._engine = engine.for_queries()
+        self._engines = engines.for_queries()
         self._settings = settings
         self._decoder = ThreadPoolExecutor(
             settings.query_workers, thread_name_prefix="msearch-query"
         )
         self._decodes = asyncio.Semaphore(settings.query_workers)
         # Text queries come back (the next page, a popular search): their vectors are kept.
-        self._text_vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._text_vectors: OrderedDict[tuple[EngineKind, str], list[float]] = OrderedDict()
 
     def close(self) -> None:
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
-    async def _search(self, vector: list[float], options: SearchOptions) -> list[StoredHit]:
-        if not 1 <= options.limit <= MAX_LIMIT:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
-        if options.offset < 0:
-            raise InvalidRequest("offset must not be negative")
+    async def _ask(
+        self, vectors: dict[EngineKind, list[float]], options: SearchOptions
+    ) -> list[StoredHit]:
+        """One engine: its own ranking. Several: each is asked for the same top
+        ``FUSION_DEPTH`` (deeper when the page is), the lists are fused by rank, then
+        paged; a fixed depth keeps pages consistent, as a fusion of shorter lists differs."""
+        _check_page(options)
+        if len(vectors) == 1:
+            [(kind, vector)] = vectors.items()
+            return await self._search(kind, vector, options)
+        top = replace(options, offset=0, limit=max(FUSION_DEPTH, options.offset + options.limit))
+        lists = await asyncio.gather(*(self._search(k, v, top) for k, v in vectors.items()))
+        fused = fuse_by_rank(lists, by_file=options.group_by_file)
+        return fused[options.offset : options.offset + options.limit]
+
+    async def _search(
+        self, kind: EngineKind, vector: list[float], options: SearchOptions
+    ) -> list[StoredHit]:
         if not options.group_by_file:
             return await self._adapter.search(
                 vector,
@@ -90,12 +106,17 @@ class Searcher:
                 offset=options.offset,
                 filter=options.vector_filter(),
                 min_score=options.min_score,
+                kind=kind,
             )
         # One result per file (its best scene), the file's other matching scenes attached.
         # Scenes of one video crowd the top, so a deeper window of vectors is grouped.
         window = min(_GROUP_WINDOW, (options.offset + options.limit) * 8)
         hits = await self._adapter.search(
-            vector, limit=window, filter=options.vector_filter(), min_score=options.min_score
+            vector,
+            limit=window,
+            filter=options.vector_filter(),
+            min_score=options.min_score,
+            kind=kind,
         )
         groups: dict[str, StoredHit] = {}
         for hit in hits:
@@ -112,26 +133,36 @@ class Searcher:
             raise InvalidRequest("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
+        _check_page(options)
         with timed(SEARCH_SECONDS, "text"):
-            return await self._search(await self._text_vector(query), options)
+            engines = self._engines.reading(QueryKind.TEXT)
+            vectors = await asyncio.gather(*(self._text_vector(k, e, query) for k, e in engines))
+            return await self._ask(
+                dict(zip([k for k, _ in engines], vectors, strict=True)), options
+            )
 
-    async def _text_vector(self, query: str) -> list[float]:
-        vector = self._text_vectors.get(query)
+    async def _text_vector(
+        self, kind: EngineKind, engine: EmbeddingEngine, query: str
+    ) -> list[float]:
+        key = (kind, query)
+        vector = self._text_vectors.get(key)
         if vector is None:
-            [vector] = await self._engine.embed_texts([query])
-            self._text_vectors[query] = vector
+            [vector] = await engine.embed_texts([query])
+            self._text_vectors[key] = vector
             if len(self._text_vectors) > _TEXT_CACHE:
                 self._text_vectors.popitem(last=False)
         else:
-            self._text_vectors.move_to_end(query)
+            self._text_vectors.move_to_end(key)
         return vector
 
     async def by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
+        _check_page(options)
         with timed(SEARCH_SECONDS, "image"):
             return await self._by_image(data, options)
 
     async def _by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
-        side = self._engine.input_size
+        engines = self._engines.reading(QueryKind.IMAGE)
+        side = max(e.input_size for _, e in engines)
         async with self._decodes:  # what waits here is the upload's bytes, not its pixels
             decoded = await asyncio.get_running_loop().run_in_executor(
                 self._decoder,
@@ -143,12 +174,15 @@ class Searcher:
                     min_long=side,
                 ),
             )
-            [vector] = await self._engine.embed_images([decoded.image])
-            decoded.image.close()
-        return await self._search(vector, options)
+            try:
+                vectors = {k: (await e.embed_images([decoded.image]))[0] for k, e in engines}
+            finally:
+                decoded.image.close()
+        return await self._ask(vectors, options)
 
     async def by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:
         """More like this indexed file; the file itself is left out of the results."""
+        _check_page(options)
         with timed(SEARCH_SECONDS, "file"):
             return await self._by_file(file_id, options)
 
@@ -158,10 +192,50 @@ class Searcher:
             raise NotFound(f"no file with id {file_id}")
         if record.status != FileStatus.INDEXED:
             raise InvalidRequest(f"file {file_id} is not indexed (status {record.status})")
-        vector = await self._adapter.file_vector(file_id)
-        if vector is None:
+        # Each engine compares the file as it embedded it (no vector: it has nothing to say).
+        vectors = {
+            kind: vector
+            for kind in self._engines.kinds
+            if (vector := await self._adapter.file_vector(file_id, kind)) is not None
+        }
+        if not vectors:
             raise NotFound(f"file {file_id} has no vector in the index")
-        excluded = SearchOptions(
-            **{**options.__dict__, "exclude_file_ids": (*options.exclude_file_ids, file_id)}
-        )
-        return await self._search(vector, excluded)
+        excluded = replace(options, exclude_file_ids=(*options.exclude_file_ids, file_id))
+        return await self._ask(vectors, excluded)
+
+
+def _check_page(options: SearchOptions) -> None:
+    if not 1 <= options.limit <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    if options.offset < 0:
+        raise InvalidRequest("offset must not be negative")
+
+
+# How deep each engine's list goes into a fusion.
+FUSION_DEPTH = MAX_LIMIT
+
+# Reciprocal-rank fusion's constant: how much the top of a list outweighs its tail (60 is
+# the value of Cormack et al., which works well without tuning).
+RRF_K = 60
+
+
+def fuse_by_rank(lists: Sequence[Sequence[StoredHit]], *, by_file: bool) -> list[StoredHit]:
+    """Merge several engines' rankings: scores of different models are not comparable,
+    ranks are. A result found by several engines sums 1 / (RRF_K + rank) over them and is
+    shown as the engine that ranked it best found it (its own score and kind). Results are
+    the same result when they are the same file (``by_file``) or the same scene of it."""
+    fused: dict[tuple[str, int], float] = {}
+    shown: dict[tuple[str, int], tuple[int, StoredHit]] = {}
+    for hits in lists:
+        for rank, hit in enumerate(hits):
+            key = (hit.file.id, 0 if by_file or hit.scene is None else hit.scene.index)
+            fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
+            if key not in shown or rank < shown[key][0]:
+                shown[key] = (rank, hit)
+    order = sorted(fused, key=lambda key: (-fused[key], shown[key][0]))
+    results = []
+    for key in order:
+        hit = shown[key][1]
+        hit.rank_score = round(fused[key], 6)
+        results.append(hit)
+    return results

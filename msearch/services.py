@@ -14,6 +14,7 @@ from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.factory import create_engine
 from msearch.embedding.models import resolve_model
+from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import ModelUnavailable
 from msearch.media.enhance import ImageEnhancer
 from msearch.orchestrator import ProcessingOrchestrator
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 class Services:
     settings: Settings
     adapter: UnifiedDatabaseAdapter
-    engine: EmbeddingEngine
+    engines: EngineRegistry
     orchestrator: ProcessingOrchestrator
     searcher: Searcher
     monitor: FolderMonitor
@@ -42,6 +43,11 @@ class Services:
     owns_engine: bool = True
     starting: asyncio.Task[None] | None = None  # the model is loading (server start-up)
     fatal: str | None = None  # start-up failed beyond the model: the server must exit
+
+    @property
+    def engine(self) -> EmbeddingEngine:
+        """The visual engine: every file has its vectors."""
+        return self.engines.get(EngineKind.VISUAL)
 
     @property
     def ready(self) -> bool:
@@ -88,7 +94,7 @@ class Services:
             await self.orchestrator.stop()
             self.searcher.close()
             if self.owns_engine:
-                await self.engine.stop()
+                await self.engines.stop()
             await self.adapter.close()
         finally:
             self.lock.release()
@@ -141,13 +147,15 @@ async def build_services(
     settings: Settings,
     *,
     engine: EmbeddingEngine | None = None,
+    engines: EngineRegistry | None = None,
     owner: dict[str, Any] | None = None,
     allow_degraded: bool = False,
     watch: bool = False,
     background: bool = False,
 ) -> Services:
-    """Open the data directory, start the model and stores (an ``engine`` passed in is
-    shared: started if needed, never stopped here), repair what a crash left and
+    """Open the data directory, start the models and stores (an ``engine`` passed in is
+    the visual one, and ``engines`` all of them, each with a collection of its own: shared,
+    started if needed, never stopped here), repair what a crash left and
     re-queue unfinished files; with ``watch``, watch the folders (the server does, one-off
     CLI commands do not). With ``allow_degraded`` a model that cannot load leaves the
     service up (health and listings work; search and indexing answer 503). With
@@ -161,11 +169,14 @@ async def build_services(
     try:
         adapter = _make_adapter(settings)
         await adapter.open()
-        owns_engine = engine is None
-        engine = engine or create_engine(settings.embedding, cache_dir=data_dir / "cache")
+        owns_engine = engine is None and engines is None
+        if engines is None:
+            engine = engine or create_engine(settings.embedding, cache_dir=data_dir / "cache")
+            engines = EngineRegistry({EngineKind.VISUAL: engine})
+        engine = engines.get(EngineKind.VISUAL)
         orchestrator = ProcessingOrchestrator(
             adapter,
-            engine,
+            engines,
             settings.performance,
             video=settings.video,
             batch_size=settings.embedding.batch_size,
@@ -177,9 +188,9 @@ async def build_services(
         services = Services(
             settings,
             adapter,
-            engine,
+            engines,
             orchestrator,
-            Searcher(adapter, engine, settings.performance),
+            Searcher(adapter, engines, settings.performance),
             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
             lock,
             owns_engine=owns_engine,
@@ -202,6 +213,14 @@ async def build_services(
     return services
 
 
+def engine_collection(settings: Settings, kind: EngineKind, engine: EmbeddingEngine) -> str:
+    """The collection a kind's model writes: one per model, its kind in the name (two
+    kinds may run one model). The visual one keeps the name indexes were built with."""
+    if kind == EngineKind.VISUAL:
+        return collection_name(engine.model_id, resolve_model(settings.embedding.model), engine.dim)
+    return collection_name(f"{kind}_{engine.model_id}", engine.model_id, engine.dim)
+
+
 async def _start_in_background(services: Services, *, watch: bool) -> None:
     """A model that cannot load leaves the service degraded; anything else (broken
     stores) is ``fatal``: the server exits non-zero for its supervisor to see."""
@@ -217,19 +236,22 @@ async def _start_in_background(services: Services, *, watch: bool) -> None:
 
 async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> None:
     """Load the model, then what needs it: the collection, crash repair, the queue."""
-    engine, adapter, orchestrator = services.engine, services.adapter, services.orchestrator
+    adapter, orchestrator = services.adapter, services.orchestrator
     try:
-        await engine.start()
+        await services.engines.start()
     except ModelUnavailable as exc:
         if not allow_degraded:
             raise
         log.error("%s", exc.message)
         services.model_error = exc.message
         return
-    collection = collection_name(
-        engine.model_id, resolve_model(services.settings.embedding.model), engine.dim
-    )
-    await adapter.activate_model(engine.model_id, collection, engine.dim)
+    for kind, engine in services.engines:
+        await adapter.activate_model(
+            engine.model_id,
+            engine_collection(services.settings, kind, engine),
+            engine.dim,
+            kind=kind,
+        )
     if await adapter.resume_reset() == "all":
         await services.monitor.reload()
     await orchestrator.start()

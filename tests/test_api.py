@@ -170,7 +170,8 @@ async def test_text_search_with_filters(client: httpx.AsyncClient, media_dir: Pa
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
     hit = body["results"][0]
-    assert set(hit) == {"file_id", "path", "media_type", "score", "thumbnail_url", "scene"}
+    assert set(hit) == {"file_id", "path", "media_type", "score", "kind", "thumbnail_url", "scene"}
+    assert hit["kind"] == "visual"
     paged = (
         await client.post("/api/v1/search/text", json={"query": "a dog", "limit": 2, "offset": 2})
     ).json()

@@ -28,6 +28,7 @@ from msearch.api.schemas import ERROR_RESPONSES
 from msearch.api.security import FailedKeyThrottle, SessionStore, host_allowed
 from msearch.config import Settings
 from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.registry import EngineRegistry
 from msearch.services import Services, build_services
 
 
@@ -42,19 +43,21 @@ def create_app(
     settings: Settings,
     *,
     owner: dict[str, Any] | None = None,
-    engine: EmbeddingEngine | None = None,
+    engine: EmbeddingEngine | EngineRegistry | None = None,
     background_start: bool = False,
 ) -> FastAPI:
     """The app; its lifespan opens the data directory and starts the model (degraded mode
     if the model cannot load, so health and listings still answer). With
-    ``background_start`` the port opens before the model has loaded."""
+    ``background_start`` the port opens before the model has loaded. An ``engine`` (or a
+    registry of them) passed in is shared: the app neither loads nor stops its own."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(
             settings,
             owner=owner,
-            engine=engine,
+            engine=None if isinstance(engine, EngineRegistry) else engine,
+            engines=engine if isinstance(engine, EngineRegistry) else None,
             allow_degraded=True,
             watch=True,
             background=background_start,

@@ -32,15 +32,22 @@ async def health(services: ServicesDep) -> JSONResponse:
                     "loading": loading,
                     "error": services.model_error,
                 },
+                "engines": [{"kind": kind} for kind in services.engines.kinds],
                 "counts": {"files": await services.adapter.status_counts()},
             },
             status_code=503,
         )
+    vectors = await services.adapter.vector_counts()
     return JSONResponse(
         {
             "status": "ok",
             "version": __version__,
             "model": {"id": services.engine.model_id, "dim": services.engine.dim},
+            "engines": [
+                {"kind": kind, "model": engine.model_id, "dim": engine.dim, "vectors": count}
+                for kind, engine in services.engines
+                for count in [vectors.get(kind, 0)]
+            ],
             "counts": {**await services.adapter.counts(), "queued": services.orchestrator.queued},
             "indexing": {"paused": disk.paused if (disk := services.orchestrator.disk) else None},
         }

@@ -42,9 +42,12 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
         "path": record.path,
         "media_type": record.media_type,
         "score": round(hit.score, 6),
+        "kind": hit.kind,
         "thumbnail_url": _thumbnail_url(hit),
         "scene": hit.scene.as_dict() if hit.scene else None,
     }
+    if hit.rank_score is not None:
+        result["rank_score"] = hit.rank_score
     if hit.more:
         result["more_scenes"] = [
             {**m.scene.as_dict(), "score": round(m.score, 6), "thumbnail_url": _thumbnail_url(m)}

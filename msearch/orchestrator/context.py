@@ -31,7 +31,8 @@ class ProcessingContext:
     # decoded, enhanced and embedded a batch at a time and never all held at once.
     frames: AsyncGenerator[Frame, None] | None = None
     scenes: list[SceneRecord] = field(default_factory=list)
-    vectors: list[list[float]] = field(default_factory=list)
+    # per engine kind: one vector per image, or per scene
+    vectors: dict[str, list[list[float]]] = field(default_factory=dict)
     skipped: bool = False
     # The original, opened once by Preflight; every later read goes through it.
     original: OriginalFile | None = None

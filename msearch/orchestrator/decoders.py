@@ -13,7 +13,6 @@ from functools import partial
 from pathlib import Path
 
 from msearch.config import PerformanceSettings
-from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import CorruptMedia
 from msearch.media.images import DecodedImage, decode_image, write_thumbnail
 from msearch.media.video import FFmpegSceneDetector, Keyframe, VideoInfo, probe
@@ -32,12 +31,12 @@ class DecodeImage:
     def __init__(
         self,
         adapter: UnifiedDatabaseAdapter,
-        engine: EmbeddingEngine,
+        model_side: int,
         settings: PerformanceSettings,
         executor: Executor,
     ) -> None:
         self._adapter = adapter
-        self._engine = engine
+        self._model_side = model_side  # the side the models look at: no need to decode more
         self._settings = settings
         self._executor = executor
 
@@ -61,7 +60,7 @@ class DecodeImage:
         decoded = decode_image(
             path,
             max_pixels=self._settings.max_image_pixels,
-            min_short=self._engine.input_size,
+            min_short=self._model_side,
             min_long=self._settings.thumbnail_size,
         )
         write_thumbnail(decoded.image, thumb, self._settings.thumbnail_size)
@@ -85,7 +84,7 @@ class DecodeVideo:
     def __init__(
         self,
         adapter: UnifiedDatabaseAdapter,
-        engine: EmbeddingEngine,
+        model_side: int,
         detector: FFmpegSceneDetector,
         settings: PerformanceSettings,
         progress: ProgressSink,
@@ -96,7 +95,7 @@ class DecodeVideo:
         # Decoding threads of their own (a video holds one for its whole decode), so
         # videos neither take the threads searches need nor exceed the configured bound.
         self._executor = executor
-        self._engine = engine
+        self._model_side = model_side
         self._detector = detector
         self._settings = settings
         self._progress = progress
@@ -146,7 +145,7 @@ class DecodeVideo:
         def produce() -> None:
             try:
                 # keyframes serve the model and the scene thumbnails
-                min_short = max(self._engine.input_size, self._settings.thumbnail_size)
+                min_short = max(self._model_side, self._settings.thumbnail_size)
                 for keyframe in self._detector.scenes(
                     source, info, min_short=min_short, progress=report, pass_fds=fds
                 ):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from msearch.config import PerformanceSettings, VideoSettings
 from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import TRANSIENT_CODES, MSearchError, NotFound, UnsupportedMedia
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.originals import RootsProvider, canonical_path
@@ -56,7 +57,7 @@ class ProcessingOrchestrator:
     def __init__(
         self,
         adapter: UnifiedDatabaseAdapter,
-        engine: EmbeddingEngine,
+        engines: EngineRegistry | EmbeddingEngine,
         settings: PerformanceSettings,
         *,
         video: VideoSettings | None = None,
@@ -68,7 +69,8 @@ class ProcessingOrchestrator:
         extensions: Iterable[str] | None = None,
     ) -> None:
         self._adapter = adapter
-        self._engine = engine
+        if not isinstance(engines, EngineRegistry):  # one engine: the visual one
+            engines = EngineRegistry({EngineKind.VISUAL: engines})
         self._settings = settings
         self._progress = progress or StoreProgressSink(adapter)
         self._executor = ThreadPoolExecutor(
@@ -83,7 +85,7 @@ class ProcessingOrchestrator:
         self._pipelines = build_pipelines(
             PipelineParts(
                 adapter=adapter,
-                engine=engine,
+                engines=engines,
                 settings=settings,
                 video=video or VideoSettings(),
                 progress=self._progress,
@@ -327,7 +329,7 @@ class ProcessingOrchestrator:
             elif not ctx.vectors:
                 raise MSearchError("no stage produced vectors for this file")
             else:
-                self._written_since_optimize += len(ctx.vectors)
+                self._written_since_optimize += sum(map(len, ctx.vectors.values()))
         except MSearchError as exc:
             code, message = exc.code, exc.message
             if ctx.original is not None and ctx.original.changed_since_opened():

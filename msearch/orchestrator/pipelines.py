@@ -9,7 +9,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from msearch.config import PerformanceSettings, VideoSettings
-from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.registry import EngineRegistry
 from msearch.media.detect import MediaType
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.video import FFmpegSceneDetector
@@ -22,7 +22,7 @@ from msearch.store.adapter import UnifiedDatabaseAdapter
 @dataclass(frozen=True)
 class PipelineParts:
     adapter: UnifiedDatabaseAdapter
-    engine: EmbeddingEngine
+    engines: EngineRegistry
     settings: PerformanceSettings
     video: VideoSettings
     progress: ProgressSink
@@ -36,19 +36,26 @@ class PipelineParts:
 
 def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
     enhance = Enhance(parts.adapter, parts.enhancer)
-    embed = Embed(parts.engine, parts.batch_size)
     persist = Persist(parts.adapter)
+
+    def embed(media_type: MediaType) -> Embed:
+        return Embed(parts.engines.embedding(media_type), parts.batch_size)
+
+    def side(media_type: MediaType) -> int:
+        """Pictures are decoded as large as the largest model embedding them looks."""
+        return max((e.input_size for _, e in parts.engines.embedding(media_type)), default=224)
+
     return {
         MediaType.IMAGE: [
-            DecodeImage(parts.adapter, parts.engine, parts.settings, parts.image_executor),
+            DecodeImage(parts.adapter, side(MediaType.IMAGE), parts.settings, parts.image_executor),
             enhance,
-            embed,
+            embed(MediaType.IMAGE),
             persist,
         ],
         MediaType.VIDEO: [
             DecodeVideo(
                 parts.adapter,
-                parts.engine,
+                side(MediaType.VIDEO),
                 FFmpegSceneDetector(parts.video),
                 parts.settings,
                 parts.progress,
@@ -56,7 +63,7 @@ def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
                 queue_size=parts.batch_size * 2,
             ),
             enhance,
-            embed,
+            embed(MediaType.VIDEO),
             persist,
         ],
     }

@@ -8,7 +8,7 @@ MSearchError on bad input) and ``cleanup`` frees what it held, success or not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from concurrent.futures import Executor
 from contextlib import aclosing
 from typing import Any, Protocol
@@ -187,17 +187,18 @@ def _sum_up(summary: dict[str, Any] | None, done: Enhancement) -> dict[str, Any]
 
 
 class Embed:
-    """Pull the file's frames and embed them in batches: one vector per image, or per
-    video scene. Each batch's pictures are let go as soon as it is embedded."""
+    """Pull the file's frames and embed them in batches with every engine that embeds this
+    media type: one vector per image, or per video scene, in each engine's space. Each
+    batch's pictures are let go as soon as it is embedded."""
 
     step = Step.EMBED
 
-    def __init__(self, engine: EmbeddingEngine, batch_size: int) -> None:
-        self._engine = engine
+    def __init__(self, engines: Sequence[tuple[str, EmbeddingEngine]], batch_size: int) -> None:
+        self._engines = list(engines)
         self._batch_size = batch_size
 
     def applies(self, ctx: ProcessingContext) -> bool:
-        return ctx.frames is not None
+        return ctx.frames is not None and bool(self._engines)
 
     async def run(self, ctx: ProcessingContext) -> None:
         assert ctx.frames is not None
@@ -212,11 +213,14 @@ class Embed:
             await self._embed(ctx, batch)
 
     async def _embed(self, ctx: ProcessingContext, batch: list[Frame]) -> None:
+        images = [f.image for f in batch]
         try:
-            ctx.vectors.extend(await self._engine.embed_images([f.image for f in batch]))
+            embedded = await asyncio.gather(*(e.embed_images(images) for _, e in self._engines))
         finally:
-            for frame in batch:
-                frame.image.close()
+            for image in images:
+                image.close()
+        for (kind, _), vectors in zip(self._engines, embedded, strict=True):
+            ctx.vectors.setdefault(kind, []).extend(vectors)
         ctx.scenes.extend(f.scene for f in batch if f.scene is not None)
 
     def cleanup(self, ctx: ProcessingContext) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,10 @@ from msearch.store.vectors import VectorStore, ancestor_dirs, point_id
 
 log = logging.getLogger(__name__)
 
+# The engine kind every indexed file has vectors from (see embedding/registry.py); the
+# store names kinds by their string so that it needs nothing from the layers above.
+VISUAL = "visual"
+
 
 @dataclass
 class StoredHit:
@@ -42,6 +46,9 @@ class StoredHit:
     file: FileRecord
     score: float
     scene: SceneRecord | None
+    kind: str = VISUAL  # the engine that found it; its score is that model's own
+    # When several engines were asked: the fused rank score the results are ordered by.
+    rank_score: float | None = None
     # With results grouped per file: the file's other matching scenes, best first.
     more: list[StoredHit] = field(default_factory=list)
 
@@ -70,8 +77,9 @@ class UnifiedDatabaseAdapter:
         self._vectors = vectors
         self._cache = MediaCache(cache_dir)
         self._journal = journal or cache_dir.parent / "reset.pending"
-        self._collection: str | None = None
-        self._model_id: str | None = None
+        # per engine kind: the collection searched and written, and the model behind it
+        self._collections: dict[str, str] = {}
+        self._model_ids: dict[str, str] = {}
 
     async def open(self) -> None:
         await self._metadata.open()
@@ -84,43 +92,65 @@ class UnifiedDatabaseAdapter:
 
     @property
     def collection(self) -> str:
-        if self._collection is None:
-            raise ModelUnavailable("no embedding model is active")
-        return self._collection
+        """The visual engine's collection (the one every file has vectors in)."""
+        return self.collection_of(VISUAL)
+
+    def collection_of(self, kind: str) -> str:
+        collection = self._collections.get(kind)
+        if collection is None:
+            raise ModelUnavailable(f"no {kind} embedding model is active")
+        return collection
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(self._collections)
 
     @property
     def model_id(self) -> str | None:
-        return self._model_id
+        """What a file indexed now was embedded with: the model of each active engine.
+        A file indexed with anything else is embedded again."""
+        return "+".join(self._model_ids[k] for k in sorted(self._model_ids)) or None
 
-    async def activate_model(self, model_id: str, collection: str, dim: int) -> int:
-        """Make ``collection`` the one searched and written. When the index was built by
-        another model, every file is re-queued for the new one and the old vectors are
-        dropped, so two models' vectors are never mixed. Returns how many were re-queued."""
+    async def activate_model(
+        self, model_id: str, collection: str, dim: int, *, kind: str = VISUAL
+    ) -> int:
+        """Make ``collection`` the one searched and written for this kind of engine. When
+        the kind's vectors were built by another model, every file is re-queued for the
+        new one and the old vectors are dropped, so two models' vectors are never mixed.
+        Returns how many were re-queued."""
         await self._vectors.ensure_collection(collection, dim)
-        previous = await self._metadata.get_model()
-        self._collection, self._model_id = collection, model_id
+        previous = (await self._metadata.get_models()).get(kind)
+        self._collections[kind], self._model_ids[kind] = collection, model_id
         requeued = 0
         if previous is not None and previous[2] != collection:
             log.warning(
-                "embedding model changed from %s to %s: re-indexing every file",
+                "%s embedding model changed from %s to %s: re-indexing every file",
+                kind,
                 previous[0],
                 model_id,
             )
             requeued = await self._metadata.requeue_all()
-        await self._metadata.set_model(model_id, dim, collection)
+        await self._metadata.set_model(model_id, dim, collection, kind)
+        # Collections no kind's model claims any more (a replaced model's) are dropped.
+        claimed = {c for _, _, c in (await self._metadata.get_models()).values()}
         for name in await self._vectors.list_collections():
-            if name != collection:
+            if name not in claimed:
                 await self._vectors.drop_collection(name)
         return requeued
 
     async def use_stored_model(self) -> tuple[str, int] | None:
-        """Point at the collection of the model that built the index, without loading the
-        model (for maintenance commands). Returns (model id, dim) or None when none was."""
-        stored = await self._metadata.get_model()
-        if stored is None:
-            return None
-        self._model_id, dim, self._collection = stored
-        return stored[0], dim
+        """Point at the collections of the models that built the index, without loading
+        them (for maintenance commands). Returns the visual model's (id, dim), or None
+        when no model built it yet."""
+        stored = await self._metadata.get_models()
+        for kind, (model_id, _, collection) in stored.items():
+            self._collections[kind], self._model_ids[kind] = collection, model_id
+        visual = stored.get(VISUAL)
+        return (visual[0], visual[1]) if visual else None
+
+    async def _delete_vectors(self, file_ids: list[str]) -> None:
+        for collection in self._collections.values():
+            await self._vectors.delete_files(collection, file_ids)
 
     # files -----------------------------------------------------------------------------
 
@@ -166,39 +196,45 @@ class UnifiedDatabaseAdapter:
     async def commit_indexed(
         self,
         record: FileRecord,
-        vectors: list[list[float]],
+        vectors: Mapping[str, list[list[float]]],
         scenes: list[SceneRecord],
         *,
         previous_points: int | None = None,
     ) -> None:
         """Store a processed file: vectors first (idempotent ids), then the metadata that
-        says ``indexed``. ``scenes`` is empty for images (one vector) or one per vector;
-        ``previous_points`` (how many points the file had) is looked up when not given."""
-        if scenes and len(scenes) != len(vectors):
+        says ``indexed``. ``vectors`` holds each engine kind's; ``scenes`` is empty for
+        images (one vector) or one per vector. ``previous_points`` (how many points the
+        file had) is looked up when not given."""
+        if scenes and any(len(scenes) != len(v) for v in vectors.values()):
             raise ValueError("one vector per scene is required")
-        collection = self.collection
-        points = [
-            VectorPoint(
-                point_id(record.id, i), vector, self._payload(record, scenes[i] if scenes else None)
-            )
-            for i, vector in enumerate(vectors)
-        ]
         if previous_points is None:
             previous = await self._metadata.get_file(record.id)
             previous_points = max(1, len(previous.scenes)) if previous else 1
-        await self._vectors.upsert(collection, points)
-        # A re-processed video may now have fewer scenes: its ids beyond them are stale.
-        stale = [point_id(record.id, i) for i in range(len(points), previous_points)]
-        if stale:
-            await self._vectors.delete_points(collection, stale)
-        record.model = self._model_id
+        for kind, collection in self._collections.items():
+            embedded = vectors.get(kind, [])
+            points = [
+                VectorPoint(
+                    point_id(record.id, i),
+                    vector,
+                    self._payload(record, scenes[i] if scenes else None),
+                )
+                for i, vector in enumerate(embedded)
+            ]
+            if points:
+                await self._vectors.upsert(collection, points)
+            # A re-processed video may have fewer scenes now, or a kind nothing to say of
+            # the file any more: its ids beyond the new ones are stale.
+            stale = [point_id(record.id, i) for i in range(len(points), previous_points)]
+            if stale:
+                await self._vectors.delete_points(collection, stale)
+        record.model = self.model_id
         await self._metadata.mark_indexed(record, scenes)
 
     async def import_indexed(self, records: list[FileRecord], vectors: list[list[float]]) -> None:
         """Bulk-load already embedded images (benchmarks, migrations): same write order as
         ``commit_indexed`` (rows, vectors, then ``indexed``), in large batches."""
         for record in records:
-            record.status, record.model = FileStatus.PROCESSING, self._model_id
+            record.status, record.model = FileStatus.PROCESSING, self.model_id
         await self._metadata.save_files(records)
         await self._vectors.upsert(
             self.collection,
@@ -215,7 +251,7 @@ class UnifiedDatabaseAdapter:
         """A file that cannot be indexed keeps no vectors: stale ones would find old
         content. What was learnt of it (size, mtime, type) is kept, so an unchanged bad
         file is not retried at every scan."""
-        await self._vectors.delete_files(self.collection, [record.id])
+        await self._delete_vectors([record.id])
         record.status, record.error_code, record.error = FileStatus.FAILED, code, message
         record.progress = 0.0
         await self._metadata.save_file(record)
@@ -223,7 +259,7 @@ class UnifiedDatabaseAdapter:
     async def mark_skipped(self, record: FileRecord, code: str, message: str) -> None:
         """Not media msearch indexes (the reason says which); like a failure it keeps no
         vectors, and it is looked at again only when it changes."""
-        await self._vectors.delete_files(self.collection, [record.id])
+        await self._delete_vectors([record.id])
         record.status, record.error_code, record.error = FileStatus.SKIPPED, code, message
         record.progress = 0.0
         await self._metadata.save_file(record)
@@ -239,7 +275,7 @@ class UnifiedDatabaseAdapter:
         if record is None:
             return False
         await self._metadata.set_status(file_id, FileStatus.DELETED)
-        await self._vectors.delete_files(self.collection, [file_id])
+        await self._delete_vectors([file_id])
         await self._metadata.delete_files([file_id])
         await self._cache.remove_file(file_id)
         return True
@@ -248,23 +284,30 @@ class UnifiedDatabaseAdapter:
         """A moved or renamed file keeps its id and vectors: its points are re-written
         with the new location in their payload (vectors copied, not recomputed), then the
         row. A crash in between leaves the old row, which the next scan relocates again."""
-        collection = self.collection
         count = max(1, len(record.scenes))
         ids = [point_id(record.id, i) for i in range(count)]
-        found = await self._vectors.retrieve_vectors(collection, ids)
-        if len(found) != count:
+        found = {
+            kind: await self._vectors.retrieve_vectors(collection, ids)
+            for kind, collection in self._collections.items()
+        }
+        if len(found.get(VISUAL, {})) != count:
             raise StoreError(
-                f"{record.path} has {len(found)} of its {count} vectors; it must be re-indexed"
+                f"{record.path} has {len(found.get(VISUAL, {}))} of its {count} vectors; "
+                "it must be re-indexed"
             )
         record.path, record.folder = new_path, str(Path(new_path).parent)
         scenes = sorted(record.scenes, key=lambda s: s.index)
-        await self._vectors.upsert(
-            collection,
-            [
-                VectorPoint(pid, found[pid], self._payload(record, scenes[i] if scenes else None))
-                for i, pid in enumerate(ids)
-            ],
-        )
+        for kind, vectors in found.items():
+            await self._vectors.upsert(
+                self._collections[kind],
+                [
+                    VectorPoint(
+                        pid, vectors[pid], self._payload(record, scenes[i] if scenes else None)
+                    )
+                    for i, pid in enumerate(ids)
+                    if pid in vectors
+                ],
+            )
         await self._metadata.save_file(record)
         return record
 
@@ -331,9 +374,9 @@ class UnifiedDatabaseAdapter:
     async def status_type_counts(self) -> dict[tuple[str, str], int]:
         return await self._metadata.status_type_counts()
 
-    async def stored_model(self) -> tuple[str, int, str] | None:
-        """The model that built the index: (id, dim, collection)."""
-        return await self._metadata.get_model()
+    async def stored_models(self) -> dict[str, tuple[str, int, str]]:
+        """The model that built each kind's vectors: kind -> (id, dim, collection)."""
+        return await self._metadata.get_models()
 
     # search ----------------------------------------------------------------------------
 
@@ -345,9 +388,10 @@ class UnifiedDatabaseAdapter:
         offset: int = 0,
         filter: VectorFilter | None = None,
         min_score: float | None = None,
+        kind: str = VISUAL,
     ) -> list[StoredHit]:
         hits = await self._vectors.search(
-            self.collection,
+            self.collection_of(kind),
             vector,
             limit=limit,
             offset=offset,
@@ -380,11 +424,13 @@ class UnifiedDatabaseAdapter:
                     float(payload["end"]),
                     float(payload["keyframe"]),
                 )
-            results.append(StoredHit(record, hit.score, scene))
+            results.append(StoredHit(record, hit.score, scene, kind))
         return results
 
-    async def file_vector(self, file_id: str) -> list[float] | None:
-        found = await self._vectors.retrieve_vectors(self.collection, [point_id(file_id, 0)])
+    async def file_vector(self, file_id: str, kind: str = VISUAL) -> list[float] | None:
+        found = await self._vectors.retrieve_vectors(
+            self.collection_of(kind), [point_id(file_id, 0)]
+        )
         return next(iter(found.values()), None)
 
     # health and maintenance ------------------------------------------------------------
@@ -396,13 +442,18 @@ class UnifiedDatabaseAdapter:
             "vectors": await self._vectors.count(self.collection),
         }
 
+    async def vector_counts(self) -> dict[str, int]:
+        """How many vectors each engine kind's collection holds."""
+        return {k: await self._vectors.count(c) for k, c in self._collections.items()}
+
     async def points_per_file(self) -> dict[str, int]:
         """How many vectors each file has (consistency checks)."""
         grouped = await self._vectors.file_point_ids(self.collection)
         return {file_id: len(ids) for file_id, ids in grouped.items()}
 
     async def optimize(self) -> None:
-        await self._vectors.optimize(self.collection)
+        for collection in self._collections.values():
+            await self._vectors.optimize(collection)
 
     async def reconcile(self) -> tuple[list[FileRecord], dict[str, list[str]]]:
         """Repair what a crash may have left and return the files to process again, and
@@ -411,11 +462,15 @@ class UnifiedDatabaseAdapter:
             await self.delete_file(record.id)
         known = await self._metadata.file_ids()
         indexed = await self._metadata.file_ids(FileStatus.INDEXED)
-        grouped = await self._vectors.file_point_ids(self.collection)
-        orphans = [p for f, ids in grouped.items() if f not in known for p in ids]
-        if orphans:
-            log.info("reconcile: removing %d vectors whose file is gone", len(orphans))
-            await self._vectors.delete_points(self.collection, orphans)
+        grouped: dict[str, set[str]] = {}
+        for collection in self._collections.values():
+            points = await self._vectors.file_point_ids(collection)
+            orphans = [p for f, ids in points.items() if f not in known for p in ids]
+            if orphans:
+                log.info("reconcile: removing %d vectors whose file is gone", len(orphans))
+                await self._vectors.delete_points(collection, orphans)
+            if collection == self._collections.get(VISUAL):
+                grouped = points
         lost = sorted(indexed - grouped.keys())
         for file_id in lost:
             await self._metadata.set_status(file_id, FileStatus.QUEUED, progress=0.0)
@@ -453,9 +508,11 @@ class UnifiedDatabaseAdapter:
 
     async def _reset(self, reset_type: str) -> dict[str, int]:
         removed: dict[str, int] = {"vectors": 0}
-        if self._collection is not None and await self._metadata.get_model() is not None:
-            removed["vectors"] = await self._vectors.count(self._collection)
-            await self._vectors.clear(self._collection)
+        stored = {c for _, _, c in (await self._metadata.get_models()).values()}
+        for collection in self._collections.values():
+            if collection in stored:
+                removed["vectors"] += await self._vectors.count(collection)
+                await self._vectors.clear(collection)
         if reset_type == "index":
             removed["requeued_files"] = await self._metadata.requeue_all()
             return removed

@@ -565,15 +565,12 @@ class MetadataStore:
 
     # models --------------------------------------------------------------------------------
 
-    async def get_model(self, role: str = "active") -> tuple[str, int, str] | None:
-        row = await self._fetchone(
-            "SELECT model_id, dim, collection FROM models WHERE role = ?", [role]
-        )
-        return (str(row[0]), int(row[1]), str(row[2])) if row else None
+    async def get_models(self) -> dict[str, tuple[str, int, str]]:
+        """The model that built each engine kind's collection: kind -> (id, dim, collection)."""
+        rows = await self._fetchall("SELECT role, model_id, dim, collection FROM models")
+        return {str(r[0]): (str(r[1]), int(r[2]), str(r[3])) for r in rows}
 
-    async def set_model(
-        self, model_id: str, dim: int, collection: str, role: str = "active"
-    ) -> None:
+    async def set_model(self, model_id: str, dim: int, collection: str, role: str) -> None:
         async with self._write() as db:
             await db.execute(
                 "INSERT INTO models (role, model_id, dim, collection, updated_at) "

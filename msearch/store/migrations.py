@@ -77,6 +77,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE files ADD COLUMN enhancement TEXT;
     """,
+    # 4: one model per engine kind; the single model so far was the visual one
+    """
+    UPDATE models SET role = 'visual' WHERE role = 'active';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -139,7 +139,7 @@ function card(hit, index) {
   const name = fileName(hit.path);
   const scene = hit.scene;
   const label = [name, hit.media_type === "video" && scene ? `video, ${sceneRange(scene)}` : null,
-                 `score ${hit.score.toFixed(3)}`].filter(Boolean).join(", ");
+                 `score ${hit.score.toFixed(3)}`, `found by ${hit.kind}`].filter(Boolean).join(", ");
   return el("li", {},
     el("button", { type: "button", class: "card", dataset: { index }, "aria-label": label,
                    onclick: () => viewer.open(state.results, index) },
@@ -150,7 +150,8 @@ function card(hit, index) {
         : null,
       el("span", { class: "card-info" },
         el("span", { class: "name", title: hit.path }, name),
-        el("span", { class: "score" }, hit.score.toFixed(3)))));
+        el("span", { class: "score", title: `${hit.kind} model's score` },
+           hit.score.toFixed(3)))));
 }
 
 function render(hits, append) {

@@ -72,8 +72,10 @@ export class Library {
     const files = (health.counts && health.counts.files) || {};
     const model = health.model || {};
     if (health.status === "ok") {
-      $("health").textContent =
-        `Model ${model.id} · ${files.indexed || 0} indexed · ${health.counts.vectors} vectors`;
+      // one engine per kind of content (visual, audio, …), each with its own model
+      const engines = (health.engines || []).map(
+        (engine) => `${engine.kind}: ${engine.model} (${engine.vectors} vectors)`);
+      $("health").textContent = [`${files.indexed || 0} indexed`, ...engines].join(" · ");
     } else if (health.status === "starting") {
       $("health").textContent = `Loading the model ${model.id}…`;
     } else {

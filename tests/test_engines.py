@@ -1,0 +1,180 @@
+"""Engines side by side: a collection each, every file embedded by each engine that embeds
+its type, and search asking every engine that reads the query, merged by rank."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import api_client, wait_for
+from media_factory import noise
+from msearch.config import EmbeddingSettings, Settings
+from msearch.embedding.infinity import InfinityEngine
+from msearch.embedding.registry import EngineKind, EngineRegistry, QueryKind
+from msearch.search import RRF_K, fuse_by_rank
+from msearch.store.adapter import StoredHit
+from msearch.store.metadata import MetadataStore
+from msearch.store.records import FileRecord, SceneRecord
+
+
+def _hit(file_id: str, score: float, kind: str, scene: int | None = None) -> StoredHit:
+    found = SceneRecord(scene, scene, scene + 1.0, scene + 0.5) if scene is not None else None
+    return StoredHit(FileRecord(id=file_id, path=f"/m/{file_id}", folder="/m"), score, found, kind)
+
+
+def test_rank_fusion_rewards_agreement_and_keeps_each_hits_own_score_and_kind() -> None:
+    visual = [_hit("a", 0.9, "visual"), _hit("b", 0.8, "visual"), _hit("c", 0.7, "visual")]
+    audio = [_hit("c", 0.31, "audio"), _hit("d", 0.30, "audio"), _hit("a", 0.29, "audio")]
+    fused = fuse_by_rank([visual, audio], by_file=True)
+    # a: ranks 1 and 3; c: ranks 3 and 1 -> tied, the better single rank (a's 1st... and
+    # c's 1st) ties too, so insertion order decides; b and d: found once, 2nd each
+    assert [h.file.id for h in fused] == ["a", "c", "b", "d"]
+    assert fused[0].rank_score == round(1 / (RRF_K + 1) + 1 / (RRF_K + 3), 6)
+    by_id = {h.file.id: h for h in fused}
+    # shown as the engine that ranked it best found it, with that model's own score
+    assert (by_id["c"].kind, by_id["c"].score) == ("audio", 0.31)
+    assert (by_id["a"].kind, by_id["a"].score) == ("visual", 0.9)
+    assert (by_id["d"].kind, by_id["d"].score) == ("audio", 0.30)
+
+
+def test_rank_fusion_keeps_scenes_apart_unless_grouped_by_file() -> None:
+    first = [_hit("v", 0.9, "visual", scene=0), _hit("v", 0.8, "visual", scene=2)]
+    second = [_hit("v", 0.5, "audio", scene=2)]
+    assert [h.scene.index for h in fuse_by_rank([first, second], by_file=False) if h.scene] == [
+        2,
+        0,
+    ]
+    assert len(fuse_by_rank([first, second], by_file=True)) == 1
+
+
+def test_registry_defaults_and_overrides(tiny_clip_dir: Path) -> None:
+    visual = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu"))
+    other = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu"))
+    registry = EngineRegistry({EngineKind.VISUAL: visual, EngineKind.AUDIO: other})
+    assert [k for k, _ in registry.embedding("image")] == [EngineKind.VISUAL]
+    assert [k for k, _ in registry.reading(QueryKind.TEXT)] == ["visual", "audio"]
+    assert [k for k, _ in registry.reading(QueryKind.IMAGE)] == ["visual"]
+    widened = EngineRegistry(
+        {EngineKind.VISUAL: visual, EngineKind.AUDIO: other},
+        embeds={EngineKind.AUDIO: frozenset({"video"})},
+    )
+    assert [k for k, _ in widened.embedding("video")] == ["visual", "audio"]
+    assert [k for k, _ in widened.for_queries().embedding("video")] == ["visual", "audio"]
+    with pytest.raises(KeyError, match="no speech engine"):
+        registry.get(EngineKind.SPEECH)
+
+
+async def test_an_index_of_the_single_model_era_keeps_its_model_as_the_visual_one(
+    tmp_path: Path,
+) -> None:
+    store = MetadataStore(tmp_path / "m.db")
+    await store.open()
+    await store.set_model("clip", 512, "msearch_clip_0_512", "visual")
+    await store.close()
+    raw = sqlite3.connect(tmp_path / "m.db")  # as version 3 left it
+    raw.execute("UPDATE models SET role = 'active'")
+    raw.execute("PRAGMA user_version = 3")
+    raw.commit()
+    raw.close()
+    reopened = MetadataStore(tmp_path / "m.db")
+    await reopened.open()
+    try:
+        assert await reopened.get_models() == {"visual": ("clip", 512, "msearch_clip_0_512")}
+    finally:
+        await reopened.close()
+
+
+@pytest.fixture(scope="module")
+async def second_engine() -> AsyncIterator[InfinityEngine]:
+    """The demo model (another architecture size: 128-d) as a second kind of engine."""
+    engine = InfinityEngine(EmbeddingSettings(model="demo", device="cpu", timeout_s=60))
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+async def test_two_engines_index_into_their_own_collections_and_search_is_fused(
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    second_engine: InfinityEngine,
+    media_dir: Path,
+) -> None:
+    for i in range(6):
+        noise(48, 48, seed=i).save(media_dir / f"{i}.png")
+    registry = EngineRegistry(
+        {EngineKind.VISUAL: tiny_engine, EngineKind.DOCUMENT: second_engine},
+        embeds={EngineKind.DOCUMENT: frozenset({"image"})},
+    )
+    settings = make_settings()
+    async with api_client(settings, registry) as client:
+        job = (
+            await client.post("/api/v1/files/batch-process", json={"paths": [str(media_dir)]})
+        ).json()
+
+        async def finished() -> bool:
+            return bool((await client.get(job["status_url"])).json()["status"] == "finished")
+
+        await wait_for(finished)
+        health = (await client.get("/health")).json()
+        assert [(e["kind"], e["dim"], e["vectors"]) for e in health["engines"]] == [
+            ("visual", 64, 6),
+            ("document", 128, 6),
+        ]
+        services = client.app.state.services  # type: ignore[attr-defined]
+        collections = {services.adapter.collection_of(k) for k in ("visual", "document")}
+        assert len(collections) == 2
+
+        body = (
+            await client.post("/api/v1/search/text", json={"query": "a red circle", "limit": 6})
+        ).json()
+        results = body["results"]
+        assert len(results) == 6 and {r["kind"] for r in results} <= {"visual", "document"}
+        ranks = [r["rank_score"] for r in results]
+        assert ranks == sorted(ranks, reverse=True)
+        # the fused order is reciprocal-rank fusion of each engine's own ranking (the query
+        # embedded as searches embed it, on the engine's query lane)
+        own = {
+            kind: await services.adapter.search(
+                (await engine.for_queries().embed_texts(["a red circle"]))[0], limit=6, kind=kind
+            )
+            for kind, engine in (("visual", tiny_engine), ("document", second_engine))
+        }
+        expected = fuse_by_rank(list(own.values()), by_file=False)
+        assert [r["file_id"] for r in results] == [h.file.id for h in expected]
+        for result in results:
+            [mine] = [h for h in own[result["kind"]] if h.file.id == result["file_id"]]
+            assert result["score"] == pytest.approx(mine.score, abs=1e-5)
+
+        paged = (
+            await client.post(
+                "/api/v1/search/text", json={"query": "a red circle", "limit": 2, "offset": 2}
+            )
+        ).json()["results"]
+        assert [r["file_id"] for r in paged] == [r["file_id"] for r in results[2:4]]
+
+        # more like this: each engine compares the file as it embedded it
+        similar = (
+            await client.post(
+                "/api/v1/search/image", json={"file_id": results[0]["file_id"], "limit": 5}
+            )
+        ).json()["results"]
+        assert len(similar) == 5 and results[0]["file_id"] not in {r["file_id"] for r in similar}
+
+        # deleting a file takes its vectors out of every collection
+        gone = results[0]["file_id"]
+        assert await services.adapter.delete_file(gone)
+        counts = await services.adapter.vector_counts()
+        assert counts == {"visual": 5, "document": 5}
+
+    # a restart with the same engines keeps both collections and their vectors
+    async with api_client(settings, registry) as client:
+        health = (await client.get("/health")).json()
+        assert [e["vectors"] for e in health["engines"]] == [5, 5]
+    # and without the second engine: search serves the visual one alone
+    async with api_client(settings, tiny_engine) as client:
+        body = (await client.post("/api/v1/search/text", json={"query": "a red circle"})).json()
+        assert {r["kind"] for r in body["results"]} == {"visual"}
+        assert all("rank_score" not in r for r in body["results"])
