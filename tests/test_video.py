@@ -357,6 +357,7 @@ async def test_scenes_less_similar_than_unrelated_are_no_match(
 ) -> None:
     """Queried with (scene 0 - scene 1), scene 0 scores above 0 and scene 1 below: the
     grouped result names scene 0 and does not offer scene 1 as a matching scene."""
+    from msearch.embedding.registry import EngineKind
     from msearch.search import SearchOptions
     from msearch.services import build_services
     from msearch.store.vectors import point_id
@@ -371,8 +372,9 @@ async def test_scenes_less_similar_than_unrelated_are_no_match(
         found = await adapter._vectors.retrieve_vectors(adapter.collection, ids)
         first, second = np.array(found[ids[0]]), np.array(found[ids[1]])
         query = (first - second) / np.linalg.norm(first - second)
-        [hit] = await services.searcher._search(
-            query.tolist(), SearchOptions(group_by_file=True, media_types=("video",))
+        [hit] = await services.searcher._ask(
+            {EngineKind.VISUAL: query.tolist()},
+            SearchOptions(group_by_file=True, media_types=("video",)),
         )
     finally:
         await services.aclose()
