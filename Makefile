@@ -7,7 +7,7 @@ export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export INFINITY_HOME := $(CURDIR)/build/infinity
 STAMP := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-fast lint bench clean
 
 # Debian packages, installed when missing (as root, or through passwordless sudo).
 APT_INSTALL = { echo "installing $(1) with apt-get"; \
@@ -42,6 +42,14 @@ test: export HF_HUB_OFFLINE := 1
 test: export TRANSFORMERS_OFFLINE := 1
 test: setup lint
 	$(VENV)/bin/pytest -q -rfEs $(PYTEST_ARGS)
+
+# The unit tier alone (pure logic, an in-memory engine): seconds, for the edit-test loop.
+# `make test` runs it too, with tests/integration (real engines, stores, FFmpeg) and
+# tests/e2e (the msearch command, uvicorn, Chromium).
+test-fast: export HF_HUB_OFFLINE := 1
+test-fast: export TRANSFORMERS_OFFLINE := 1
+test-fast: setup
+	$(VENV)/bin/pytest -q -rfEs tests/unit $(PYTEST_ARGS)
 
 bench: export HF_HUB_OFFLINE := 1
 bench: setup

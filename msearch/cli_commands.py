@@ -322,47 +322,32 @@ async def _search(services: Any, args: argparse.Namespace) -> int:
 
 
 async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
-    from msearch.watch.monitor import folder_summaries
+    from msearch.app.status import library_status
 
-    stored = await adapter.stored_models()
-    visual = stored.get("visual")
-    failed, _ = await adapter.list_files(status="failed", limit=20)
-    counts = await adapter.status_counts()
-    vectors = await adapter.vector_counts()
-    status = {
-        "data_dir": str(settings.data_dir),
-        "configured_model": settings.embedding.model,
-        "index_model": {"id": visual[0], "dim": visual[1]} if visual else None,
-        "engines": [
-            {"kind": kind, "model": model, "dim": dim, "vectors": vectors.get(kind, 0)}
-            for kind, (model, dim, _) in stored.items()
-        ],
-        "files": counts,
-        "vectors": vectors.get("visual", 0),
-        "folders": await folder_summaries(adapter),
-        "failed": [{"path": r.path, "code": r.error_code, "message": r.error} for r in failed],
-        "skipped": await adapter.skipped_reasons(),
-    }
-    if as_json:
-        echo(json.dumps(status, indent=2))
-        return EXIT_OK
-    echo(f"data dir: {status['data_dir']}")
-    model = status["index_model"]
-    echo(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
-    for engine in status["engines"]:
-        if engine["kind"] != "visual":
-            model = f"{engine['model']} ({engine['dim']}-d)"
-            echo(f"  {engine['kind']}: {model}, {engine['vectors']} vectors")
-    echo("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
-    echo(f"vectors:  {status['vectors']}")
-    if status["skipped"]:
-        echo(f"skipped:  {format_reasons(status['skipped'])} (not media msearch indexes)")
-    if status["folders"]:
-        echo("watched folders:")
-        echo(format_folders(status["folders"]))
-    for item in status["failed"]:
-        echo(f"  failed  {item['path']}: [{item['code']}] {item['message']}")
+    _print_status(await library_status(adapter, settings), as_json)
     return EXIT_OK
+
+
+def _print_status(view: Any, as_json: bool) -> None:
+    """One rendering of the status, whether it came from the stores or a server."""
+    if as_json:
+        echo(json.dumps(view.to_json(), indent=2))
+        return
+    echo(f"data dir: {view.data_dir}")
+    model = view.index_model
+    echo(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
+    for engine in view.engines:
+        if engine.kind != "visual":
+            echo(f"  {engine.kind}: {engine.model} ({engine.dim}-d), {engine.vectors} vectors")
+    echo("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(view.files.items())) or "none"))
+    echo(f"vectors:  {view.vectors}")
+    if view.skipped:
+        echo(f"skipped:  {format_reasons(view.skipped)} (not media msearch indexes)")
+    if view.folders:
+        echo("watched folders:")
+        echo(format_folders(view.folders))
+    for failed in view.failed:
+        echo(f"  failed  {failed.path}: [{failed.code}] {failed.message}")
 
 
 def _confirmed(args: argparse.Namespace) -> bool:
@@ -406,42 +391,13 @@ def remote(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "folders":
             return _remote_folders(client, args)
         if args.command == "status":
-            health = client.request("GET", "/health")
-            folders = client.request("GET", "/api/v1/folders")["folders"]
-            failed = client.request(
-                "GET", "/api/v1/files", params={"status": "failed", "limit": 20}
-            )
-            if args.json:
-                echo(
-                    json.dumps(
-                        {"health": health, "folders": folders, "failed": failed["files"]}, indent=2
-                    )
-                )
-                return EXIT_OK
-            model = health.get("model", {})
-            echo(f"server:   {args.server} ({health['status']})")
-            echo(f"model:    {model.get('id')} ({model.get('dim')}-d)")
-            counts = health.get("counts", {})
-            echo(
-                "files:    "
-                + (
-                    ", ".join(f"{n} {s}" for s, n in sorted(counts.get("files", {}).items()))
-                    or "none"
-                )
-            )
-            skipped = client.request(
-                "GET", "/api/v1/files", params={"status": "skipped", "limit": 1}
-            )
-            if skipped["total"]:
-                echo(f"skipped:  {format_reasons(skipped['reasons'])} (not media msearch indexes)")
-            if folders:
-                echo("watched folders:")
-                echo(format_folders(folders))
-            for item in failed["files"]:
-                echo(
-                    f"  failed  {item['path']}: [{item['error']['code']}] "
-                    f"{item['error']['message']}"
-                )
+            from msearch.app.status import StatusView
+
+            if not args.json:
+                health = client.request("GET", "/health")
+                echo(f"server:   {args.server} ({health['status']})")
+            view = StatusView.from_json(client.request("GET", "/api/v1/system/status"))
+            _print_status(view, args.json)
             return EXIT_OK
         if not _confirmed(args):
             return EXIT_USAGE

@@ -22,11 +22,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' video maker (tests/support)
+
+from support.video_factory import segments_video  # noqa: E402
 
 from msearch.config import VideoSettings  # noqa: E402
 from msearch.media.video import FFmpegSceneDetector, probe  # noqa: E402
-from video_factory import segments_video  # noqa: E402
 
 SOURCES = (
     "testsrc",

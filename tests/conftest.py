@@ -3,43 +3,29 @@ real stores in tmp_path, media generated on the fly."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from PIL import Image
-
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build" / "test-models"
+from support.paths import BUILD, ROOT, script_digest
 
 # Tests never reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("INFINITY_HOME", str(ROOT / "build" / "infinity"))
 
-from msearch.config import Settings, load_settings  # noqa: E402
-from msearch.embedding.infinity import InfinityEngine  # noqa: E402
-
-
-def _script_digest(*names: str) -> str:
-    digest = hashlib.sha1()
-    for name in names:
-        digest.update((ROOT / "scripts" / name).read_bytes())
-    return digest.hexdigest()[:10]
+from msearch.config import Settings, load_settings
+from msearch.embedding.infinity import InfinityEngine
 
 
 @pytest.fixture(scope="session")
 def tiny_clip_dir() -> Path:
     """The tiny random CLIP, rebuilt only when its script changes."""
-    out = BUILD / f"tiny-clip-{_script_digest('make_tiny_clip.py', 'clip_builder.py')}"
+    out = BUILD / f"tiny-clip-{script_digest('make_tiny_clip.py', 'clip_builder.py')}"
     if not (out / "model.safetensors").is_file():
         subprocess.run(
             [sys.executable, str(ROOT / "scripts" / "make_tiny_clip.py"), str(out)],
@@ -58,28 +44,6 @@ async def tiny_engine(tiny_clip_dir: Path) -> AsyncIterator[InfinityEngine]:
     await engine.start()
     yield engine
     await engine.stop()
-
-
-class CountingEngine:
-    """The real engine, observed: counts image embeddings and concurrent calls."""
-
-    def __init__(self, engine: InfinityEngine) -> None:
-        self._engine = engine
-        self.images_embedded = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return await self._engine.embed_images(images)
-        finally:
-            self.in_flight -= 1
-            self.images_embedded += len(images)
 
 
 @pytest.fixture
@@ -106,35 +70,6 @@ def make_settings(tmp_path: Path, tiny_clip_dir: Path, media_dir: Path) -> Calla
         return load_settings(ROOT / "config" / "msearch.yaml", **base)
 
     return make
-
-
-@asynccontextmanager
-async def api_client(settings: Settings, engine: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Real HTTP through the ASGI app, with its lifespan (services) running."""
-    from msearch.api import create_app
-
-    app = create_app(settings, engine=engine)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
-
-
-async def wait_for(
-    predicate: Callable[[], Any], limit_s: float = 60.0, interval: float = 0.05
-) -> Any:
-    """Poll an (async) predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + limit_s
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture

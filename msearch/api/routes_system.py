@@ -12,6 +12,7 @@ from msearch import __version__
 from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
 from msearch.api.schemas import ResetRequest
 from msearch.api.views import API
+from msearch.app.status import library_status
 from msearch.errors import NotFound
 from msearch.metrics import exposition
 
@@ -82,6 +83,12 @@ async def job_status(job_id: str, services: ServicesDep) -> dict[str, Any]:
         "skipped": (await services.adapter.job_file_counts(job.id)).get("skipped", 0),
         "progress": job.done / job.total if job.total else 1.0,
     }
+
+
+@router.get(f"{API}/system/status", dependencies=[ReadAccess])
+async def status(services: ServicesDep) -> dict[str, Any]:
+    """What ``msearch status`` shows: the same view, local or remote."""
+    return (await library_status(services.adapter, services.settings)).to_json()
 
 
 @router.post(f"{API}/system/reset", dependencies=[WriteAccess])

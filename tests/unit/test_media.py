@@ -5,8 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from media_factory import (
+from support.media_factory import (
     jpeg_with_exif,
     noise,
     phone_photo,
@@ -14,6 +13,7 @@ from media_factory import (
     write_all_formats,
     write_broken,
 )
+
 from msearch.errors import CorruptMedia, DecompressionBomb, UnsupportedMedia
 from msearch.media.detect import MediaType, detect_bytes, detect_file
 from msearch.media.fingerprint import content_fingerprint

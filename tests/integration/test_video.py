@@ -10,14 +10,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from support.app import api_client, wait_for
+from support.video_factory import audio_only, segments_video
 
-from conftest import api_client, wait_for
 from msearch.config import Settings, VideoSettings, load_settings
 from msearch.demo import ShapeSpec, render, slideshow
 from msearch.embedding.infinity import InfinityEngine
 from msearch.errors import CorruptMedia, UnsupportedMedia
 from msearch.media.video import FFmpegSceneDetector, probe
-from video_factory import audio_only, segments_video
 
 # frame multiples at 25 fps, irregular, each source unlike its neighbours
 DURATIONS = [2.32, 1.72, 3.12, 1.52, 2.64, 1.24, 4.0, 1.96, 2.48]

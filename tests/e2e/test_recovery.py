@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.app import api_client, wait_for
+from support.cli_helpers import cli_env, run_cli, start_server, stop_server
+from support.media_factory import noise
 
-from cli_helpers import cli_env, run_cli, start_server, stop_server
-from conftest import api_client, wait_for
-from media_factory import noise
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.services import build_services, open_adapter

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from support.app import api_client, wait_for
+from support.cli_helpers import cli_env, run_cli
+from support.media_factory import noise
 
-from cli_helpers import cli_env, run_cli
-from conftest import api_client, wait_for
-from media_factory import noise
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.errors import EmbeddingTimeout

@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from playwright import sync_api as playwright_sync
+from support.cli_helpers import free_port
+from support.paths import ROOT
 
-from cli_helpers import free_port
-from conftest import ROOT
 from msearch.demo import write_library, write_videos
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from support.app import api_client
 
-from conftest import api_client
 from msearch.api.security import FailedKeyThrottle, SessionStore, host_allowed
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.app import api_client, wait_for
 
-from conftest import api_client, wait_for
 from msearch.config import load_settings
 from msearch.demo import COLOURS, SHAPES, ShapeSpec, render, write_library
 

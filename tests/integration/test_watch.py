@@ -14,17 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
+from support.app import CountingEngine, api_client, wait_for
+from support.media_factory import noise
+from support.video_factory import segments_video
+from support.watch_helpers import assert_index_equals_disk
 
-from conftest import CountingEngine, api_client, wait_for
-from media_factory import noise
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.services import Services, build_services
 from msearch.watch import observers
 from msearch.watch.observers import mount_fstype
 from msearch.watch.stability import FileStabilityTracker
-from video_factory import segments_video
-from watch_helpers import assert_index_equals_disk
 
 WATCH = {"debounce_ms": 300, "poll_interval_s": 0.2, "rescan_interval_s": 0}
 

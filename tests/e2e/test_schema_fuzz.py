@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from cli_helpers import cli_env, run_cli, start_server, stop_server
-from media_factory import noise
+from support.cli_helpers import cli_env, run_cli, start_server, stop_server
+from support.media_factory import noise
 
 pytestmark = pytest.mark.slow
 KEY = "fuzz-key"

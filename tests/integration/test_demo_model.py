@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,18 +14,33 @@ from msearch.config import EmbeddingSettings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.embedding.models import DEMO_MODEL_DIR, resolve_model
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+ROOT = Path(__file__).resolve().parents[2]
 
-import train_demo_model  # noqa: E402
+
+def _train(out: Path, *, seed: int, steps: int, batch: int, samples: int) -> dict[str, Any]:
+    """The training command as a user runs it (a fresh process); its report."""
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train_demo_model.py"),
+            str(out),
+            *("--seed", str(seed), "--steps", str(steps)),
+            *("--batch", str(batch), "--samples", str(samples)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    report: dict[str, Any] = json.loads((out / "training.json").read_text())
+    return report
 
 
 @pytest.mark.slow
 async def test_short_training_lowers_the_loss_and_infinity_loads_it(tmp_path: Path) -> None:
     out = tmp_path / "model"
-    report = train_demo_model.train(out, seed=3, steps=60, batch=64, samples=1200, log_every=1000)
-    assert float(report["loss_end"]) < float(report["loss_start"]) - 0.2  # type: ignore[arg-type]
-    assert json.loads((out / "training.json").read_text())["seed"] == 3
+    report = _train(out, seed=3, steps=60, batch=64, samples=1200)
+    assert float(report["loss_end"]) < float(report["loss_start"]) - 0.2
+    assert report["seed"] == 3
     engine = InfinityEngine(EmbeddingSettings(model=str(out), device="cpu"))
     await engine.start()
     try:
@@ -39,26 +55,8 @@ def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     recipe in training.json is meant to be replayed)."""
     outputs = []
     for name in ("a", "b"):
-        out = tmp_path / name
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "train_demo_model.py"),
-                str(out),
-                "--seed",
-                "5",
-                "--steps",
-                "4",
-                "--batch",
-                "16",
-                "--samples",
-                "64",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        outputs.append(out)
+        _train(tmp_path / name, seed=5, steps=4, batch=16, samples=64)
+        outputs.append(tmp_path / name)
     reports = [json.loads((o / "training.json").read_text()) for o in outputs]
     assert reports[0]["losses"] == reports[1]["losses"]
     weights = [(o / "model.safetensors").read_bytes() for o in outputs]

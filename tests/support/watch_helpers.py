@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import wait_for
 from msearch.media.scan import iter_media_files
 from msearch.services import Services
+from support.app import wait_for
 
 
 async def index_state(services: Services) -> tuple[dict[str, Any], dict[str, int]]:

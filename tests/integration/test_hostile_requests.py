@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.app import api_client
+from support.paths import ROOT
 
-from conftest import ROOT, api_client
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 

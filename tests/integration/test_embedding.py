@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.media_factory import noise
 from transformers import CLIPModel, CLIPProcessor
 
-from media_factory import noise
 from msearch.config import EmbeddingSettings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable

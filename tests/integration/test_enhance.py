@@ -15,21 +15,21 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.media_factory import noise
+from support.paths import BUILD, ROOT, script_digest
+from support.video_factory import segments_video
 
-from conftest import BUILD, ROOT, _script_digest
-from media_factory import noise
 from msearch.config import EmbeddingSettings, EnhancementSettings, Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.torchvision_compat import import_torchvision, nms
 from msearch.services import Services, build_services
-from video_factory import segments_video
 
 
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
     """Random Real-ESRGAN, GFPGAN and facexlib weights, built once (cached under build/)."""
-    out = BUILD / f"enhance-weights-{_script_digest('make_enhance_weights.py')}"
+    out = BUILD / f"enhance-weights-{script_digest('make_enhance_weights.py')}"
     if not (out / "parsing_parsenet.pth").is_file():
         subprocess.run(
             [sys.executable, str(ROOT / "scripts" / "make_enhance_weights.py"), str(out)],

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from support.app import CountingEngine
+from support.media_factory import noise, write_all_formats, write_broken
 
-from conftest import CountingEngine
-from media_factory import noise, write_all_formats, write_broken
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.media.scan import expand_paths

@@ -15,11 +15,10 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-
-from cli_helpers import cli_env, start_server, stop_server
-from conftest import ROOT
-from media_factory import noise, png_bomb, write_broken
-from video_factory import audio_only
+from support.cli_helpers import cli_env, start_server, stop_server
+from support.media_factory import noise, png_bomb, write_broken
+from support.paths import ROOT
+from support.video_factory import audio_only
 
 pytestmark = pytest.mark.slow
 PEAK_RSS_LIMIT_MB = 1024  # measured 513 MB with the tiny model (docs/benchmarks.md)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.app import api_client, wait_for
+from support.media_factory import noise
 
-from conftest import api_client, wait_for
-from media_factory import noise
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.errors import FileVanished, PathNotAllowed, UnsupportedMedia

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support.cli_helpers import cli_env, run_cli
+from support.media_factory import noise
 
-from cli_helpers import cli_env, run_cli
-from media_factory import noise
 from msearch.config import load_settings
 from msearch.services import open_adapter
 from msearch.store.vectors import point_id

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from support.media_factory import noise
 
-from media_factory import noise
 from msearch.embedding.batching import CoalescingEngine
 from msearch.embedding.infinity import InfinityEngine
 from msearch.errors import EmbeddingError

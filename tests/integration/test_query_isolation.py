@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.app import api_client, wait_for
+from support.media_factory import noise
+from support.video_factory import segments_video
 
-from conftest import api_client, wait_for
-from media_factory import noise
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
-from video_factory import segments_video
 
 pytestmark = pytest.mark.slow
 VIDEOS = 12

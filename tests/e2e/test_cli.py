@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from cli_helpers import cli_env, run_cli, start_server, stop_server
-from media_factory import noise, solid
+from support.cli_helpers import cli_env, run_cli, start_server, stop_server
+from support.media_factory import noise, solid
 
 
 @pytest.fixture
@@ -132,8 +131,32 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path, serve
     )
     assert "red.png" in by_image.stdout
     status = json.loads(run_cli(env, "status", "--server", server, "--json").stdout)
-    assert status["health"]["counts"]["vectors"] == 5
+    assert status["vectors"] == 5 and status["files"]["indexed"] == 5
     assert "5 indexed" in run_cli(env, "status", "--server", server).stdout
+
+
+def test_status_is_one_view_locally_and_through_a_server(
+    env: dict[str, str], library: Path
+) -> None:
+    """Same JSON, same lines (the remote one first names the server), same exit code."""
+    indexed = run_cli(env, "index", str(library), "--no-progress")
+    assert indexed.returncode == 3  # one broken file
+    assert run_cli(env, "folders", "add", str(library)).returncode == 3  # it indexes too
+    local = run_cli(env, "status", "--json")
+    local_text = run_cli(env, "status")
+    proc, url = start_server(env)
+    try:
+        remote = run_cli(env, "status", "--server", url, "--json")
+        remote_text = run_cli(env, "status", "--server", url)
+    finally:
+        stop_server(proc)
+    assert (local.returncode, remote.returncode) == (0, 0)
+    view = json.loads(local.stdout)
+    assert json.loads(remote.stdout) == view
+    assert view["engines"][0]["kind"] == "visual" and view["engines"][0]["vectors"] == 5
+    assert view["failed"][0]["code"] == "corrupt_media"
+    assert remote_text.stdout.splitlines()[0].startswith(f"server:   {url}")
+    assert remote_text.stdout.splitlines()[1:] == local_text.stdout.splitlines()
 
 
 def test_folders_on_the_data_directory(env: dict[str, str], library: Path, tmp_path: Path) -> None:

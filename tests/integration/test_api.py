@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from support.app import api_client, wait_for
+from support.media_factory import jpeg_with_exif, noise, solid
 
-from conftest import api_client, wait_for
-from media_factory import jpeg_with_exif, noise, solid
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 
