@@ -331,8 +331,7 @@ def test_serve_without_a_reachable_hub_opens_at_once_and_says_why(
     import sys
 
     import httpx
-
-    from cli_helpers import free_port
+    from support.cli_helpers import free_port
 
     hub = socket.socket()
     hub.bind(("127.0.0.1", 0))

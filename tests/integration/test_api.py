@@ -450,7 +450,7 @@ async def test_degraded_when_model_cannot_load(
 
 async def test_a_heic_photo_has_a_jpeg_preview(client: httpx.AsyncClient, media_dir: Path) -> None:
     """Browsers other than Safari cannot show HEIC: the viewer falls back to /preview."""
-    from media_factory import phone_photo
+    from support.media_factory import phone_photo
 
     phone_photo(media_dir / "IMG_0001.heic", "HEIF")
     [record] = await _index(client, media_dir / "IMG_0001.heic")
