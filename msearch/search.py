@@ -81,8 +81,28 @@ class Searcher:
     def close(self) -> None:
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
+    def use_engine(self, kind: EngineKind, engine: EmbeddingEngine) -> None:
+        """Answer ``kind``'s queries with ``engine`` from now on (a model switch); queries
+        under way finish with the engine and collection they began with."""
+        self._engines = self._engines.replaced(kind, engine.for_queries())
+        self._text_vectors = OrderedDict(
+            (k, v) for k, v in self._text_vectors.items() if k[0] != kind
+        )
+
+    def _engines_for(
+        self, query: QueryKind
+    ) -> tuple[list[tuple[EngineKind, EmbeddingEngine]], dict[EngineKind, str]]:
+        """The engines a query goes to, and the collection each searches: taken together,
+        so that a model switch meanwhile cannot pair one model's vector with another's
+        collection."""
+        engines = self._engines.reading(query)
+        return engines, {kind: self._adapter.serving_collection(kind) for kind, _ in engines}
+
     async def _ask(
-        self, vectors: dict[EngineKind, list[float]], options: SearchOptions
+        self,
+        vectors: dict[EngineKind, list[float]],
+        options: SearchOptions,
+        collections: dict[EngineKind, str],
     ) -> list[StoredHit]:
         """One engine: its own ranking. Several: each is asked for the same top
         ``FUSION_DEPTH`` (deeper when the page is), the lists are fused by rank, then
@@ -90,14 +110,16 @@ class Searcher:
         _check_page(options)
         if len(vectors) == 1:
             [(kind, vector)] = vectors.items()
-            return await self._search(kind, vector, options)
+            return await self._search(kind, vector, options, collections[kind])
         top = replace(options, offset=0, limit=max(FUSION_DEPTH, options.offset + options.limit))
-        lists = await asyncio.gather(*(self._search(k, v, top) for k, v in vectors.items()))
+        lists = await asyncio.gather(
+            *(self._search(k, v, top, collections[k]) for k, v in vectors.items())
+        )
         fused = fuse_by_rank(lists, by_file=options.group_by_file)
         return fused[options.offset : options.offset + options.limit]
 
     async def _search(
-        self, kind: EngineKind, vector: list[float], options: SearchOptions
+        self, kind: EngineKind, vector: list[float], options: SearchOptions, collection: str
     ) -> list[StoredHit]:
         if not options.group_by_file:
             return await self._adapter.search(
@@ -107,6 +129,7 @@ class Searcher:
                 filter=options.vector_filter(),
                 min_score=options.min_score,
                 kind=kind,
+                collection=collection,
             )
         # One result per file (its best scene), the file's other matching scenes attached.
         # Scenes of one video crowd the top, so a deeper window of vectors is grouped.
@@ -117,6 +140,7 @@ class Searcher:
             filter=options.vector_filter(),
             min_score=options.min_score,
             kind=kind,
+            collection=collection,
         )
         groups: dict[str, StoredHit] = {}
         for hit in hits:
@@ -135,11 +159,10 @@ class Searcher:
             raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
         _check_page(options)
         with timed(SEARCH_SECONDS, "text"):
-            engines = self._engines.reading(QueryKind.TEXT)
+            engines, collections = self._engines_for(QueryKind.TEXT)
             vectors = await asyncio.gather(*(self._text_vector(k, e, query) for k, e in engines))
-            return await self._ask(
-                dict(zip([k for k, _ in engines], vectors, strict=True)), options
-            )
+            kinds = [kind for kind, _ in engines]
+            return await self._ask(dict(zip(kinds, vectors, strict=True)), options, collections)
 
     async def _text_vector(
         self, kind: EngineKind, engine: EmbeddingEngine, query: str
@@ -161,7 +184,7 @@ class Searcher:
             return await self._by_image(data, options)
 
     async def _by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
-        engines = self._engines.reading(QueryKind.IMAGE)
+        engines, collections = self._engines_for(QueryKind.IMAGE)
         side = max(e.input_size for _, e in engines)
         async with self._decodes:  # what waits here is the upload's bytes, not its pixels
             decoded = await asyncio.get_running_loop().run_in_executor(
@@ -178,7 +201,7 @@ class Searcher:
                 vectors = {k: (await e.embed_images([decoded.image]))[0] for k, e in engines}
             finally:
                 decoded.image.close()
-        return await self._ask(vectors, options)
+        return await self._ask(vectors, options, collections)
 
     async def by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:
         """More like this indexed file; the file itself is left out of the results."""
@@ -193,15 +216,16 @@ class Searcher:
         if record.status != FileStatus.INDEXED:
             raise InvalidRequest(f"file {file_id} is not indexed (status {record.status})")
         # Each engine compares the file as it embedded it (no vector: it has nothing to say).
+        collections = {k: self._adapter.serving_collection(k) for k in self._engines.kinds}
         vectors = {
             kind: vector
-            for kind in self._engines.kinds
-            if (vector := await self._adapter.file_vector(file_id, kind)) is not None
+            for kind, collection in collections.items()
+            if (vector := await self._adapter.file_vector(file_id, kind, collection)) is not None
         }
         if not vectors:
             raise NotFound(f"file {file_id} has no vector in the index")
         excluded = replace(options, exclude_file_ids=(*options.exclude_file_ids, file_id))
-        return await self._ask(vectors, excluded)
+        return await self._ask(vectors, excluded, collections)
 
 
 def _check_page(options: SearchOptions) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from msearch.media.enhance import ImageEnhancer
 from msearch.orchestrator import ProcessingOrchestrator
 from msearch.orchestrator.diskspace import DiskSpaceGuard
 from msearch.search import Searcher
-from msearch.store.adapter import UnifiedDatabaseAdapter
+from msearch.store.adapter import ModelSwitch, UnifiedDatabaseAdapter
 from msearch.store.factory import create_vector_store
 from msearch.store.metadata import MetadataStore
 from msearch.store.records import FileStatus
@@ -43,6 +43,9 @@ class Services:
     owns_engine: bool = True
     starting: asyncio.Task[None] | None = None  # the model is loading (server start-up)
     fatal: str | None = None  # start-up failed beyond the model: the server must exit
+    # during a model switch: the old model, answering its kind's queries until the new
+    # collection is complete
+    outgoing: dict[EngineKind, EmbeddingEngine] = field(default_factory=dict)
 
     @property
     def engine(self) -> EmbeddingEngine:
@@ -85,6 +88,18 @@ class Services:
             await self.monitor.rescan()  # watched folders stay: index them afresh
         return removed
 
+    async def finish_switches(self) -> None:
+        """End each model switch whose new collection is complete: queries move to the new
+        model in the same step as the collection, and the old model is let go."""
+
+        def swap(kind: str) -> None:
+            self.searcher.use_engine(EngineKind(kind), self.engines.get(EngineKind(kind)))
+
+        for kind in await self.adapter.finish_switches(swap):
+            outgoing = self.outgoing.pop(EngineKind(kind), None)
+            if outgoing is not None:
+                await outgoing.stop()
+
     async def aclose(self) -> None:
         try:
             if self.starting is not None:
@@ -95,6 +110,8 @@ class Services:
             self.searcher.close()
             if self.owns_engine:
                 await self.engines.stop()
+            for outgoing in self.outgoing.values():
+                await outgoing.stop()
             await self.adapter.close()
         finally:
             self.lock.release()
@@ -246,12 +263,15 @@ async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> No
         services.model_error = exc.message
         return
     for kind, engine in services.engines:
-        await adapter.activate_model(
+        switch = await adapter.activate_model(
             engine.model_id,
             engine_collection(services.settings, kind, engine),
             engine.dim,
             kind=kind,
+            source=services.settings.embedding.model if kind == EngineKind.VISUAL else None,
         )
+        if switch is not None:
+            await _keep_answering_with_old_model(services, switch)
     if await adapter.resume_reset() == "all":
         await services.monitor.reload()
     await orchestrator.start()
@@ -264,5 +284,38 @@ async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> No
                 [by_id.pop(i) for i in file_ids if i in by_id], job_id=job_id
             )
         await orchestrator.requeue(by_id.values())
+    orchestrator.on_idle = services.finish_switches
+    await services.finish_switches()  # a switch a crash interrupted may be complete
     if watch:
         await services.monitor.start()
+
+
+async def _keep_answering_with_old_model(services: Services, switch: ModelSwitch) -> None:
+    """While the new model re-indexes, the old one embeds the queries for the old
+    collection. Where it cannot (no longer loadable, or not recorded by an older msearch),
+    search reads the new collection as it fills instead, and says so in the log."""
+    kind = EngineKind(switch.kind)
+    if switch.old_model is None:  # a kind new to the index: it has nothing to search yet
+        services.adapter.serve_written(kind)
+        return
+    reason = "where the old model loads from was not recorded"
+    if switch.old_source is not None and kind == EngineKind.VISUAL:
+        settings = services.settings.embedding.model_copy(update={"model": switch.old_source})
+        old = create_engine(settings, cache_dir=services.settings.data_dir / "cache")
+        try:
+            await old.start()
+        except ModelUnavailable as exc:
+            reason = exc.message
+        else:
+            services.outgoing[kind] = old
+            services.searcher.use_engine(kind, old)
+            log.info("search keeps answering with %s during the switch", switch.old_model)
+            return
+    log.warning(
+        "the old %s model %s cannot answer queries during the switch (%s): search covers "
+        "the files re-indexed so far",
+        kind,
+        switch.old_model,
+        reason,
+    )
+    services.adapter.serve_written(kind)

@@ -49,6 +49,16 @@ async def health(services: ServicesDep) -> JSONResponse:
                 for kind, engine in services.engines
                 for count in [vectors.get(kind, 0)]
             ],
+            # a model switch under way: search answers from the old model until it ends
+            "switching": [
+                {
+                    "kind": switch.kind,
+                    "from": switch.old_model,
+                    "to": switch.new_model,
+                    "remaining": services.orchestrator.queued,
+                }
+                for switch in services.adapter.switches
+            ],
             "counts": {**await services.adapter.counts(), "queued": services.orchestrator.queued},
             "indexing": {"paused": disk.paused if (disk := services.orchestrator.disk) else None},
         }

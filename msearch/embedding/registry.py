@@ -89,6 +89,13 @@ class EngineRegistry:
         """The engines that embed the pictures of this media type."""
         return [(k, e) for k, e in self._engines.items() if media_type in self._embeds[k]]
 
+    def replaced(self, kind: EngineKind, engine: EmbeddingEngine) -> EngineRegistry:
+        """The same registry with another engine for ``kind`` (a model switch's old model
+        answering queries, then the new one)."""
+        return EngineRegistry(
+            {**self._engines, kind: engine}, embeds=self._embeds, reads=self._reads
+        )
+
     def for_queries(self) -> EngineRegistry:
         """The same engines through their query lanes."""
         return EngineRegistry(

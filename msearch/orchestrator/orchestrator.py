@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -103,6 +103,8 @@ class ProcessingOrchestrator:
         self._idle.set()
         self._written_since_optimize = 0
         self._retries: dict[str, asyncio.TimerHandle] = {}
+        # Heard each time the queue empties (a model switch ends then).
+        self.on_idle: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         if not self._workers:
@@ -296,8 +298,10 @@ class ProcessingOrchestrator:
                     self._pending.pop(work.file_id, None)
                 self._queue.task_done()
                 if not self._pending:
-                    self._idle.set()
                     await self._maybe_optimize()
+                    await self._idle_hook()
+                    if not self._pending:  # nothing came in meanwhile
+                        self._idle.set()
 
     def _retry_after(self, work: _Work, delay: float) -> None:
         def again() -> None:
@@ -390,6 +394,14 @@ class ProcessingOrchestrator:
         kept.size, kept.mtime = ctx.record.size or kept.size, ctx.record.mtime or kept.mtime
         kept.status, kept.progress = FileStatus.INDEXED, 1.0
         await self._adapter.save_file(kept)
+
+    async def _idle_hook(self) -> None:
+        if self.on_idle is None:
+            return
+        try:
+            await self.on_idle()
+        except Exception:  # the worker must survive it; the next idle tries again
+            log.exception("the work after the queue emptied failed")
 
     async def _maybe_optimize(self) -> None:
         if self._written_since_optimize < _OPTIMIZE_AFTER:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 
 from msearch.errors import ModelUnavailable, StoreError
 from msearch.store.cache import MediaCache
-from msearch.store.metadata import MetadataStore
+from msearch.store.metadata import NEXT, MetadataStore
 from msearch.store.records import (
     UNFINISHED,
     FileRecord,
@@ -62,6 +62,16 @@ def _taken_epoch(taken_at: str | None) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class ModelSwitch:
+    """A kind's index being rebuilt by another model; search keeps the old one meanwhile."""
+
+    kind: str
+    old_model: str | None  # None: the kind is new to this index
+    new_model: str
+    old_source: str | None  # where the old model loads from, to answer queries meanwhile
+
+
 class UnifiedDatabaseAdapter:
     """Metadata in SQLite, vectors in Qdrant, one collection per embedding model."""
 
@@ -77,9 +87,12 @@ class UnifiedDatabaseAdapter:
         self._vectors = vectors
         self._cache = MediaCache(cache_dir)
         self._journal = journal or cache_dir.parent / "reset.pending"
-        # per engine kind: the collection searched and written, and the model behind it
+        # per engine kind: the collection written, the model behind it, and the collection
+        # searched (the same but during a model switch, when search keeps the old one)
         self._collections: dict[str, str] = {}
         self._model_ids: dict[str, str] = {}
+        self._serving: dict[str, str] = {}
+        self._switches: dict[str, ModelSwitch] = {}
 
     async def open(self) -> None:
         await self._metadata.open()
@@ -96,14 +109,25 @@ class UnifiedDatabaseAdapter:
         return self.collection_of(VISUAL)
 
     def collection_of(self, kind: str) -> str:
+        """The collection a kind's vectors are written to."""
         collection = self._collections.get(kind)
         if collection is None:
             raise ModelUnavailable(f"no {kind} embedding model is active")
         return collection
 
+    def serving_collection(self, kind: str) -> str:
+        """The collection a kind's searches read: the written one, or during a model
+        switch the old model's, complete until the new one is."""
+        return self._serving.get(kind) or self.collection_of(kind)
+
     @property
     def kinds(self) -> list[str]:
         return list(self._collections)
+
+    @property
+    def switches(self) -> list[ModelSwitch]:
+        """The model switches under way."""
+        return list(self._switches.values())
 
     @property
     def model_id(self) -> str | None:
@@ -112,31 +136,105 @@ class UnifiedDatabaseAdapter:
         return "+".join(self._model_ids[k] for k in sorted(self._model_ids)) or None
 
     async def activate_model(
-        self, model_id: str, collection: str, dim: int, *, kind: str = VISUAL
-    ) -> int:
-        """Make ``collection`` the one searched and written for this kind of engine. When
-        the kind's vectors were built by another model, every file is re-queued for the
-        new one and the old vectors are dropped, so two models' vectors are never mixed.
-        Returns how many were re-queued."""
+        self,
+        model_id: str,
+        collection: str,
+        dim: int,
+        *,
+        kind: str = VISUAL,
+        source: str | None = None,
+    ) -> ModelSwitch | None:
+        """Make ``collection`` the one written for this kind of engine (``source``: where
+        its model loads from). When the kind's index was built by another model, a switch
+        starts (or resumes, after a crash): every file is re-queued and embedded into the
+        new collection while searches keep reading the old one, complete, until
+        ``finish_switches`` swaps them. Two models' vectors are never mixed in one
+        collection. Returns the switch under way, if any."""
         await self._vectors.ensure_collection(collection, dim)
-        previous = (await self._metadata.get_models()).get(kind)
+        current = (await self._metadata.get_models()).get(kind)
+        pending = (await self._metadata.get_models(next_ones=True)).get(kind)
         self._collections[kind], self._model_ids[kind] = collection, model_id
-        requeued = 0
-        if previous is not None and previous[2] != collection:
-            log.warning(
-                "%s embedding model changed from %s to %s: re-indexing every file",
+        self._serving[kind] = collection
+        self._switches.pop(kind, None)
+        switch: ModelSwitch | None = None
+        changed = current is None or current[2] != collection
+        if changed and await self._metadata.file_ids():
+            # another model, or a kind of engine new to this index: every file goes through
+            # it, while the other kinds' collections keep answering as they are
+            if pending is None or pending[2] != collection:
+                log.warning(
+                    "%s embedding model is now %s (was %s): re-indexing every file into a "
+                    "new collection; search keeps using what there is until that is done",
+                    kind,
+                    model_id,
+                    current[0] if current else "none",
+                )
+                await self._metadata.requeue_all()
+            await self._metadata.set_model(model_id, dim, collection, kind + NEXT, source)
+            if current is not None:
+                self._serving[kind] = current[2]
+            switch = ModelSwitch(
                 kind,
-                previous[0],
+                current[0] if current else None,
                 model_id,
+                await self._metadata.model_source(kind) if current else None,
             )
-            requeued = await self._metadata.requeue_all()
-        await self._metadata.set_model(model_id, dim, collection, kind)
-        # Collections no kind's model claims any more (a replaced model's) are dropped.
-        claimed = {c for _, _, c in (await self._metadata.get_models()).values()}
+            self._switches[kind] = switch
+        else:
+            if pending is not None:
+                # back to the model in use before the switch ended: files it re-embedded
+                # are embedded again with this one
+                log.warning("%s model switch to %s abandoned", kind, pending[0])
+                await self._metadata.delete_model(kind + NEXT)
+                await self._metadata.requeue_unless_model(self.model_id or "")
+            await self._metadata.set_model(model_id, dim, collection, kind, source)
+        # Collections no model claims any more (a replaced model's) are dropped.
+        claimed = await self._claimed_collections()
         for name in await self._vectors.list_collections():
             if name not in claimed:
                 await self._vectors.drop_collection(name)
-        return requeued
+        return switch
+
+    async def _claimed_collections(self) -> set[str]:
+        models = [
+            *(await self._metadata.get_models()).values(),
+            *(await self._metadata.get_models(next_ones=True)).values(),
+        ]
+        return {collection for _, _, collection in models}
+
+    def serve_written(self, kind: str) -> None:
+        """Search the collection being written (a switch whose old model cannot answer)."""
+        self._serving[kind] = self.collection_of(kind)
+
+    async def finish_switches(self, swap: Callable[[str], None] | None = None) -> list[str]:
+        """Once no file waits to be embedded, each switch ends at once: the new collection
+        becomes the one searched (``swap`` hears of it in the same step, to change the query
+        engine with it), the new model is recorded, and the old collection is dropped.
+        Returns the kinds switched."""
+        if not self._switches:
+            return []
+        counts = await self._metadata.status_counts()
+        if any(counts.get(status, 0) for status in UNFINISHED):
+            return []
+        done: list[str] = []
+        for kind in list(self._switches):
+            pending = (await self._metadata.get_models(next_ones=True)).get(kind)
+            if pending is None:
+                continue
+            model_id, dim, collection = pending
+            source = await self._metadata.model_source(kind + NEXT)
+            await self._metadata.set_model(model_id, dim, collection, kind, source)
+            await self._metadata.delete_model(kind + NEXT)
+            old = self._serving[kind]
+            self._serving[kind] = collection
+            del self._switches[kind]
+            if swap is not None:
+                swap(kind)
+            log.info("%s model switch to %s done", kind, model_id)
+            if old != collection:
+                await self._vectors.drop_collection(old)
+            done.append(kind)
+        return done
 
     async def use_stored_model(self) -> tuple[str, int] | None:
         """Point at the collections of the models that built the index, without loading
@@ -145,11 +243,15 @@ class UnifiedDatabaseAdapter:
         stored = await self._metadata.get_models()
         for kind, (model_id, _, collection) in stored.items():
             self._collections[kind], self._model_ids[kind] = collection, model_id
+            self._serving[kind] = collection
         visual = stored.get(VISUAL)
         return (visual[0], visual[1]) if visual else None
 
+    def _all_collections(self) -> list[str]:
+        return list(dict.fromkeys([*self._collections.values(), *self._serving.values()]))
+
     async def _delete_vectors(self, file_ids: list[str]) -> None:
-        for collection in self._collections.values():
+        for collection in self._all_collections():
             await self._vectors.delete_files(collection, file_ids)
 
     # files -----------------------------------------------------------------------------
@@ -286,28 +388,23 @@ class UnifiedDatabaseAdapter:
         row. A crash in between leaves the old row, which the next scan relocates again."""
         count = max(1, len(record.scenes))
         ids = [point_id(record.id, i) for i in range(count)]
-        found = {
-            kind: await self._vectors.retrieve_vectors(collection, ids)
-            for kind, collection in self._collections.items()
-        }
-        if len(found.get(VISUAL, {})) != count:
+        found = {c: await self._vectors.retrieve_vectors(c, ids) for c in self._all_collections()}
+        visual = {self._collections.get(VISUAL), self._serving.get(VISUAL)}
+        if not any(len(found[c]) == count for c in visual if c is not None):
+            have = max((len(found[c]) for c in visual if c is not None), default=0)
             raise StoreError(
-                f"{record.path} has {len(found.get(VISUAL, {}))} of its {count} vectors; "
-                "it must be re-indexed"
+                f"{record.path} has {have} of its {count} vectors; it must be re-indexed"
             )
         record.path, record.folder = new_path, str(Path(new_path).parent)
         scenes = sorted(record.scenes, key=lambda s: s.index)
-        for kind, vectors in found.items():
-            await self._vectors.upsert(
-                self._collections[kind],
-                [
-                    VectorPoint(
-                        pid, vectors[pid], self._payload(record, scenes[i] if scenes else None)
-                    )
-                    for i, pid in enumerate(ids)
-                    if pid in vectors
-                ],
-            )
+        for collection, vectors in found.items():
+            points = [
+                VectorPoint(pid, vectors[pid], self._payload(record, scenes[i] if scenes else None))
+                for i, pid in enumerate(ids)
+                if pid in vectors
+            ]
+            if points:
+                await self._vectors.upsert(collection, points)
         await self._metadata.save_file(record)
         return record
 
@@ -389,9 +486,12 @@ class UnifiedDatabaseAdapter:
         filter: VectorFilter | None = None,
         min_score: float | None = None,
         kind: str = VISUAL,
+        collection: str | None = None,
     ) -> list[StoredHit]:
+        """``collection``: the one the query vector was made for (``serving_collection``
+        when the query began), so that a switch meanwhile cannot mix two models."""
         hits = await self._vectors.search(
-            self.collection_of(kind),
+            collection or self.serving_collection(kind),
             vector,
             limit=limit,
             offset=offset,
@@ -400,8 +500,12 @@ class UnifiedDatabaseAdapter:
         )
         # What a result shows travels in the payload; SQLite only says which files are
         # indexed now (not being deleted or re-indexed), in one small query.
+        # During a switch every file waits to be embedded again; the collections being
+        # searched still describe them.
+        statuses = ("indexed", *UNFINISHED) if self._switches else ("indexed",)
         indexed = await self._metadata.indexed_among(
-            list(dict.fromkeys(str(h.payload.get("file_id", "")) for h in hits))
+            list(dict.fromkeys(str(h.payload.get("file_id", "")) for h in hits)),
+            statuses=statuses,
         )
         results: list[StoredHit] = []
         for hit in hits:
@@ -427,9 +531,11 @@ class UnifiedDatabaseAdapter:
             results.append(StoredHit(record, hit.score, scene, kind))
         return results
 
-    async def file_vector(self, file_id: str, kind: str = VISUAL) -> list[float] | None:
+    async def file_vector(
+        self, file_id: str, kind: str = VISUAL, collection: str | None = None
+    ) -> list[float] | None:
         found = await self._vectors.retrieve_vectors(
-            self.collection_of(kind), [point_id(file_id, 0)]
+            collection or self.serving_collection(kind), [point_id(file_id, 0)]
         )
         return next(iter(found.values()), None)
 
@@ -463,7 +569,7 @@ class UnifiedDatabaseAdapter:
         known = await self._metadata.file_ids()
         indexed = await self._metadata.file_ids(FileStatus.INDEXED)
         grouped: dict[str, set[str]] = {}
-        for collection in self._collections.values():
+        for collection in self._all_collections():
             points = await self._vectors.file_point_ids(collection)
             orphans = [p for f, ids in points.items() if f not in known for p in ids]
             if orphans:
@@ -508,8 +614,8 @@ class UnifiedDatabaseAdapter:
 
     async def _reset(self, reset_type: str) -> dict[str, int]:
         removed: dict[str, int] = {"vectors": 0}
-        stored = {c for _, _, c in (await self._metadata.get_models()).values()}
-        for collection in self._collections.values():
+        stored = await self._claimed_collections()
+        for collection in self._all_collections():
             if collection in stored:
                 removed["vectors"] += await self._vectors.count(collection)
                 await self._vectors.clear(collection)

@@ -136,6 +136,10 @@ def _in_watched(folder: FolderRecord) -> tuple[str, list[Any]]:
     return "folder = ?", [folder.path.rstrip("/") or "/"]
 
 
+# The role of the model a switch is building a collection for: "<kind>:next".
+NEXT = ":next"
+
+
 class MetadataStore:
     """The files, scenes, folders, jobs and models tables.
 
@@ -151,10 +155,17 @@ class MetadataStore:
     async def open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(str(self._path), timeout=30)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._migrate()
+        try:
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA foreign_keys=ON")
+            await self._migrate()
+        except BaseException as exc:
+            # its thread would otherwise keep the process from exiting
+            await self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open the database {self._path}: {exc}") from exc
+            raise
         self._reader = _Reader(self._path)
 
     async def _migrate(self) -> None:
@@ -247,14 +258,17 @@ class MetadataStore:
             found.extend(_row_to_file(r) for r in rows)
         return await self._with_scenes(found)
 
-    async def indexed_among(self, file_ids: Sequence[str]) -> set[str]:
-        """Which of these (at most a page of search hits) are indexed right now."""
+    async def indexed_among(
+        self, file_ids: Sequence[str], *, statuses: Sequence[str] = ("indexed",)
+    ) -> set[str]:
+        """Which of these (at most a page of search hits) are indexed right now (or in
+        one of ``statuses``)."""
         if not file_ids:
             return set()
         rows = await self._fetchall(
-            f"SELECT id FROM files WHERE status = 'indexed' "
+            f"SELECT id FROM files WHERE status IN ({','.join('?' * len(statuses))}) "
             f"AND id IN ({','.join('?' * len(file_ids))})",
-            list(file_ids),
+            [*statuses, *file_ids],
         )
         return {row[0] for row in rows}
 
@@ -442,6 +456,16 @@ class MetadataStore:
             )
             return cur.rowcount
 
+    async def requeue_unless_model(self, model: str) -> int:
+        """Queue again the indexed files some other model embedded."""
+        async with self._write() as db:
+            cur = await db.execute(
+                "UPDATE files SET status = 'queued', progress = 0, updated_at = ? "
+                "WHERE status = 'indexed' AND (model IS NULL OR model != ?)",
+                [time.time(), model],
+            )
+            return cur.rowcount
+
     async def clear_files(self) -> dict[str, int]:
         async with self._write() as db:
             removed: dict[str, int] = {}
@@ -565,17 +589,32 @@ class MetadataStore:
 
     # models --------------------------------------------------------------------------------
 
-    async def get_models(self) -> dict[str, tuple[str, int, str]]:
-        """The model that built each engine kind's collection: kind -> (id, dim, collection)."""
+    async def get_models(self, *, next_ones: bool = False) -> dict[str, tuple[str, int, str]]:
+        """The model that built each engine kind's collection: kind -> (id, dim, collection);
+        with ``next_ones``, the models a switch is building collections for."""
         rows = await self._fetchall("SELECT role, model_id, dim, collection FROM models")
-        return {str(r[0]): (str(r[1]), int(r[2]), str(r[3])) for r in rows}
+        models = {str(r[0]): (str(r[1]), int(r[2]), str(r[3])) for r in rows}
+        if next_ones:
+            return {r.removesuffix(NEXT): m for r, m in models.items() if r.endswith(NEXT)}
+        return {r: m for r, m in models.items() if not r.endswith(NEXT)}
 
-    async def set_model(self, model_id: str, dim: int, collection: str, role: str) -> None:
+    async def set_model(
+        self, model_id: str, dim: int, collection: str, role: str, source: str | None = None
+    ) -> None:
         async with self._write() as db:
             await db.execute(
-                "INSERT INTO models (role, model_id, dim, collection, updated_at) "
-                "VALUES (?,?,?,?,?) ON CONFLICT(role) DO UPDATE SET model_id = excluded.model_id,"
-                " dim = excluded.dim, collection = excluded.collection, "
-                "updated_at = excluded.updated_at",
-                [role, model_id, dim, collection, time.time()],
+                "INSERT INTO models (role, model_id, dim, collection, updated_at, source) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(role) DO UPDATE SET model_id = "
+                "excluded.model_id, dim = excluded.dim, collection = excluded.collection, "
+                "updated_at = excluded.updated_at, source = excluded.source",
+                [role, model_id, dim, collection, time.time(), source],
             )
+
+    async def model_source(self, role: str) -> str | None:
+        """Where the model of ``role`` was loaded from (None when not recorded)."""
+        row = await self._fetchone("SELECT source FROM models WHERE role = ?", [role])
+        return str(row[0]) if row and row[0] is not None else None
+
+    async def delete_model(self, role: str) -> None:
+        async with self._write() as db:
+            await db.execute("DELETE FROM models WHERE role = ?", [role])

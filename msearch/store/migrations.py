@@ -81,6 +81,11 @@ MIGRATIONS: list[str] = [
     """
     UPDATE models SET role = 'visual' WHERE role = 'active';
     """,
+    # 5: where each model was loaded from, so that a model switch can keep the old one
+    # answering queries while the new one re-indexes
+    """
+    ALTER TABLE models ADD COLUMN source TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -75,7 +75,10 @@ export class Library {
       // one engine per kind of content (visual, audio, …), each with its own model
       const engines = (health.engines || []).map(
         (engine) => `${engine.kind}: ${engine.model} (${engine.vectors} vectors)`);
-      $("health").textContent = [`${files.indexed || 0} indexed`, ...engines].join(" · ");
+      const switching = (health.switching || []).map(
+        (s) => `switching ${s.kind} model to ${s.to}: ${s.remaining} files to go (search uses ${s.from} until then)`);
+      $("health").textContent =
+        [`${files.indexed || 0} indexed`, ...engines, ...switching].join(" · ");
     } else if (health.status === "starting") {
       $("health").textContent = `Loading the model ${model.id}…`;
     } else {

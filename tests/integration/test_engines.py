@@ -26,6 +26,7 @@ async def test_an_index_of_the_single_model_era_keeps_its_model_as_the_visual_on
     await store.set_model("clip", 512, "msearch_clip_0_512", "visual")
     await store.close()
     raw = sqlite3.connect(tmp_path / "m.db")  # as version 3 left it
+    raw.execute("ALTER TABLE models DROP COLUMN source")
     raw.execute("UPDATE models SET role = 'active'")
     raw.execute("PRAGMA user_version = 3")
     raw.commit()
@@ -129,3 +130,38 @@ async def test_two_engines_index_into_their_own_collections_and_search_is_fused(
         body = (await client.post("/api/v1/search/text", json={"query": "a red circle"})).json()
         assert {r["kind"] for r in body["results"]} == {"visual"}
         assert all("rank_score" not in r for r in body["results"])
+
+
+async def test_an_engine_added_to_an_index_embeds_every_file_while_search_answers(
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    second_engine: InfinityEngine,
+    media_dir: Path,
+) -> None:
+    from msearch.search import SearchOptions
+    from msearch.services import build_services
+
+    for i in range(4):
+        noise(48, 48, seed=60 + i).save(media_dir / f"{i}.png")
+    settings = make_settings()
+    services = await build_services(settings, engine=tiny_engine)
+    try:
+        await services.orchestrator.batch_process_files(sorted(media_dir.iterdir()))
+    finally:
+        await services.aclose()
+    registry = EngineRegistry(
+        {EngineKind.VISUAL: tiny_engine, EngineKind.DOCUMENT: second_engine},
+        embeds={EngineKind.DOCUMENT: frozenset({"image"})},
+    )
+    services = await build_services(settings, engines=registry)
+    try:
+        [switch] = services.adapter.switches
+        assert (switch.kind, switch.old_model) == ("document", None)
+        # the visual collection keeps answering for the files waiting for the new engine
+        hits = await services.searcher.by_text("a red circle", SearchOptions(limit=10))
+        assert len({h.file.id for h in hits}) == 4
+        await services.orchestrator.wait_idle()
+        assert services.adapter.switches == []
+        assert await services.adapter.vector_counts() == {"visual": 4, "document": 4}
+    finally:
+        await services.aclose()

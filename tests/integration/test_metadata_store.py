@@ -76,3 +76,21 @@ async def test_jobs_count_progress(tmp_path: Path) -> None:
     job = await store.get_job("j")
     assert job is not None and (job.done, job.failed, job.status) == (2, 1, "finished")
     await store.close()
+
+
+async def test_a_database_that_cannot_be_migrated_fails_clearly_and_lets_go(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from msearch.errors import StoreError
+
+    store = await _open(tmp_path)
+    await store.close()
+    raw = sqlite3.connect(tmp_path / "m.db")
+    raw.execute("PRAGMA user_version = 4")  # migration 5 adds a column that is there already
+    raw.close()
+    broken = MetadataStore(tmp_path / "m.db")
+    with pytest.raises(StoreError, match=r"cannot open the database .*m\.db: duplicate column"):
+        await broken.open()
+    assert broken._db is None  # its connection thread is gone: the process can exit

@@ -375,6 +375,7 @@ async def test_scenes_less_similar_than_unrelated_are_no_match(
         [hit] = await services.searcher._ask(
             {EngineKind.VISUAL: query.tolist()},
             SearchOptions(group_by_file=True, media_types=("video",)),
+            {EngineKind.VISUAL: adapter.serving_collection(EngineKind.VISUAL)},
         )
     finally:
         await services.aclose()
