@@ -6,6 +6,9 @@ PIP := $(PY) -m pip
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export INFINITY_HOME := $(CURDIR)/build/infinity
 STAMP := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+# A real Infinity server (`infinity_emb v2`) for the remote-embedding tests. Its `server`
+# extra pins uvicorn, click and rich below msearch's, so it lives in a virtualenv of its own.
+INFINITY_SERVER := build/infinity-server
 
 .PHONY: setup run test test-fast lint bench clean
 
@@ -29,6 +32,15 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.setup-*
 	touch $@
 
+$(INFINITY_SERVER)/.ready: constraints.txt
+	test -x $(INFINITY_SERVER)/bin/python || python3 -m venv $(INFINITY_SERVER)
+	$(INFINITY_SERVER)/bin/python -m pip install -q --upgrade pip
+	$(INFINITY_SERVER)/bin/python -m pip install -q torch==2.13.0
+	$(INFINITY_SERVER)/bin/python -m pip install -q 'infinity-emb[torch,server]==0.0.78' \
+	  'aiohttp>=3.9' 'transformers>=4.47,<5' 'sentence-transformers<4' 'huggingface_hub<1' \
+	  'numpy<2' pillow
+	touch $@
+
 run: setup
 	$(VENV)/bin/msearch serve
 
@@ -40,7 +52,7 @@ lint: setup
 # Tests build their own models and must never reach a model hub.
 test: export HF_HUB_OFFLINE := 1
 test: export TRANSFORMERS_OFFLINE := 1
-test: setup lint
+test: setup $(INFINITY_SERVER)/.ready lint
 	$(VENV)/bin/pytest -q -rfEs $(PYTEST_ARGS)
 
 # The unit tier alone (pure logic, an in-memory engine): seconds, for the edit-test loop.

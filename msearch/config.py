@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,9 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "msear
 
 
 class EmbeddingSettings(BaseModel):
+    # before ``model``, whose check depends on it
+    url: str | None = None  # an Infinity server instead of the in-process engine
+    api_key: str | None = None
     model: str = DEFAULT_MODEL
     batch_size: int = Field(default=32, ge=1, le=1024)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -34,12 +37,24 @@ class EmbeddingSettings(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     text_max_tokens: int | None = Field(default=None, ge=1)
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"embedding.url must be an http(s) URL, not {value!r}")
+        return value
+
     @field_validator("model")
     @classmethod
-    def _local_model_exists(cls, value: str) -> str:
-        """A name written as a path must be a directory; anything else is a hub id or an
-        alias, resolved when the model loads."""
-        if value.startswith(("/", "./", "../", "~")) and not Path(value).expanduser().is_dir():
+    def _local_model_exists(cls, value: str, info: ValidationInfo) -> str:
+        """A name written as a path must be a directory (with ``url`` set it is the
+        Infinity server's); anything else is a hub id or an alias, resolved when the model
+        loads."""
+        if (
+            info.data.get("url") is None
+            and value.startswith(("/", "./", "../", "~"))
+            and not Path(value).expanduser().is_dir()
+        ):
             raise ValueError(f"there is no model directory at {value}")
         return value
 
