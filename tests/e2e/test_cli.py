@@ -218,7 +218,7 @@ def test_version_and_help_for_every_option() -> None:
     import argparse
 
     from msearch import __version__
-    from msearch.cli import _parser
+    from msearch.cli.parser import build_parser
 
     version = run_cli({}, "--version")
     assert version.returncode == 0 and version.stdout.strip() == f"msearch {__version__}"
@@ -231,7 +231,7 @@ def test_version_and_help_for_every_option() -> None:
             elif not isinstance(action, argparse._HelpAction):
                 assert action.help, f"'{name}' {action.option_strings or action.dest}: no help"
 
-    walk(_parser(), "msearch")
+    walk(build_parser(), "msearch")
 
 
 def test_common_options_work_after_the_command(env: dict[str, str], tmp_path: Path) -> None:

@@ -1,27 +1,12 @@
-"""The ``msearch`` command line. The only place that prints or chooses exit codes."""
+"""The command line's grammar: commands, their options, and the settings they select."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from msearch.config import Settings, load_settings
-from msearch.errors import ConfigError, MSearchError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-
-
-def echo(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-
-
-def echo_err(text: str) -> None:
-    sys.stderr.write(text + "\n")
 
 
 def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -45,7 +30,7 @@ def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     from msearch import __version__
 
     parser = argparse.ArgumentParser(prog="msearch", description="Self-hosted media search.")
@@ -180,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
@@ -189,73 +174,3 @@ def _settings(args: argparse.Namespace) -> Settings:
         if api:
             overrides["api"] = api
     return load_settings(args.config, **overrides)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        settings = _settings(args)
-        code = _dispatch(args, settings)
-    except ConfigError as exc:
-        echo_err(f"error: {exc.message}")
-        code = EXIT_USAGE
-    except MSearchError as exc:
-        echo_err(f"error: {exc.message}")
-        code = EXIT_FAILED
-    except (ValueError, FileNotFoundError) as exc:
-        echo_err(f"error: {exc}")
-        code = EXIT_USAGE
-    except KeyboardInterrupt:
-        code = 130
-    sys.exit(code)
-
-
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from msearch import cli_commands as commands
-
-    if args.command == "serve":
-        return commands.serve(settings)
-    if args.command == "demo":
-        return commands.demo(args, settings)
-    if getattr(args, "server", None):
-        return commands.remote(args, settings)
-    return asyncio.run(commands.local(args, settings))
-
-
-def format_results(results: list[dict[str, Any]]) -> str:
-    if not results:
-        return "no results"
-    lines = [f"{'#':>3}  {'score':>6}  {'type':<5}  path"]
-    for rank, hit in enumerate(results, start=1):
-        scene = hit.get("scene")
-        where = f"  @ {scene['start']:.1f}-{scene['end']:.1f}s" if scene else ""
-        lines.append(
-            f"{rank:>3}  {hit['score']:>6.3f}  {hit['media_type'] or '?':<5}  {hit['path']}{where}"
-        )
-    return "\n".join(lines)
-
-
-def format_folders(folders: list[dict[str, Any]]) -> str:
-    if not folders:
-        return "no watched folders (add one with 'msearch folders add DIR')"
-    lines = [
-        f"{'id':>3}  {'indexed':>7}  {'queued':>6}  {'failed':>6}  {'skipped':>7}  "
-        f"{'watching':<8}  path"
-    ]
-    for folder in folders:
-        counts = folder["counts"]
-        notes = [] if folder["recursive"] else ["not recursive"]
-        if not folder.get("present", True):
-            notes.append("NOT THERE")
-        lines.append(
-            f"{folder['id']:>3}  {counts['indexed']:>7}  {counts['queued']:>6}  "
-            f"{counts['failed']:>6}  {counts.get('skipped', 0):>7}  "
-            f"{folder.get('watching') or '-':<8}  "
-            f"{folder['path']}" + (f"  ({', '.join(notes)})" if notes else "")
-        )
-    return "\n".join(lines)

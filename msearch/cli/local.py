@@ -1,4 +1,4 @@
-"""What each CLI command does, locally on the data directory or against ``--server``."""
+"""The commands on the data directory itself (no server running)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,33 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from msearch.cli import (
+from msearch.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
+    confirmed,
     echo,
     echo_err,
+    exit_code,
     format_folders,
     format_results,
+    print_status,
+    skipped_summary,
 )
 from msearch.config import Settings
 from msearch.datadir import DataDirLock
 from msearch.errors import InvalidRequest
-from msearch.store.records import FileRecord, FileStatus, skip_reason
+from msearch.store.records import FileRecord, FileStatus
+
+if TYPE_CHECKING:  # imported on use at run time: `msearch --help` stays fast
+    from msearch.search import SearchOptions
+    from msearch.services import Services
+    from msearch.store.adapter import StoredHit, UnifiedDatabaseAdapter
 
 log = logging.getLogger("msearch.cli")
 
@@ -115,37 +124,10 @@ def _summarise(records: list[FileRecord], started_wall: float, took: float) -> i
         echo(f"  skipped (not media msearch indexes): {skipped_summary(skipped)}")
     for record in failed:
         echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
-    return _exit_code(len(records), len(indexed), len(failed), len(skipped))
+    return exit_code(len(records), len(indexed), len(failed), len(skipped))
 
 
-def _exit_code(total: int, indexed: int, failed: int, skipped: int) -> int:
-    """The same for a local run and one through a server."""
-    if skipped and skipped == total:
-        echo_err(
-            "none of these files is media msearch indexes (file_monitoring."
-            "file_extensions lists the types)"
-        )
-        return EXIT_FAILED
-    if failed:
-        return EXIT_PARTIAL if indexed else EXIT_FAILED
-    return EXIT_OK
-
-
-def skipped_summary(records: list[FileRecord]) -> str:
-    """``.txt ×3, .docx ×1, unsupported_media ×1`` (what msearch left out, by kind)."""
-    reasons: dict[str, int] = {}
-    for record in records:
-        reason = skip_reason(record.path, record.error_code)
-        reasons[reason] = reasons.get(reason, 0) + 1
-    return format_reasons(reasons)
-
-
-def format_reasons(reasons: dict[str, int]) -> str:
-    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
-    return ", ".join(f"{reason} ×{count}" for reason, count in ordered)
-
-
-def _search_options(args: argparse.Namespace) -> Any:
+def _search_options(args: argparse.Namespace) -> SearchOptions:
     from msearch.search import SearchOptions
 
     folder = str(Path(args.folder).expanduser().resolve()) if args.folder else None
@@ -158,13 +140,13 @@ def _search_options(args: argparse.Namespace) -> Any:
     )
 
 
-def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
+def _hits_json(hits: list[StoredHit]) -> list[dict[str, Any]]:
     from msearch.api.views import search_hit
 
     return [search_hit(h) for h in hits]
 
 
-async def local(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, settings: Settings) -> int:
     from msearch.services import build_services, open_adapter
 
     if args.command in ("status", "reset") or (
@@ -195,7 +177,7 @@ async def local(args: argparse.Namespace, settings: Settings) -> int:
         await services.aclose()
 
 
-async def _folders_list(adapter: Any, as_json: bool) -> int:
+async def _folders_list(adapter: UnifiedDatabaseAdapter, as_json: bool) -> int:
     from msearch.watch.monitor import folder_summaries
 
     folders = await folder_summaries(adapter)
@@ -203,7 +185,7 @@ async def _folders_list(adapter: Any, as_json: bool) -> int:
     return EXIT_OK
 
 
-async def _folders(services: Any, args: argparse.Namespace) -> int:
+async def _folders(services: Services, args: argparse.Namespace) -> int:
     """add/remove/rescan on the data directory: the change is made and, for add and
     rescan, the folder is indexed now; a running server would keep it up to date."""
     monitor = services.monitor
@@ -238,13 +220,14 @@ async def _folders(services: Any, args: argparse.Namespace) -> int:
     return await _folder_outcome(services.adapter, folder_id)
 
 
-async def _folder_outcome(adapter: Any, folder_id: int) -> int:
+async def _folder_outcome(adapter: UnifiedDatabaseAdapter, folder_id: int) -> int:
     from msearch.watch.monitor import folder_summaries
 
     view = next(v for v in await folder_summaries(adapter) if v["id"] == folder_id)
     echo(format_folders([view]))
     folder = await adapter.get_folder(folder_id)
-    failed = [r for r in await adapter.files_in(folder) if r.status == FileStatus.FAILED]
+    records = await adapter.files_in(folder) if folder is not None else []
+    failed = [r for r in records if r.status == FileStatus.FAILED]
     for record in failed[:20]:
         echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
     if failed:
@@ -252,7 +235,7 @@ async def _folder_outcome(adapter: Any, folder_id: int) -> int:
     return EXIT_OK
 
 
-async def _index(services: Any, args: argparse.Namespace) -> int:
+async def _index(services: Services, args: argparse.Namespace) -> int:
     from msearch.media.scan import expand_paths
 
     monitoring = services.settings.file_monitoring
@@ -285,7 +268,7 @@ async def _index(services: Any, args: argparse.Namespace) -> int:
     return _summarise(outcomes, started_wall, time.perf_counter() - started)
 
 
-async def _retry(services: Any, args: argparse.Namespace) -> int:
+async def _retry(services: Services, args: argparse.Namespace) -> int:
     await services.orchestrator.wait_idle()  # files re-queued at start-up go first
     started_wall, started = time.time(), time.perf_counter()
     job, records = await services.orchestrator.retry(args.file_ids or None)
@@ -310,7 +293,7 @@ def _say_interrupted(finished: list[FileRecord], total: int, took: float) -> Non
     )
 
 
-async def _search(services: Any, args: argparse.Namespace) -> int:
+async def _search(services: Services, args: argparse.Namespace) -> int:
     options = _search_options(args)
     if args.image:
         hits = await services.searcher.by_image(args.image.read_bytes(), options)
@@ -321,47 +304,15 @@ async def _search(services: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _status(adapter: Any, settings: Settings, as_json: bool) -> int:
+async def _status(adapter: UnifiedDatabaseAdapter, settings: Settings, as_json: bool) -> int:
     from msearch.app.status import library_status
 
-    _print_status(await library_status(adapter, settings), as_json)
+    print_status(await library_status(adapter, settings), as_json)
     return EXIT_OK
 
 
-def _print_status(view: Any, as_json: bool) -> None:
-    """One rendering of the status, whether it came from the stores or a server."""
-    if as_json:
-        echo(json.dumps(view.to_json(), indent=2))
-        return
-    echo(f"data dir: {view.data_dir}")
-    model = view.index_model
-    echo(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
-    for engine in view.engines:
-        if engine.kind != "visual":
-            echo(f"  {engine.kind}: {engine.model} ({engine.dim}-d), {engine.vectors} vectors")
-    echo("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(view.files.items())) or "none"))
-    echo(f"vectors:  {view.vectors}")
-    if view.skipped:
-        echo(f"skipped:  {format_reasons(view.skipped)} (not media msearch indexes)")
-    if view.folders:
-        echo("watched folders:")
-        echo(format_folders(view.folders))
-    for failed in view.failed:
-        echo(f"  failed  {failed.path}: [{failed.code}] {failed.message}")
-
-
-def _confirmed(args: argparse.Namespace) -> bool:
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        echo_err("refusing to reset without --yes (no terminal to ask)")
-        return False
-    answer = input(f"reset '{args.reset_type}'? originals are not touched [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
-
-
-async def _reset(adapter: Any, args: argparse.Namespace) -> int:
-    if not _confirmed(args):
+async def _reset(adapter: UnifiedDatabaseAdapter, args: argparse.Namespace) -> int:
+    if not confirmed(args):
         return EXIT_USAGE
     removed = await adapter.reset(args.reset_type)
     echo(f"reset {args.reset_type}: " + ", ".join(f"{k}={v}" for k, v in removed.items()))
@@ -369,141 +320,4 @@ async def _reset(adapter: Any, args: argparse.Namespace) -> int:
         echo(
             "files are queued and are re-indexed when 'msearch serve' or 'msearch index' runs next"
         )
-    return EXIT_OK
-
-
-def remote(args: argparse.Namespace, settings: Settings) -> int:
-    from msearch.client import ServerClient
-
-    client = ServerClient(args.server, args.api_key or settings.api.api_key)
-    try:
-        if args.command == "index":
-            return _remote_index(client, args)
-        if args.command == "retry":
-            body = {"file_ids": args.file_ids} if args.file_ids else None
-            job = client.request("POST", "/api/v1/files/retry", json=body)
-            if job["job_id"] is None:
-                echo("no failed files to retry")
-                return EXIT_OK
-            return _follow_job(client, job, args)
-        if args.command == "search":
-            return _remote_search(client, args)
-        if args.command == "folders":
-            return _remote_folders(client, args)
-        if args.command == "status":
-            from msearch.app.status import StatusView
-
-            if not args.json:
-                health = client.request("GET", "/health")
-                echo(f"server:   {args.server} ({health['status']})")
-            view = StatusView.from_json(client.request("GET", "/api/v1/system/status"))
-            _print_status(view, args.json)
-            return EXIT_OK
-        if not _confirmed(args):
-            return EXIT_USAGE
-        echo(
-            json.dumps(
-                client.request(
-                    "POST", "/api/v1/system/reset", json={"reset_type": args.reset_type}
-                ),
-                indent=2,
-            )
-        )
-        return EXIT_OK
-    finally:
-        client.close()
-
-
-def _remote_index(client: Any, args: argparse.Namespace) -> int:
-    paths = [str(p.expanduser().resolve()) for p in args.paths]
-    job = client.request("POST", "/api/v1/files/batch-process", json={"paths": paths})
-    return _follow_job(client, job, args)
-
-
-def _follow_job(client: Any, job: dict[str, Any], args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    bar = tqdm(
-        total=len(job["files"]), unit="file", disable=args.no_progress or None, file=sys.stderr
-    )
-    while True:
-        state = client.request("GET", job["status_url"])
-        bar.update(state["done"] - bar.n)
-        if state["status"] == "finished":
-            break
-        time.sleep(0.5)
-    bar.close()
-    failed, skipped = state["failed"], state.get("skipped", 0)
-    indexed = state["done"] - failed - skipped
-    echo(
-        f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
-        f"{indexed} indexed, {failed} failed, {skipped} skipped"
-    )
-    return _exit_code(state["total"], indexed, failed, skipped)
-
-
-def _remote_folders(client: Any, args: argparse.Namespace) -> int:
-    command = args.folders_command
-    if command == "list":
-        folders = client.request("GET", "/api/v1/folders")["folders"]
-        echo(json.dumps({"folders": folders}, indent=2) if args.json else format_folders(folders))
-        return EXIT_OK
-    if command == "remove":
-        removed = client.request(
-            "DELETE",
-            f"/api/v1/folders/{args.folder_id}",
-            params={"keep_files": str(args.keep_files).lower()},
-        )
-        echo(f"stopped watching {removed['path']}; {removed['files_removed']} files left the index")
-        return EXIT_OK
-    if command == "add":
-        view = client.request(
-            "POST",
-            "/api/v1/folders",
-            json={
-                "path": str(args.path.expanduser().resolve()),
-                "recursive": not args.no_recursive,
-            },
-        )
-    else:
-        view = client.request("POST", f"/api/v1/folders/{args.folder_id}/rescan")
-    bar = tqdm(
-        total=view["counts"]["total"],
-        unit="file",
-        disable=args.no_progress or None,
-        file=sys.stderr,
-    )
-    while view["scanning"] or view["pending_changes"] or view["counts"]["queued"]:
-        time.sleep(0.5)
-        view = next(
-            v for v in client.request("GET", "/api/v1/folders")["folders"] if v["id"] == view["id"]
-        )
-        counts = view["counts"]
-        bar.total = counts["total"]
-        bar.update(counts["indexed"] + counts["failed"] - bar.n)
-    bar.close()
-    echo(format_folders([view]))
-    if view["counts"]["failed"]:
-        return EXIT_PARTIAL if view["counts"]["indexed"] else EXIT_FAILED
-    return EXIT_OK
-
-
-def _remote_search(client: Any, args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"limit": args.limit, "offset": args.offset}
-    if args.media_types:
-        options["media_types"] = args.media_types
-    if args.folder:
-        options["folder"] = args.folder
-    if args.min_score is not None:
-        options["min_score"] = args.min_score
-    if args.image:
-        form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in options.items()}
-        with args.image.open("rb") as fh:
-            body = client.request(
-                "POST", "/api/v1/search/image", data=form, files={"file": (args.image.name, fh)}
-            )
-    elif args.query:
-        body = client.request("POST", "/api/v1/search/text", json={"query": args.query, **options})
-    else:
-        raise InvalidRequest("give a text query or --image FILE")
-    echo(json.dumps(body, indent=2) if args.json else format_results(body["results"]))
     return EXIT_OK

@@ -1,0 +1,115 @@
+"""What the command line prints and the exit codes it chooses: shared by the local and
+the remote backend, so both say the same thing the same way."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from msearch.app.status import StatusView
+from msearch.store.records import FileRecord, skip_reason
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def echo(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def echo_err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def format_results(results: list[dict[str, Any]]) -> str:
+    if not results:
+        return "no results"
+    lines = [f"{'#':>3}  {'score':>6}  {'type':<5}  path"]
+    for rank, hit in enumerate(results, start=1):
+        scene = hit.get("scene")
+        where = f"  @ {scene['start']:.1f}-{scene['end']:.1f}s" if scene else ""
+        lines.append(
+            f"{rank:>3}  {hit['score']:>6.3f}  {hit['media_type'] or '?':<5}  {hit['path']}{where}"
+        )
+    return "\n".join(lines)
+
+
+def format_folders(folders: list[dict[str, Any]]) -> str:
+    if not folders:
+        return "no watched folders (add one with 'msearch folders add DIR')"
+    lines = [
+        f"{'id':>3}  {'indexed':>7}  {'queued':>6}  {'failed':>6}  {'skipped':>7}  "
+        f"{'watching':<8}  path"
+    ]
+    for folder in folders:
+        counts = folder["counts"]
+        notes = [] if folder["recursive"] else ["not recursive"]
+        if not folder.get("present", True):
+            notes.append("NOT THERE")
+        lines.append(
+            f"{folder['id']:>3}  {counts['indexed']:>7}  {counts['queued']:>6}  "
+            f"{counts['failed']:>6}  {counts.get('skipped', 0):>7}  "
+            f"{folder.get('watching') or '-':<8}  "
+            f"{folder['path']}" + (f"  ({', '.join(notes)})" if notes else "")
+        )
+    return "\n".join(lines)
+
+
+def format_reasons(reasons: dict[str, int]) -> str:
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{reason} ×{count}" for reason, count in ordered)
+
+
+def skipped_summary(records: list[FileRecord]) -> str:
+    """``.txt ×3, .docx ×1, unsupported_media ×1`` (what msearch left out, by kind)."""
+    reasons: dict[str, int] = {}
+    for record in records:
+        reason = skip_reason(record.path, record.error_code)
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return format_reasons(reasons)
+
+
+def exit_code(total: int, indexed: int, failed: int, skipped: int) -> int:
+    """The same for a local run and one through a server."""
+    if skipped and skipped == total:
+        echo_err(
+            "none of these files is media msearch indexes (file_monitoring."
+            "file_extensions lists the types)"
+        )
+        return EXIT_FAILED
+    if failed:
+        return EXIT_PARTIAL if indexed else EXIT_FAILED
+    return EXIT_OK
+
+
+def print_status(view: StatusView, as_json: bool) -> None:
+    """One rendering of the status, whether it came from the stores or a server."""
+    if as_json:
+        echo(json.dumps(view.to_json(), indent=2))
+        return
+    echo(f"data dir: {view.data_dir}")
+    model = view.index_model
+    echo(f"model:    {model['id']} ({model['dim']}-d)" if model else "model:    (no index yet)")
+    for engine in view.engines:
+        if engine.kind != "visual":
+            echo(f"  {engine.kind}: {engine.model} ({engine.dim}-d), {engine.vectors} vectors")
+    echo("files:    " + (", ".join(f"{n} {s}" for s, n in sorted(view.files.items())) or "none"))
+    echo(f"vectors:  {view.vectors}")
+    if view.skipped:
+        echo(f"skipped:  {format_reasons(view.skipped)} (not media msearch indexes)")
+    if view.folders:
+        echo("watched folders:")
+        echo(format_folders(view.folders))
+    for failed in view.failed:
+        echo(f"  failed  {failed.path}: [{failed.code}] {failed.message}")
+
+
+def confirmed(args: argparse.Namespace) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        echo_err("refusing to reset without --yes (no terminal to ask)")
+        return False
+    answer = input(f"reset '{args.reset_type}'? originals are not touched [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
