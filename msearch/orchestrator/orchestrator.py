@@ -257,15 +257,13 @@ class ProcessingOrchestrator:
                     id=uuid.uuid4().hex, path=str(path), folder=str(path.parent)
                 )
                 snapshot = replace(record, scenes=list(record.scenes)) if previous else None
-                record.status = FileStatus.QUEUED
-                record.progress = 0.0
                 to_save.append(record)
                 work = _Work(record.id, path, snapshot, job_id, loop.create_future())
                 self._pending[record.id] = work
                 new_work.append(work)
                 records.append(record)
                 futures.append(work.done)
-            await self._adapter.save_files(to_save)
+            await self._adapter.mark_queued(to_save)
             if job is not None:
                 job.total = len(records)
                 await self._adapter.create_job(job, [r.id for r in records])
@@ -316,8 +314,7 @@ class ProcessingOrchestrator:
         record = await self._adapter.get_file(work.file_id)
         if record is None:  # deleted or reset while queued
             raise MSearchError(f"file {work.file_id} was removed before processing")
-        await self._adapter.set_status(record.id, FileStatus.PROCESSING, progress=0.0)
-        record.status = FileStatus.PROCESSING
+        await self._adapter.mark_processing(record)
         ctx = ProcessingContext(path=work.path, record=record, previous=work.previous)
         failed = False
         self._progress.started(record.id)
@@ -391,9 +388,9 @@ class ProcessingOrchestrator:
         """An unchanged file keeps its vectors; only size/mtime may be refreshed."""
         assert ctx.previous is not None
         kept = ctx.previous
-        kept.size, kept.mtime = ctx.record.size or kept.size, ctx.record.mtime or kept.mtime
-        kept.status, kept.progress = FileStatus.INDEXED, 1.0
-        await self._adapter.save_file(kept)
+        await self._adapter.keep_indexed(
+            kept, size=ctx.record.size or kept.size, mtime=ctx.record.mtime or kept.mtime
+        )
 
     async def _idle_hook(self) -> None:
         if self.on_idle is None:

@@ -349,6 +349,25 @@ class UnifiedDatabaseAdapter:
             record.status, record.progress = FileStatus.INDEXED, 1.0
         await self._metadata.save_files(records)
 
+    # The file-status lifecycle, all of it here: queued -> processing -> indexed | failed |
+    # skipped; queued again after a transient failure (mark_retrying) or when a change,
+    # a retry or a model switch asks for it; deleted on the way out (delete_file).
+
+    async def mark_queued(self, records: list[FileRecord]) -> None:
+        for record in records:
+            record.status, record.progress = FileStatus.QUEUED, 0.0
+        await self._metadata.save_files(records)
+
+    async def mark_processing(self, record: FileRecord) -> None:
+        await self._metadata.set_status(record.id, FileStatus.PROCESSING, progress=0.0)
+        record.status, record.progress = FileStatus.PROCESSING, 0.0
+
+    async def keep_indexed(self, record: FileRecord, *, size: int, mtime: float) -> None:
+        """An unchanged file keeps its vectors; only its size and mtime are refreshed."""
+        record.size, record.mtime = size, mtime
+        record.status, record.progress = FileStatus.INDEXED, 1.0
+        await self._metadata.save_file(record)
+
     async def mark_failed(self, record: FileRecord, code: str, message: str) -> None:
         """A file that cannot be indexed keeps no vectors: stale ones would find old
         content. What was learnt of it (size, mtime, type) is kept, so an unchanged bad
