@@ -24,6 +24,7 @@ from msearch.cli.output import (
     exit_code,
     format_folders,
     format_results,
+    print_reset,
     print_status,
     skipped_summary,
 )
@@ -180,7 +181,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 async def _folders_list(adapter: UnifiedDatabaseAdapter, as_json: bool) -> int:
     from msearch.watch.monitor import folder_summaries
 
-    folders = await folder_summaries(adapter)
+    # the server's view of a folder, as it is with no server watching it
+    folders = [
+        {**view, "watching": None, "scanning": False, "pending_changes": 0, "last_scan": None}
+        for view in await folder_summaries(adapter)
+    ]
     echo(json.dumps({"folders": folders}, indent=2) if as_json else format_folders(folders))
     return EXIT_OK
 
@@ -314,10 +319,5 @@ async def _status(adapter: UnifiedDatabaseAdapter, settings: Settings, as_json: 
 async def _reset(adapter: UnifiedDatabaseAdapter, args: argparse.Namespace) -> int:
     if not confirmed(args):
         return EXIT_USAGE
-    removed = await adapter.reset(args.reset_type)
-    echo(f"reset {args.reset_type}: " + ", ".join(f"{k}={v}" for k, v in removed.items()))
-    if args.reset_type == "index":
-        echo(
-            "files are queued and are re-indexed when 'msearch serve' or 'msearch index' runs next"
-        )
+    print_reset(args.reset_type, await adapter.reset(args.reset_type), served=False)
     return EXIT_OK

@@ -113,3 +113,14 @@ def confirmed(args: argparse.Namespace) -> bool:
         return False
     answer = input(f"reset '{args.reset_type}'? originals are not touched [y/N] ")
     return answer.strip().lower() in ("y", "yes")
+
+
+def print_reset(reset_type: str, removed: dict[str, int], *, served: bool) -> None:
+    echo(f"reset {reset_type}: " + ", ".join(f"{k}={v}" for k, v in removed.items()))
+    if reset_type == "index":
+        echo(
+            "files are queued and the server re-indexes them now"
+            if served
+            else "files are queued and are re-indexed when 'msearch serve' or 'msearch index' "
+            "runs next"
+        )

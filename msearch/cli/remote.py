@@ -21,6 +21,7 @@ from msearch.cli.output import (
     exit_code,
     format_folders,
     format_results,
+    print_reset,
     print_status,
 )
 from msearch.config import Settings
@@ -59,14 +60,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK
         if not confirmed(args):
             return EXIT_USAGE
-        echo(
-            json.dumps(
-                client.request(
-                    "POST", "/api/v1/system/reset", json={"reset_type": args.reset_type}
-                ),
-                indent=2,
-            )
-        )
+        reply = client.request("POST", "/api/v1/system/reset", json={"reset_type": args.reset_type})
+        print_reset(args.reset_type, reply["removed"], served=True)
         return EXIT_OK
     finally:
         client.close()
@@ -163,5 +158,6 @@ def _remote_search(client: ServerClient, args: argparse.Namespace) -> int:
         body = client.request("POST", "/api/v1/search/text", json={"query": args.query, **options})
     else:
         raise InvalidRequest("give a text query or --image FILE")
-    echo(json.dumps(body, indent=2) if args.json else format_results(body["results"]))
+    results = body["results"]  # the local command's JSON: the results alone
+    echo(json.dumps({"results": results}, indent=2) if args.json else format_results(results))
     return EXIT_OK

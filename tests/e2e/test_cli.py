@@ -135,28 +135,48 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path, serve
     assert "5 indexed" in run_cli(env, "status", "--server", server).stdout
 
 
-def test_status_is_one_view_locally_and_through_a_server(
+def test_commands_print_one_view_locally_and_through_a_server(
     env: dict[str, str], library: Path
 ) -> None:
-    """Same JSON, same lines (the remote one first names the server), same exit code."""
+    """status, search and folders list: the same JSON and the same lines either way (the
+    remote status first names the server), and the same exit codes."""
     indexed = run_cli(env, "index", str(library), "--no-progress")
     assert indexed.returncode == 3  # one broken file
     assert run_cli(env, "folders", "add", str(library)).returncode == 3  # it indexes too
-    local = run_cli(env, "status", "--json")
-    local_text = run_cli(env, "status")
+    commands = [
+        ("status", "--json"),
+        ("status",),
+        ("search", "red", "--limit", "3", "--json"),
+        ("search", "red", "--limit", "3"),
+        ("folders", "list", "--json"),
+    ]
+    local = [run_cli(env, *command) for command in commands]
     proc, url = start_server(env)
     try:
-        remote = run_cli(env, "status", "--server", url, "--json")
-        remote_text = run_cli(env, "status", "--server", url)
+        remote = [run_cli(env, *command, "--server", url) for command in commands]
     finally:
         stop_server(proc)
-    assert (local.returncode, remote.returncode) == (0, 0)
-    view = json.loads(local.stdout)
-    assert json.loads(remote.stdout) == view
+    assert [r.returncode for r in local] == [r.returncode for r in remote] == [0] * 5
+    status, status_text, hits, hits_text, folders = (r.stdout for r in local)
+    assert json.loads(remote[0].stdout) == json.loads(status)
+    view = json.loads(status)
     assert view["engines"][0]["kind"] == "visual" and view["engines"][0]["vectors"] == 5
     assert view["failed"][0]["code"] == "corrupt_media"
-    assert remote_text.stdout.splitlines()[0].startswith(f"server:   {url}")
-    assert remote_text.stdout.splitlines()[1:] == local_text.stdout.splitlines()
+    assert remote[1].stdout.splitlines()[0].startswith(f"server:   {url}")
+    assert remote[1].stdout.splitlines()[1:] == status_text.splitlines()
+    # the same hits (scores from two processes running one model: equal to 1e-5)
+    mine, theirs = json.loads(hits)["results"], json.loads(remote[2].stdout)["results"]
+    assert [(h["file_id"], h["kind"]) for h in mine] == [(h["file_id"], h["kind"]) for h in theirs]
+    assert all(abs(a["score"] - b["score"]) < 1e-5 for a, b in zip(mine, theirs, strict=True))
+    assert [sorted(h) for h in mine] == [sorted(h) for h in theirs]
+    assert [line.split()[-1] for line in remote[3].stdout.splitlines()] == [
+        line.split()[-1] for line in hits_text.splitlines()
+    ]
+    # folders: the same view; what is live (is a server watching, when did it scan) differs
+    live = ("watching", "last_scan")
+    strip = lambda views: [{k: v for k, v in f.items() if k not in live} for f in views]  # noqa: E731
+    assert strip(json.loads(remote[4].stdout)["folders"]) == strip(json.loads(folders)["folders"])
+    assert set(json.loads(remote[4].stdout)["folders"][0]) == set(json.loads(folders)["folders"][0])
 
 
 def test_folders_on_the_data_directory(env: dict[str, str], library: Path, tmp_path: Path) -> None:
