@@ -12,8 +12,8 @@ from msearch import __version__
 from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
 from msearch.api.schemas import ResetRequest
 from msearch.api.views import API
+from msearch.app.jobs import job_view
 from msearch.app.status import library_status
-from msearch.errors import NotFound
 from msearch.metrics import exposition
 
 router = APIRouter(tags=["system"])
@@ -59,7 +59,10 @@ async def health(services: ServicesDep) -> JSONResponse:
                 }
                 for switch in services.adapter.switches
             ],
-            "counts": {**await services.adapter.counts(), "queued": services.orchestrator.queued},
+            "counts": {
+                **await services.adapter.counts(vectors),
+                "queued": services.orchestrator.queued,
+            },
             "indexing": {"paused": disk.paused if (disk := services.orchestrator.disk) else None},
         }
     )
@@ -80,19 +83,8 @@ async def metrics(services: ServicesDep) -> PlainTextResponse:
 
 @router.get(f"{API}/jobs/{{job_id}}", dependencies=[ReadAccess])
 async def job_status(job_id: str, services: ServicesDep) -> dict[str, Any]:
-    job = await services.adapter.get_job(job_id)
-    if job is None:
-        raise NotFound(f"no job with id {job_id}")
-    return {
-        "job_id": job.id,
-        "status": job.status,
-        "total": job.total,
-        "done": job.done,
-        "failed": job.failed,
-        # of the files done and not failed: those that are not media msearch indexes
-        "skipped": (await services.adapter.job_file_counts(job.id)).get("skipped", 0),
-        "progress": job.done / job.total if job.total else 1.0,
-    }
+    """What ``msearch index`` and ``retry`` print: progress, and once finished the outcome."""
+    return (await job_view(services.adapter, job_id)).to_json()
 
 
 @router.get(f"{API}/system/status", dependencies=[ReadAccess])

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from msearch.app.jobs import JobView, job_view
 from msearch.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -21,17 +22,16 @@ from msearch.cli.output import (
     confirmed,
     echo,
     echo_err,
-    exit_code,
     format_folders,
     format_results,
+    print_job,
     print_reset,
     print_status,
-    skipped_summary,
 )
 from msearch.config import Settings
 from msearch.datadir import DataDirLock
 from msearch.errors import InvalidRequest
-from msearch.store.records import FileRecord, FileStatus
+from msearch.store.records import FileStatus
 
 if TYPE_CHECKING:  # imported on use at run time: `msearch --help` stays fast
     from msearch.search import SearchOptions
@@ -104,28 +104,13 @@ async def _demo_index(settings: Settings, library: Path) -> int:
     try:
         monitoring = settings.file_monitoring
         paths = list(iter_media_files(library, monitoring.file_extensions, monitoring.ignore))
-        started_wall, started = time.time(), time.perf_counter()
-        outcomes = await services.orchestrator.batch_process_files(paths)
-        return _summarise(outcomes, started_wall, time.perf_counter() - started)
+        started = time.perf_counter()
+        job, records = await services.orchestrator.submit_batch(paths)
+        await services.orchestrator.wait_for_files([r.id for r in records])
+        view = await job_view(services.adapter, job.id)
+        return print_job(view, time.perf_counter() - started, as_json=False)
     finally:
         await services.aclose()
-
-
-def _summarise(records: list[FileRecord], started_wall: float, took: float) -> int:
-    indexed = [r for r in records if r.status == FileStatus.INDEXED]
-    fresh = [r for r in indexed if (r.indexed_at or 0) >= started_wall]
-    failed = [r for r in records if r.status == FileStatus.FAILED]
-    skipped = [r for r in records if r.status == FileStatus.SKIPPED]
-    echo(
-        f"{len(records)} files in {took:.1f}s: {len(fresh)} indexed, "
-        f"{len(indexed) - len(fresh)} unchanged, {len(failed)} failed, "
-        f"{len(skipped)} skipped"
-    )
-    if skipped:
-        echo(f"  skipped (not media msearch indexes): {skipped_summary(skipped)}")
-    for record in failed:
-        echo(f"  failed  {record.path}: [{record.error_code}] {record.error}")
-    return exit_code(len(records), len(indexed), len(failed), len(skipped))
 
 
 def _search_options(args: argparse.Namespace) -> SearchOptions:
@@ -254,46 +239,52 @@ async def _index(services: Services, args: argparse.Namespace) -> int:
         echo_err("no files found (hidden and ignored names are left out: file_monitoring.ignore)")
         return EXIT_FAILED
     await services.orchestrator.wait_idle()  # files re-queued at start-up go first
-    started_wall, started = time.time(), time.perf_counter()
-    bar = tqdm(total=len(paths), unit="file", disable=args.no_progress or None, file=sys.stderr)
-    finished: list[FileRecord] = []
-
-    def done(record: FileRecord) -> None:
-        finished.append(record)
-        bar.update(1)
-
-    try:
-        outcomes = await services.orchestrator.batch_process_files(paths, on_done=done)
-    except asyncio.CancelledError:  # Ctrl-C
-        bar.close()
-        _say_interrupted(finished, len(paths), time.perf_counter() - started)
-        raise
-    bar.close()
-    await services.orchestrator.wait_idle()
-    return _summarise(outcomes, started_wall, time.perf_counter() - started)
+    started = time.perf_counter()
+    job, records = await services.orchestrator.submit_batch(paths)
+    return await _follow_job(services, job.id, [r.id for r in records], args, started)
 
 
 async def _retry(services: Services, args: argparse.Namespace) -> int:
     await services.orchestrator.wait_idle()  # files re-queued at start-up go first
-    started_wall, started = time.time(), time.perf_counter()
+    started = time.perf_counter()
     job, records = await services.orchestrator.retry(args.file_ids or None)
     if job is None:
         echo("no failed files to retry")
         return EXIT_OK
-    bar = tqdm(total=len(records), unit="file", disable=args.no_progress or None, file=sys.stderr)
-    await services.orchestrator.wait_for_files([r.id for r in records])
-    bar.update(len(records))
+    return await _follow_job(services, job.id, [r.id for r in records], args, started)
+
+
+async def _follow_job(
+    services: Services,
+    job_id: str,
+    file_ids: list[str],
+    args: argparse.Namespace,
+    started: float,
+) -> int:
+    """Shows the job's progress until its files are done, then what it came to."""
+    bar = tqdm(total=len(file_ids), unit="file", disable=args.no_progress or None, file=sys.stderr)
+    finishing = asyncio.ensure_future(services.orchestrator.wait_for_files(file_ids))
+    view = await job_view(services.adapter, job_id)
+    try:
+        while not finishing.done():
+            await asyncio.wait([finishing], timeout=0.2)
+            view = await job_view(services.adapter, job_id)
+            bar.update(view.done - bar.n)
+    except asyncio.CancelledError:  # Ctrl-C
+        finishing.cancel()
+        bar.close()
+        _say_interrupted(view, time.perf_counter() - started)
+        raise
     bar.close()
-    outcomes = await services.adapter.get_files([r.id for r in records])
-    return _summarise(list(outcomes.values()), started_wall, time.perf_counter() - started)
+    await services.orchestrator.wait_idle()
+    view = await job_view(services.adapter, job_id)
+    return print_job(view, time.perf_counter() - started, args.json)
 
 
-def _say_interrupted(finished: list[FileRecord], total: int, took: float) -> None:
-    indexed = sum(1 for r in finished if r.status == FileStatus.INDEXED)
-    failed = sum(1 for r in finished if r.status == FileStatus.FAILED)
+def _say_interrupted(view: JobView, took: float) -> None:
     echo_err(
-        f"\ninterrupted after {took:.1f}s: {indexed} indexed, {failed} failed; "
-        f"the other {total - len(finished)} of {total} files stay queued and resume "
+        f"\ninterrupted after {took:.1f}s: {view.done - view.failed} done, {view.failed} failed; "
+        f"the other {view.total - view.done} of {view.total} files stay queued and resume "
         "when 'msearch index' or 'msearch serve' next runs"
     )
 

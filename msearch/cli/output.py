@@ -8,8 +8,8 @@ import json
 import sys
 from typing import Any
 
+from msearch.app.jobs import JobView
 from msearch.app.status import StatusView
-from msearch.store.records import FileRecord, skip_reason
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -61,25 +61,31 @@ def format_reasons(reasons: dict[str, int]) -> str:
     return ", ".join(f"{reason} ×{count}" for reason, count in ordered)
 
 
-def skipped_summary(records: list[FileRecord]) -> str:
-    """``.txt ×3, .docx ×1, unsupported_media ×1`` (what msearch left out, by kind)."""
-    reasons: dict[str, int] = {}
-    for record in records:
-        reason = skip_reason(record.path, record.error_code)
-        reasons[reason] = reasons.get(reason, 0) + 1
-    return format_reasons(reasons)
-
-
-def exit_code(total: int, indexed: int, failed: int, skipped: int) -> int:
-    """The same for a local run and one through a server."""
-    if skipped and skipped == total:
+def print_job(view: JobView, took: float, as_json: bool) -> int:
+    """What an index or retry job came to, and its exit code: the same for a local run
+    and one through a server."""
+    if as_json:
+        echo(json.dumps(view.to_json(), indent=2))
+    else:
+        echo(
+            f"{view.total} files in {took:.1f}s: {view.indexed - view.unchanged} indexed, "
+            f"{view.unchanged} unchanged, {view.failed} failed, {view.skipped} skipped"
+        )
+        if view.skipped_reasons:
+            reasons = format_reasons(view.skipped_reasons)
+            echo(f"  skipped (not media msearch indexes): {reasons}")
+        for failed in view.failures:
+            echo(f"  failed  {failed.path}: [{failed.code}] {failed.message}")
+        if view.failed > len(view.failures):
+            echo(f"  ... {view.failed - len(view.failures)} more failed: see 'msearch status'")
+    if view.nothing_indexable:
         echo_err(
             "none of these files is media msearch indexes (file_monitoring."
             "file_extensions lists the types)"
         )
         return EXIT_FAILED
-    if failed:
-        return EXIT_PARTIAL if indexed else EXIT_FAILED
+    if view.failed:
+        return EXIT_PARTIAL if view.indexed else EXIT_FAILED
     return EXIT_OK
 
 

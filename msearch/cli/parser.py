@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a media file or a folder (searched recursively)",
     )
     progress(index)
+    as_json(index)
     remote(index)
 
     retry = command("retry", "process failed files again (after fixing the cause)")
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     which.add_argument("--all", action="store_true", help="every failed file")
     progress(retry)
+    as_json(retry)
     remote(retry)
 
     search = command("search", "search by text or by example image")

@@ -18,9 +18,9 @@ from msearch.cli.output import (
     EXIT_USAGE,
     confirmed,
     echo,
-    exit_code,
     format_folders,
     format_results,
+    print_job,
     print_reset,
     print_status,
 )
@@ -74,24 +74,20 @@ def _remote_index(client: ServerClient, args: argparse.Namespace) -> int:
 
 
 def _follow_job(client: ServerClient, job: dict[str, Any], args: argparse.Namespace) -> int:
+    from msearch.app.jobs import JobView
+
     started = time.perf_counter()
     bar = tqdm(
         total=len(job["files"]), unit="file", disable=args.no_progress or None, file=sys.stderr
     )
     while True:
-        state = client.request("GET", job["status_url"])
-        bar.update(state["done"] - bar.n)
-        if state["status"] == "finished":
+        view = JobView.from_json(client.request("GET", job["status_url"]))
+        bar.update(view.done - bar.n)
+        if view.finished:
             break
         time.sleep(0.5)
     bar.close()
-    failed, skipped = state["failed"], state.get("skipped", 0)
-    indexed = state["done"] - failed - skipped
-    echo(
-        f"{state['total']} files in {time.perf_counter() - started:.1f}s: "
-        f"{indexed} indexed, {failed} failed, {skipped} skipped"
-    )
-    return exit_code(state["total"], indexed, failed, skipped)
+    return print_job(view, time.perf_counter() - started, args.json)
 
 
 def _remote_folders(client: ServerClient, args: argparse.Namespace) -> int:

@@ -448,6 +448,12 @@ class UnifiedDatabaseAdapter:
     async def job_file_counts(self, job_id: str) -> dict[str, int]:
         return await self._metadata.job_file_counts(job_id)
 
+    async def job_files(self, job_id: str, status: str, limit: int) -> list[FileRecord]:
+        return await self._metadata.job_files(job_id, status, limit)
+
+    async def job_unchanged(self, job_id: str, since: float) -> int:
+        return await self._metadata.job_unchanged(job_id, since)
+
     # folders and listings: what the watcher, the CLI and the API ask of the metadata ------
 
     async def list_folders(self) -> list[FolderRecord]:
@@ -484,8 +490,8 @@ class UnifiedDatabaseAdapter:
     async def status_counts(self, folder: FolderRecord | None = None) -> dict[str, int]:
         return await self._metadata.status_counts(folder)
 
-    async def skipped_reasons(self) -> dict[str, int]:
-        return await self._metadata.skipped_reasons()
+    async def skipped_reasons(self, job_id: str | None = None) -> dict[str, int]:
+        return await self._metadata.skipped_reasons(job_id)
 
     async def status_type_counts(self) -> dict[tuple[str, str], int]:
         return await self._metadata.status_type_counts()
@@ -560,11 +566,15 @@ class UnifiedDatabaseAdapter:
 
     # health and maintenance ------------------------------------------------------------
 
-    async def counts(self) -> dict[str, Any]:
+    async def counts(self, vectors: dict[str, int] | None = None) -> dict[str, Any]:
+        """Files by status and type, and the visual vectors (from ``vectors``, the
+        ``vector_counts`` a caller already has, rather than counted twice)."""
         return {
             "files": await self._metadata.status_counts(),
             "indexed_by_type": await self._metadata.media_type_counts(),
-            "vectors": await self._vectors.count(self.collection),
+            "vectors": vectors[VISUAL]
+            if vectors is not None and VISUAL in vectors
+            else await self._vectors.count(self.collection),
         }
 
     async def vector_counts(self) -> dict[str, int]:

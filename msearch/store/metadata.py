@@ -401,12 +401,20 @@ class MetadataStore:
             )
         return {str(status): int(n) for status, n in rows}
 
-    async def skipped_reasons(self) -> dict[str, int]:
-        """Why files were skipped, most common first: ``.txt`` (a type msearch does not
-        index), or the error code (``unsupported_media``: not media, whatever its name)."""
-        rows = await self._fetchall(
-            "SELECT path, error_code FROM files WHERE status = 'skipped'", []
-        )
+    async def skipped_reasons(self, job_id: str | None = None) -> dict[str, int]:
+        """Why files (of the library, or of one job) were skipped, most common first:
+        ``.txt`` (a type msearch does not index), or the error code (``unsupported_media``:
+        not media, whatever its name)."""
+        if job_id is None:
+            rows = await self._fetchall(
+                "SELECT path, error_code FROM files WHERE status = 'skipped'", []
+            )
+        else:
+            rows = await self._fetchall(
+                "SELECT f.path, f.error_code FROM job_files jf JOIN files f "
+                "ON f.id = jf.file_id WHERE jf.job_id = ? AND f.status = 'skipped'",
+                [job_id],
+            )
         reasons: dict[str, int] = {}
         for path, code in rows:
             reason = skip_reason(str(path), code)
@@ -534,6 +542,25 @@ class MetadataStore:
             [job_id],
         )
         return {str(status): int(n) for status, n in rows}
+
+    async def job_files(self, job_id: str, status: str, limit: int) -> list[FileRecord]:
+        """Some of a job's files in one status (its failures, to show them)."""
+        columns = ",".join(f"f.{c}" for c in _FILE_COLUMNS)
+        rows = await self._fetchall(
+            f"SELECT {columns} FROM job_files jf JOIN files f ON f.id = jf.file_id "
+            "WHERE jf.job_id = ? AND f.status = ? ORDER BY f.path LIMIT ?",
+            [job_id, status, limit],
+        )
+        return await self._with_scenes([_row_to_file(r) for r in rows])
+
+    async def job_unchanged(self, job_id: str, since: float) -> int:
+        """A job's indexed files that were already indexed before it began."""
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM job_files jf JOIN files f ON f.id = jf.file_id "
+            "WHERE jf.job_id = ? AND f.status = 'indexed' AND f.indexed_at < ?",
+            [job_id, since],
+        )
+        return int(row[0]) if row else 0
 
     async def record_job_progress(self, job_id: str, *, failed: bool) -> None:
         async with self._write() as db:

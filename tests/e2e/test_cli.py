@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,7 +118,7 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path, serve
     assert second.returncode == 1 and second.stderr.count("\n") == 1, second.stderr
     assert f"running msearch server at {server}" in second.stderr
     indexed = run_cli(env, "index", str(library), "--server", server, "--no-progress")
-    assert indexed.returncode == 3 and "5 indexed, 1 failed" in indexed.stdout
+    assert indexed.returncode == 3 and "5 indexed, 0 unchanged, 1 failed" in indexed.stdout
     documents = library / "documents"
     documents.mkdir()
     (documents / "a.txt").write_text("words")
@@ -138,8 +139,8 @@ def test_remote_mode_and_data_dir_lock(env: dict[str, str], library: Path, serve
 def test_commands_print_one_view_locally_and_through_a_server(
     env: dict[str, str], library: Path
 ) -> None:
-    """status, search and folders list: the same JSON and the same lines either way (the
-    remote status first names the server), and the same exit codes."""
+    """status, search, folders list, index and retry: the same JSON and the same lines
+    either way (the remote status first names the server), and the same exit codes."""
     indexed = run_cli(env, "index", str(library), "--no-progress")
     assert indexed.returncode == 3  # one broken file
     assert run_cli(env, "folders", "add", str(library)).returncode == 3  # it indexes too
@@ -149,6 +150,9 @@ def test_commands_print_one_view_locally_and_through_a_server(
         ("search", "red", "--limit", "3", "--json"),
         ("search", "red", "--limit", "3"),
         ("folders", "list", "--json"),
+        ("index", str(library), "--no-progress", "--json"),
+        ("retry", "--all", "--no-progress", "--json"),
+        ("index", str(library), "--no-progress"),
     ]
     local = [run_cli(env, *command) for command in commands]
     proc, url = start_server(env)
@@ -156,8 +160,20 @@ def test_commands_print_one_view_locally_and_through_a_server(
         remote = [run_cli(env, *command, "--server", url) for command in commands]
     finally:
         stop_server(proc)
-    assert [r.returncode for r in local] == [r.returncode for r in remote] == [0] * 5
-    status, status_text, hits, hits_text, folders = (r.stdout for r in local)
+    codes = [0] * 5 + [3, 1, 3]  # the broken file fails again (alone, for retry)
+    assert [r.returncode for r in local] == [r.returncode for r in remote] == codes
+    # a job: the same view but for its id; the same lines but for the time taken
+    for mine, theirs in ((local[5], remote[5]), (local[6], remote[6])):
+        job, served_job = json.loads(mine.stdout), json.loads(theirs.stdout)
+        assert job.pop("job_id") != served_job.pop("job_id")
+        assert job == served_job
+    job = json.loads(local[5].stdout)
+    assert (job["total"], job["indexed"], job["unchanged"], job["failed"]) == (6, 5, 5, 1)
+    assert job["failures"][0]["code"] == "corrupt_media" and job["status"] == "finished"
+    untimed = lambda text: re.sub(r"in [0-9.]+s", "in Ts", text)  # noqa: E731
+    assert untimed(local[7].stdout) == untimed(remote[7].stdout)
+    assert "0 indexed, 5 unchanged, 1 failed" in local[7].stdout
+    status, status_text, hits, hits_text, folders = (r.stdout for r in local[:5])
     assert json.loads(remote[0].stdout) == json.loads(status)
     view = json.loads(status)
     assert view["engines"][0]["kind"] == "visual" and view["engines"][0]["vectors"] == 5
