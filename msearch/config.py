@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -100,6 +107,14 @@ class FileMonitoringSettings(BaseModel):
             ".webm",
             ".avi",
             ".m4v",
+            ".wav",
+            ".flac",
+            ".mp3",
+            ".ogg",
+            ".oga",
+            ".opus",
+            ".m4a",
+            ".aac",
         ]
     )
     debounce_ms: int = Field(default=1000, ge=0)
@@ -134,6 +149,39 @@ class VideoSettings(BaseModel):
     max_scene_seconds: float = Field(default=30.0, gt=0)
 
 
+DEFAULT_AUDIO_MODEL = "laion/clap-htsat-unfused"
+
+
+class AudioSettings(BaseModel):
+    """Sound search: a CLAP model beside the visual one, on audio files and the soundtrack
+    of videos. It runs on embedding's device, dtype and timeout."""
+
+    enabled: bool = True
+    model: str = DEFAULT_AUDIO_MODEL
+    window_seconds: float = Field(default=10.0, gt=0, le=60)
+    hop_seconds: float = Field(default=5.0, gt=0, le=60)
+    batch_size: int = Field(default=8, ge=1, le=256)
+
+    @field_validator("model")
+    @classmethod
+    def _local_model_exists(cls, value: str) -> str:
+        if value.startswith(("/", "./", "../", "~")) and not Path(value).expanduser().is_dir():
+            raise ValueError(f"there is no model directory at {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _hop_within_window(self) -> AudioSettings:
+        if self.hop_seconds > self.window_seconds:
+            raise ValueError("audio.hop_seconds must not exceed audio.window_seconds")
+        return self
+
+    def engine_settings(self, embedding: EmbeddingSettings) -> EmbeddingSettings:
+        """The in-process engine's settings for the sound model."""
+        return embedding.model_copy(
+            update={"model": self.model, "url": None, "batch_size": self.batch_size}
+        )
+
+
 class EnhancementSettings(BaseModel):
     enabled: bool = False
     min_side: int = Field(default=256, ge=1)
@@ -159,6 +207,7 @@ class Settings(BaseSettings):
     file_monitoring: FileMonitoringSettings = Field(default_factory=FileMonitoringSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
+    audio: AudioSettings = Field(default_factory=AudioSettings)
     enhancement: EnhancementSettings = Field(default_factory=EnhancementSettings)
 
     @classmethod

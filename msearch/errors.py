@@ -89,6 +89,13 @@ class ImageRejected(EmbeddingError):
     http_status = 422
 
 
+class AudioRejected(EmbeddingError):
+    """The model's feature extractor refuses this sound; the engine itself is fine."""
+
+    code = "audio_not_embeddable"
+    http_status = 422
+
+
 class StoreError(MSearchError):
     code = "store_error"
     http_status = 503

@@ -13,7 +13,7 @@ from functools import partial
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.registry import EngineKind, EngineRegistry, QueryKind
-from msearch.errors import InvalidRequest, NotFound
+from msearch.errors import InvalidRequest, ModelUnavailable, MSearchError, NotFound
 from msearch.media.images import decode_image
 from msearch.metrics import SEARCH_SECONDS, timed
 from msearch.store.adapter import StoredHit, UnifiedDatabaseAdapter
@@ -40,6 +40,8 @@ class SearchOptions:
     limit: int = 20
     offset: int = 0
     media_types: tuple[str, ...] = ()
+    # the kinds of engine asked (``visual``, ``audio``); all that read the query when empty
+    modalities: tuple[str, ...] = ()
     folder: str | None = None
     min_score: float | None = None
     taken_after: datetime | None = None
@@ -90,13 +92,31 @@ class Searcher:
         )
 
     def _engines_for(
-        self, query: QueryKind
+        self, query: QueryKind, options: SearchOptions
     ) -> tuple[list[tuple[EngineKind, EmbeddingEngine]], dict[EngineKind, str]]:
-        """The engines a query goes to, and the collection each searches: taken together,
-        so that a model switch meanwhile cannot pair one model's vector with another's
-        collection."""
-        engines = self._engines.reading(query)
+        """The engines a query goes to (of the modalities asked for), and the collection
+        each searches: taken together, so that a model switch meanwhile cannot pair one
+        model's vector with another's collection."""
+        engines = [
+            (kind, engine)
+            for kind, engine in self._engines.reading(query)
+            if not options.modalities or kind in options.modalities
+        ]
+        if not engines:
+            raise self._nothing_reads(query, options)
         return engines, {kind: self._adapter.serving_collection(kind) for kind, _ in engines}
+
+    def _nothing_reads(self, query: QueryKind, options: SearchOptions) -> MSearchError:
+        off = self._engines.unavailable
+        reasons = [
+            f"{kind} search is off ({off[k]})"
+            for kind in options.modalities
+            if (k := EngineKind(kind)) in off
+        ]
+        if reasons:
+            return ModelUnavailable("; ".join(reasons))
+        asked = ", ".join(options.modalities) or "any"
+        return InvalidRequest(f"no engine of modality {asked} reads {query} queries")
 
     async def _ask(
         self,
@@ -159,7 +179,7 @@ class Searcher:
             raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
         _check_page(options)
         with timed(SEARCH_SECONDS, "text"):
-            engines, collections = self._engines_for(QueryKind.TEXT)
+            engines, collections = self._engines_for(QueryKind.TEXT, options)
             vectors = await asyncio.gather(*(self._text_vector(k, e, query) for k, e in engines))
             kinds = [kind for kind, _ in engines]
             return await self._ask(dict(zip(kinds, vectors, strict=True)), options, collections)
@@ -184,7 +204,7 @@ class Searcher:
             return await self._by_image(data, options)
 
     async def _by_image(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
-        engines, collections = self._engines_for(QueryKind.IMAGE)
+        engines, collections = self._engines_for(QueryKind.IMAGE, options)
         side = max(e.input_size for _, e in engines)
         async with self._decodes:  # what waits here is the upload's bytes, not its pixels
             decoded = await asyncio.get_running_loop().run_in_executor(
@@ -216,7 +236,11 @@ class Searcher:
         if record.status != FileStatus.INDEXED:
             raise InvalidRequest(f"file {file_id} is not indexed (status {record.status})")
         # Each engine compares the file as it embedded it (no vector: it has nothing to say).
-        collections = {k: self._adapter.serving_collection(k) for k in self._engines.kinds}
+        collections = {
+            k: self._adapter.serving_collection(k)
+            for k in self._engines.kinds
+            if not options.modalities or k in options.modalities
+        }
         vectors = {
             kind: vector
             for kind, collection in collections.items()
@@ -248,18 +272,31 @@ def fuse_by_rank(lists: Sequence[Sequence[StoredHit]], *, by_file: bool) -> list
     ranks are. A result found by several engines sums 1 / (RRF_K + rank) over them and is
     shown as the engine that ranked it best found it (its own score and kind). Results are
     the same result when they are the same file (``by_file``) or the same scene of it."""
-    fused: dict[tuple[str, int], float] = {}
-    shown: dict[tuple[str, int], tuple[int, StoredHit]] = {}
+    fused: dict[tuple[str, str, float], float] = {}
+    found: dict[tuple[str, str, float], list[tuple[int, StoredHit]]] = {}
     for hits in lists:
         for rank, hit in enumerate(hits):
-            key = (hit.file.id, 0 if by_file or hit.scene is None else hit.scene.index)
+            key = (hit.file.id, "file", 0.0) if by_file else (hit.file.id, *_segment(hit))
             fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
-            if key not in shown or rank < shown[key][0]:
-                shown[key] = (rank, hit)
-    order = sorted(fused, key=lambda key: (-fused[key], shown[key][0]))
+            found.setdefault(key, []).append((rank, hit))
+    order = sorted(fused, key=lambda key: (-fused[key], min(r for r, _ in found[key])))
     results = []
     for key in order:
-        hit = shown[key][1]
+        ranked = sorted(found[key], key=lambda item: item[0])
+        hit = ranked[0][1]
+        # a file's hits from the other engines: a video's sound next to its scenes
+        for _, other in ranked[1:]:
+            hit.more.extend([other, *other.more])
+            other.more = []
         hit.rank_score = round(fused[key], 6)
         results.append(hit)
     return results
+
+
+def _segment(hit: StoredHit) -> tuple[str, float]:
+    """What part of the file a hit is: a window of its sound, a scene, or the whole."""
+    if hit.heard is not None:
+        return "sound", hit.heard[0]
+    if hit.scene is not None:
+        return "scene", float(hit.scene.index)
+    return "file", 0.0

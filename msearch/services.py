@@ -13,6 +13,7 @@ from msearch.datadir import DataDirLock
 from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.factory import create_engine
+from msearch.embedding.infinity import InfinityEngine
 from msearch.embedding.models import resolve_model
 from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import ModelUnavailable
@@ -40,7 +41,8 @@ class Services:
     monitor: FolderMonitor
     lock: DataDirLock
     model_error: str | None = None
-    owns_engine: bool = True
+    # the engines built here (a caller's engines are the caller's to stop)
+    owned: list[EmbeddingEngine] = field(default_factory=list)
     starting: asyncio.Task[None] | None = None  # the model is loading (server start-up)
     fatal: str | None = None  # start-up failed beyond the model: the server must exit
     # during a model switch: the old model, answering its kind's queries until the new
@@ -108,8 +110,7 @@ class Services:
             await self.monitor.stop()
             await self.orchestrator.stop()
             self.searcher.close()
-            if self.owns_engine:
-                await self.engines.stop()
+            await asyncio.gather(*(engine.stop() for engine in self.owned))
             for outgoing in self.outgoing.values():
                 await outgoing.stop()
             await self.adapter.close()
@@ -140,6 +141,18 @@ def _make_adapter(settings: Settings) -> UnifiedDatabaseAdapter:
         create_vector_store(settings.qdrant, settings.data_dir),
         settings.data_dir / "cache",
     )
+
+
+def _optional_engines(settings: Settings) -> dict[EngineKind, EmbeddingEngine]:
+    """The engines beside the visual one that the settings turn on (each may still turn
+    out unable to load: the registry then leaves it out)."""
+    engines: dict[EngineKind, EmbeddingEngine] = {}
+    if settings.audio.enabled:
+        engines[EngineKind.AUDIO] = InfinityEngine(
+            settings.audio.engine_settings(settings.embedding),
+            cache_dir=settings.data_dir / "cache",
+        )
+    return engines
 
 
 def _enhancer(settings: Settings, engine: EmbeddingEngine) -> ImageEnhancer | None:
@@ -186,16 +199,21 @@ async def build_services(
     try:
         adapter = _make_adapter(settings)
         await adapter.open()
-        owns_engine = engine is None and engines is None
+        owned: list[EmbeddingEngine] = []
         if engines is None:
-            engine = engine or create_engine(settings.embedding, cache_dir=data_dir / "cache")
-            engines = EngineRegistry({EngineKind.VISUAL: engine})
+            if engine is None:
+                engine = create_engine(settings.embedding, cache_dir=data_dir / "cache")
+                owned.append(engine)
+            optional = _optional_engines(settings)
+            owned.extend(optional.values())
+            engines = EngineRegistry({EngineKind.VISUAL: engine, **optional})
         engine = engines.get(EngineKind.VISUAL)
         orchestrator = ProcessingOrchestrator(
             adapter,
             engines,
             settings.performance,
             video=settings.video,
+            audio=settings.audio,
             batch_size=settings.embedding.batch_size,
             enhancer=_enhancer(settings, engine),
             roots=lambda: services.media_roots() if services is not None else None,
@@ -210,7 +228,7 @@ async def build_services(
             Searcher(adapter, engines, settings.performance),
             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
             lock,
-            owns_engine=owns_engine,
+            owned=owned,
         )
     except BaseException:
         if adapter is not None:
@@ -268,7 +286,8 @@ async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> No
             engine_collection(services.settings, kind, engine),
             engine.dim,
             kind=kind,
-            source=services.settings.embedding.model if kind == EngineKind.VISUAL else None,
+            source=_model_setting(services.settings, kind),
+            media_types=services.engines.media_types_of(kind),
         )
         if switch is not None:
             await _keep_answering_with_old_model(services, switch)
@@ -319,3 +338,12 @@ async def _keep_answering_with_old_model(services: Services, switch: ModelSwitch
         reason,
     )
     services.adapter.serve_written(kind)
+
+
+def _model_setting(settings: Settings, kind: EngineKind) -> str | None:
+    """What the settings name as ``kind``'s model (where it loads from)."""
+    if kind == EngineKind.VISUAL:
+        return settings.embedding.model
+    if kind == EngineKind.AUDIO:
+        return settings.audio.model
+    return None

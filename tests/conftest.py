@@ -36,6 +36,19 @@ def tiny_clip_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_clap_dir() -> Path:
+    """The tiny random CLAP, rebuilt only when its script changes."""
+    out = BUILD / f"tiny-clap-{script_digest('make_tiny_clap.py')}"
+    if not (out / "model.safetensors").is_file():
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_tiny_clap.py"), str(out)],
+            check=True,
+            capture_output=True,
+        )
+    return out
+
+
+@pytest.fixture(scope="session")
 async def tiny_engine(tiny_clip_dir: Path) -> AsyncIterator[InfinityEngine]:
     """One real Infinity engine on the tiny model, shared by the whole session."""
     from msearch.config import EmbeddingSettings

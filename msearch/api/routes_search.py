@@ -27,6 +27,7 @@ def _options(filters: SearchFilters) -> SearchOptions:
         limit=filters.limit,
         offset=filters.offset,
         media_types=tuple(filters.media_types or ()),
+        modalities=tuple(filters.modalities or ()),
         folder=folder_filter(filters.folder),
         min_score=filters.min_score,
         taken_after=filters.taken_after,
@@ -79,6 +80,7 @@ async def _read_upload(upload: UploadFile, limit_bytes: int) -> bytes:
                             "limit": {"type": "integer"},
                             "offset": {"type": "integer"},
                             "media_types": {"type": "string", "description": "comma-separated"},
+                            "modalities": {"type": "string", "description": "comma-separated"},
                             "folder": {"type": "string"},
                             "min_score": {"type": "number"},
                             "taken_after": {"type": "string", "format": "date-time"},
@@ -115,10 +117,9 @@ async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
         fields: dict[str, Any] = {
             k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v != ""
         }
-        if "media_types" in fields:
-            fields["media_types"] = [
-                m.strip() for m in fields["media_types"].split(",") if m.strip()
-            ]
+        for listed in ("media_types", "modalities"):
+            if listed in fields:
+                fields[listed] = [m.strip() for m in fields[listed].split(",") if m.strip()]
         try:
             filters = SearchFilters.model_validate(fields)
         except ValidationError as exc:

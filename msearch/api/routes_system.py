@@ -49,6 +49,11 @@ async def health(services: ServicesDep) -> JSONResponse:
                 for kind, engine in services.engines
                 for count in [vectors.get(kind, 0)]
             ],
+            # optional engines whose model could not load: msearch runs without them
+            "engines_off": [
+                {"kind": kind, "reason": reason}
+                for kind, reason in services.engines.unavailable.items()
+            ],
             # a model switch under way: search answers from the old model until it ends
             "switching": [
                 {

@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MediaTypeName = Literal["image", "video"]
+MediaTypeName = Literal["image", "video", "audio"]
+# What was seen (the visual engine) or heard (the sound engine).
+Modality = Literal["visual", "audio"]
 
 
 class ProcessRequest(BaseModel):
@@ -37,6 +39,8 @@ class SearchFilters(BaseModel):
     limit: int = Field(default=20, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=10_000)
     media_types: list[MediaTypeName] | None = None
+    # the engines asked: every one that reads the query when None
+    modalities: list[Modality] | None = Field(default=None, min_length=1)
     folder: str | None = Field(default=None, max_length=4096)
     min_score: float | None = Field(default=None, ge=-1, le=1)
     taken_after: datetime | None = None

@@ -25,12 +25,16 @@ def file_summary(record: FileRecord) -> dict[str, Any]:
 def file_detail(record: FileRecord) -> dict[str, Any]:
     return {
         **record.public(),
-        "thumbnail_url": f"{API}/files/{record.id}/thumbnail",
+        "thumbnail_url": None
+        if record.media_type == "audio"
+        else f"{API}/files/{record.id}/thumbnail",
         "content_url": f"{API}/files/{record.id}/content",
     }
 
 
-def _thumbnail_url(hit: StoredHit) -> str:
+def _thumbnail_url(hit: StoredHit) -> str | None:
+    if hit.file.media_type == "audio":  # no picture
+        return None
     url = f"{API}/files/{hit.file.id}/thumbnail"
     return f"{url}?scene={hit.scene.index}" if hit.scene and hit.scene.index else url
 
@@ -46,6 +50,8 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
         "thumbnail_url": _thumbnail_url(hit),
         "scene": hit.scene.as_dict() if hit.scene else None,
     }
+    if hit.heard is not None:
+        result["audio"] = _heard(hit)
     if hit.rank_score is not None:
         result["rank_score"] = hit.rank_score
     if hit.more:
@@ -54,4 +60,12 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
             for m in hit.more
             if m.scene is not None
         ]
+        heard = [{**_heard(m), "score": round(m.score, 6)} for m in hit.more if m.heard]
+        if heard:
+            result["more_audio"] = heard
     return result
+
+
+def _heard(hit: StoredHit) -> dict[str, float]:
+    assert hit.heard is not None
+    return {"start": hit.heard[0], "end": hit.heard[1]}

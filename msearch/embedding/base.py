@@ -8,7 +8,7 @@ from PIL import Image
 
 
 class EmbeddingEngine(Protocol):
-    """Turns texts and images into L2-normalised vectors in one shared space.
+    """Turns texts and images (or sounds) into L2-normalised vectors in one shared space.
 
     ``start`` loads the model (slow, once); ``embed_*`` may be called concurrently and
     each call either returns one vector per input, in order, or raises an EmbeddingError
@@ -27,6 +27,12 @@ class EmbeddingEngine(Protocol):
         decoded any larger."""
         ...
 
+    @property
+    def sampling_rate(self) -> int | None:
+        """The rate a model that hears takes sound at (48 kHz for LAION CLAP); None for
+        one that does not."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -34,6 +40,11 @@ class EmbeddingEngine(Protocol):
     async def embed_texts(self, texts: list[str]) -> list[list[float]]: ...
 
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]: ...
+
+    async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
+        """Sound clips, each a mono WAV at exactly ``sampling_rate``; an engine whose model
+        does not hear raises ModelUnavailable."""
+        ...
 
     def for_queries(self) -> EmbeddingEngine:
         """The engine searches use: where the engine can, one over the same model with a

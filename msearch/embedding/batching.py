@@ -27,7 +27,7 @@ class _Request:
 
 
 class CoalescingEngine:
-    """An EmbeddingEngine wrapper; texts pass straight through."""
+    """An EmbeddingEngine wrapper; texts and sounds pass straight through."""
 
     def __init__(self, inner: EmbeddingEngine, *, max_batch: int, max_in_flight: int = 2) -> None:
         self._inner = inner
@@ -49,6 +49,10 @@ class CoalescingEngine:
     def input_size(self) -> int:
         return self._inner.input_size
 
+    @property
+    def sampling_rate(self) -> int | None:
+        return self._inner.sampling_rate
+
     async def start(self) -> None:
         await self._inner.start()
 
@@ -60,6 +64,10 @@ class CoalescingEngine:
 
     async def embed_texts(self, texts: list[str]) -> list[list[float]]:
         return await self._inner.embed_texts(texts)
+
+    async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
+        # a file's windows come in batches already: nothing to gather
+        return await self._inner.embed_audio(clips)
 
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         if not images:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import os
 from pathlib import Path
@@ -29,7 +30,13 @@ from msearch.embedding.models import (
     resolve_model,
     unreachable_model,
 )
-from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable
+from msearch.errors import (
+    AudioRejected,
+    EmbeddingError,
+    EmbeddingTimeout,
+    ImageRejected,
+    ModelUnavailable,
+)
 from msearch.media.images import fit_for_model
 from msearch.metrics import EMBED_SECONDS, timed
 
@@ -52,7 +59,42 @@ def _text_context_length(model: Any) -> int | None:
     config = getattr(model, "config", None)
     text_config = getattr(config, "text_config", None)
     length = getattr(text_config, "max_position_embeddings", None)
-    return int(length) if isinstance(length, int) else None
+    if not isinstance(length, int):
+        return None
+    if _is_clap(model):
+        # RoBERTa numbers positions from padding_idx + 1: 514 embeddings hold 512 tokens
+        # (a 600-token query cut at 514 wedges the worker)
+        return length - int(getattr(text_config, "pad_token_id", 1)) - 1
+    return length
+
+
+def _channels(clip: bytes) -> int | None:
+    """A WAV clip's channel count from its header (None for other formats)."""
+    if clip[:4] != b"RIFF" or clip[8:12] != b"WAVE" or len(clip) < 24:
+        return None
+    return int.from_bytes(clip[22:24], "little")
+
+
+def _is_clap(model: Any) -> bool:
+    return "clap" in str(getattr(getattr(model, "config", None), "model_type", ""))
+
+
+def refuse_fused_clap(source: str) -> None:
+    """Fused CLAP checkpoints hang every Infinity call: refused before loading."""
+    config_path = Path(source) / "config.json"
+    if not config_path.is_file():
+        return
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError):
+        return  # the loader says what is wrong with it
+    if "clap" in str(config.get("model_type", "")) and (config.get("audio_config") or {}).get(
+        "enable_fusion"
+    ):
+        raise ModelUnavailable(
+            f"{source} is a fused CLAP checkpoint, which Infinity cannot run (every call "
+            "hangs): use an unfused one such as laion/clap-htsat-unfused"
+        )
 
 
 class _Lane:
@@ -80,6 +122,8 @@ class _Lane:
         except Exception as exc:
             if _is_input_error(exc):
                 raise ImageRejected(f"the model cannot take this image: {exc}") from exc
+            if _is_audio_error(exc):
+                raise AudioRejected(f"the model cannot take this sound: {exc}") from exc
             raise EmbeddingError(f"embedding failed: {exc}") from exc
 
     async def _restart(self) -> None:
@@ -100,6 +144,11 @@ def _is_input_error(exc: Exception) -> bool:
     """Infinity says an image is unusable (too small, unreadable) with ImageCorruption,
     raised before anything is queued: the image is at fault, not the engine."""
     return type(exc).__name__ == "ImageCorruption"
+
+
+def _is_audio_error(exc: Exception) -> bool:
+    """The same for sound (a wrong rate, bytes that are no audio)."""
+    return type(exc).__name__ == "AudioCorruption"
 
 
 def _own_copy(original: Image.Image, fitted: Image.Image) -> Image.Image:
@@ -154,6 +203,12 @@ class InfinityEngine:
     @property
     def restarts(self) -> int:
         return self._lane.restarts if self._lane else 0
+
+    @property
+    def sampling_rate(self) -> int | None:
+        replicas = getattr(self._engine, "_model_replicas", None) or [None]
+        rate = getattr(replicas[0], "sampling_rate", None)
+        return int(rate) if isinstance(rate, int) else None
 
     @property
     def _engine(self) -> Any:
@@ -213,6 +268,7 @@ class InfinityEngine:
             reason = probe_hub(source)
             if reason is not None:
                 raise ModelUnavailable(unreachable_model(self._settings.model, reason))
+        refuse_fused_clap(source)
         options: dict[str, Any] = {
             "model_name_or_path": source,
             "engine": "torch",
@@ -232,7 +288,16 @@ class InfinityEngine:
                 "Set embedding.model to a local model directory, or 'demo' (see README)."
             ) from exc
         self._fix_text_truncation(engine)
+        self._place_audio_models(engine)
         return engine
+
+    def _place_audio_models(self, engine: Any) -> None:
+        """Infinity loads CLAP and leaves it on the CPU whatever the device: move it."""
+        device = resolve_device(self._settings.device)
+        for replica in getattr(engine, "_model_replicas", []):
+            model = getattr(replica, "model", None)
+            if model is not None and _is_clap(model) and device != "cpu":
+                replica.model = model.to(device)
 
     def _fix_text_truncation(self, engine: Any) -> None:
         for replica in getattr(engine, "_model_replicas", []):
@@ -256,6 +321,21 @@ class InfinityEngine:
 
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         return await self._embed_images(self._require_lane(), images)
+
+    async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
+        return await self._embed_audio(self._require_lane(), clips)
+
+    async def _embed_audio(self, lane: _Lane, clips: list[bytes]) -> list[list[float]]:
+        if not clips:
+            return []
+        if self.sampling_rate is None:
+            raise ModelUnavailable(f"{self.model_id} does not take sound")
+        if any(_channels(clip) not in (None, 1) for clip in clips):
+            # the extractor pads a 2-D array: it asks for terabytes and the worker wedges
+            raise AudioRejected("the sound model takes mono clips only")
+        with timed(EMBED_SECONDS, "audio"):
+            embeddings, _ = await lane.call(lane.engine.audio_embed(audios=list(clips)))
+        return [list(map(float, e)) for e in embeddings]
 
     async def _embed_texts(self, lane: _Lane, texts: list[str]) -> list[list[float]]:
         if not texts:
@@ -321,3 +401,10 @@ class _QueryEngine:
 
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         return await self._owner._embed_images(await self._owner._query_lane_started(), images)
+
+    @property
+    def sampling_rate(self) -> int | None:
+        return self._owner.sampling_rate
+
+    async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
+        return await self._owner._embed_audio(await self._owner._query_lane_started(), clips)

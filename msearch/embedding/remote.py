@@ -178,6 +178,15 @@ class RemoteInfinityEngine:
         with timed(EMBED_SECONDS, "text"):
             return await self._embed(self._require(), self._served or "", {"input": texts})
 
+    @property
+    def sampling_rate(self) -> int | None:
+        return None
+
+    async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
+        raise ModelUnavailable(
+            "sound is embedded in-process only: embedding.url serves the visual model"
+        )
+
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         if not images:
             return []
@@ -250,3 +259,10 @@ class _LazyStart:
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         await self.start()
         return await self._twin.embed_images(images)
+
+    @property
+    def sampling_rate(self) -> int | None:
+        return None
+
+    async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
+        return await self._twin.embed_audio(clips)

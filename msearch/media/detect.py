@@ -10,6 +10,7 @@ from pathlib import Path
 class MediaType(StrEnum):
     IMAGE = "image"
     VIDEO = "video"
+    AUDIO = "audio"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,27 @@ _HEAD_BYTES = 64
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _HEIF_GENERIC = {b"mif1", b"msf1"}
+# ISO base media files that are sound alone (iTunes' M4A, audiobooks, protected M4P).
+_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A "}
+
+
+def _mpeg_audio_frame(head: bytes) -> str | None:
+    """An MPEG audio frame header (an MP3 without ID3 tag) or an AAC ADTS one."""
+    if len(head) < 2 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None
+    layer = (head[1] >> 1) & 0b11
+    if layer == 0b00:
+        return "audio/aac" if head[1] & 0xF6 == 0xF0 else None  # ADTS
+    return "audio/mpeg"
+
+
+def _ogg_kind(head: bytes) -> DetectedType:
+    """An Ogg stream's first packet names its codec: Theora is video, the rest sound."""
+    if b"\x80theora" in head:
+        return DetectedType(MediaType.VIDEO, "video/ogg")
+    if b"OpusHead" in head:
+        return DetectedType(MediaType.AUDIO, "audio/opus")
+    return DetectedType(MediaType.AUDIO, "audio/ogg")
 
 
 def detect_bytes(head: bytes) -> DetectedType | None:
@@ -35,6 +57,16 @@ def detect_bytes(head: bytes) -> DetectedType | None:
         return DetectedType(MediaType.IMAGE, "image/gif")
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return DetectedType(MediaType.IMAGE, "image/webp")
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return DetectedType(MediaType.AUDIO, "audio/wav")
+    if head[:4] == b"fLaC":
+        return DetectedType(MediaType.AUDIO, "audio/flac")
+    if head[:3] == b"ID3":
+        return DetectedType(MediaType.AUDIO, "audio/mpeg")
+    if head[:4] == b"OggS":
+        return _ogg_kind(head)
+    if (mime := _mpeg_audio_frame(head)) is not None:
+        return DetectedType(MediaType.AUDIO, mime)
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return DetectedType(MediaType.VIDEO, "video/x-msvideo")
     if head[:2] == b"BM" and len(head) >= 26:
@@ -52,6 +84,8 @@ def detect_bytes(head: bytes) -> DetectedType | None:
             return DetectedType(MediaType.IMAGE, "image/avif")
         if brand in _HEIC_BRANDS or brand in _HEIF_GENERIC:
             return DetectedType(MediaType.IMAGE, "image/heic")
+        if brand in _AUDIO_BRANDS:
+            return DetectedType(MediaType.AUDIO, "audio/mp4")
         if brand == b"qt  ":
             return DetectedType(MediaType.VIDEO, "video/quicktime")
         return DetectedType(MediaType.VIDEO, "video/mp4")

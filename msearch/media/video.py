@@ -9,7 +9,6 @@ scene are held: memory stays bounded for any length of video.
 
 from __future__ import annotations
 
-import json
 import queue
 import re
 import subprocess
@@ -23,6 +22,8 @@ from PIL import Image
 
 from msearch.config import VideoSettings
 from msearch.errors import CorruptMedia, UnsupportedMedia
+from msearch.media.audio import SoundInfo, sound_of
+from msearch.media.ffprobe import ffprobe
 from msearch.store.records import SceneRecord
 
 _SHOWINFO_TIME = re.compile(r"pts_time:\s*([0-9.]+)")
@@ -41,30 +42,13 @@ class VideoInfo:
     codec: str
     rotation: int
     created: str | None = None  # the container's creation_time, ISO 8601
+    sound: SoundInfo | None = None  # its first audio stream, if any
 
 
 @dataclass
 class Keyframe:
     scene: SceneRecord
     image: Image.Image
-
-
-def _run(
-    cmd: list[str], timeout: float, pass_fds: tuple[int, ...] = ()
-) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(
-            cmd, capture_output=True, timeout=timeout, check=False, pass_fds=pass_fds
-        )
-    except FileNotFoundError as exc:
-        raise UnsupportedMedia("ffprobe/ffmpeg is not installed") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise CorruptMedia(f"{cmd[0]} did not finish within {timeout:g}s") from exc
-
-
-def _last_line(stderr: bytes) -> str:
-    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-    return lines[-1][-300:] if lines else "no output"
 
 
 def _rotation(stream: dict[str, Any]) -> int:
@@ -86,23 +70,7 @@ def probe(path: Path, *, timeout: float = 60, pass_fds: tuple[int, ...] = ()) ->
     """Duration, frame rate, displayed size, codec and rotation; clear errors for files
     FFmpeg cannot read, files without a video stream and codecs it cannot decode.
     ``pass_fds`` hands ffprobe the descriptors a ``/proc/self/fd`` path names."""
-    result = _run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
-        ],
-        timeout,
-        pass_fds,
-    )
-    if result.returncode != 0:
-        raise CorruptMedia(f"ffprobe cannot read the file: {_last_line(result.stderr)}")
-    data = json.loads(result.stdout or b"{}")
+    data = ffprobe(path, timeout=timeout, pass_fds=pass_fds)
     videos = [
         s
         for s in data.get("streams", [])
@@ -133,6 +101,7 @@ def probe(path: Path, *, timeout: float = 60, pass_fds: tuple[int, ...] = ()) ->
         codec,
         rotation,
         created.replace("Z", "+00:00") if isinstance(created, str) else None,
+        sound_of(data),
     )
 
 

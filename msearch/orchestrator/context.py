@@ -31,8 +31,12 @@ class ProcessingContext:
     # decoded, enhanced and embedded a batch at a time and never all held at once.
     frames: AsyncGenerator[Frame, None] | None = None
     scenes: list[SceneRecord] = field(default_factory=list)
-    # per engine kind: one vector per image, or per scene
+    # per engine kind: one vector per image, or per scene, or per window of sound
     vectors: dict[str, list[list[float]]] = field(default_factory=dict)
+    # per engine kind that hears: the (start, end) of each window embedded, in seconds
+    windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    # what the record will say embedded it (its media type's models), once known
+    model: str | None = None
     skipped: bool = False
     # The original, opened once by Preflight; every later read goes through it.
     original: OriginalFile | None = None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from msearch.config import PerformanceSettings
 from msearch.errors import CorruptMedia
+from msearch.media.audio import probe_sound
 from msearch.media.images import DecodedImage, decode_image, write_thumbnail
 from msearch.media.video import FFmpegSceneDetector, Keyframe, VideoInfo, probe
 from msearch.orchestrator.context import Frame, ProcessingContext
@@ -113,6 +114,7 @@ class DecodeVideo:
         record = ctx.record
         record.duration, record.width, record.height = info.duration, info.width, info.height
         record.taken_at, record.camera = info.created, None
+        record.audio = info.sound.as_dict() if info.sound else None
         ctx.frames = self._frames(ctx, info)
 
     async def _frames(self, ctx: ProcessingContext, info: VideoInfo) -> AsyncGenerator[Frame, None]:
@@ -174,6 +176,34 @@ class DecodeVideo:
     def _thumbnail(self, file_id: str, keyframe: Keyframe) -> None:
         dest: Path = self._adapter.thumbnail_path(file_id, keyframe.scene.index)
         write_thumbnail(keyframe.image, dest, self._settings.thumbnail_size)
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None
+
+
+class DecodeAudio:
+    """Probe the sound (codec, rate, channels, tags); its windows are decoded as the sound
+    stage embeds them. An audio file has no picture and no thumbnail."""
+
+    step = Step.DECODE
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return True
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        original = ctx.opened()
+        loop = asyncio.get_running_loop()
+        sound = await loop.run_in_executor(
+            self._executor, partial(probe_sound, original.reopen_path, pass_fds=(original.fd,))
+        )
+        record = ctx.record
+        record.duration = sound.duration or None
+        record.width = record.height = None
+        record.taken_at = record.camera = None
+        record.audio = sound.as_dict()
 
     def cleanup(self, ctx: ProcessingContext) -> None:
         return None

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from msearch.config import PerformanceSettings, VideoSettings
+from msearch.config import AudioSettings, PerformanceSettings, VideoSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import TRANSIENT_CODES, MSearchError, NotFound, UnsupportedMedia
@@ -61,6 +61,7 @@ class ProcessingOrchestrator:
         settings: PerformanceSettings,
         *,
         video: VideoSettings | None = None,
+        audio: AudioSettings | None = None,
         batch_size: int = 32,
         progress: ProgressSink | None = None,
         enhancer: ImageEnhancer | None = None,
@@ -81,13 +82,21 @@ class ProcessingOrchestrator:
         )
         self._enhancer = enhancer
         self.disk = disk
-        self._preflight = Preflight(adapter, self._executor, roots, extensions)
+        registry = engines
+
+        def model_for(media_type: str | None) -> str | None:
+            if media_type is None:
+                return adapter.model_id
+            return adapter.model_key(registry.kinds_for(media_type))
+
+        self._preflight = Preflight(adapter, self._executor, roots, extensions, model_for)
         self._pipelines = build_pipelines(
             PipelineParts(
                 adapter=adapter,
                 engines=engines,
                 settings=settings,
                 video=video or VideoSettings(),
+                audio=audio or AudioSettings(),
                 progress=self._progress,
                 enhancer=enhancer,
                 batch_size=batch_size,

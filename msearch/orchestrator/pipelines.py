@@ -8,13 +8,14 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from msearch.config import PerformanceSettings, VideoSettings
+from msearch.config import AudioSettings, PerformanceSettings, VideoSettings
 from msearch.embedding.registry import EngineRegistry
 from msearch.media.detect import MediaType
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.video import FFmpegSceneDetector
-from msearch.orchestrator.decoders import DecodeImage, DecodeVideo
+from msearch.orchestrator.decoders import DecodeAudio, DecodeImage, DecodeVideo
 from msearch.orchestrator.progress import ProgressSink
+from msearch.orchestrator.sound import EmbedSound
 from msearch.orchestrator.stages import Embed, Enhance, Persist, Stage
 from msearch.store.adapter import UnifiedDatabaseAdapter
 
@@ -25,6 +26,7 @@ class PipelineParts:
     engines: EngineRegistry
     settings: PerformanceSettings
     video: VideoSettings
+    audio: AudioSettings
     progress: ProgressSink
     enhancer: ImageEnhancer | None
     batch_size: int
@@ -40,6 +42,9 @@ def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
 
     def embed(media_type: MediaType) -> Embed:
         return Embed(parts.engines.embedding(media_type), parts.batch_size)
+
+    def hear(media_type: MediaType) -> EmbedSound:
+        return EmbedSound(parts.engines, media_type, parts.audio, parts.video_executor)
 
     def side(media_type: MediaType) -> int:
         """Pictures are decoded as large as the largest model embedding them looks."""
@@ -64,6 +69,12 @@ def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
             ),
             enhance,
             embed(MediaType.VIDEO),
+            hear(MediaType.VIDEO),
+            persist,
+        ],
+        MediaType.AUDIO: [
+            DecodeAudio(parts.image_executor),
+            hear(MediaType.AUDIO),
             persist,
         ],
     }

@@ -8,7 +8,7 @@ MSearchError on bad input) and ``cleanup`` frees what it held, success or not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from contextlib import aclosing
 from typing import Any, Protocol
@@ -59,8 +59,11 @@ class Preflight:
         executor: Executor,
         roots: RootsProvider | None = None,
         extensions: Iterable[str] | None = None,
+        model_for: Callable[[str | None], str | None] | None = None,
     ) -> None:
         self._adapter = adapter
+        # what a file of a media type is embedded with now (its engines' models)
+        self._model_for = model_for or (lambda _: adapter.model_id)
         self._executor = executor
         self._roots = roots
         self._extensions = {e.lower() for e in extensions} if extensions is not None else None
@@ -83,7 +86,8 @@ class Preflight:
             )
         if original.size == 0:
             raise EmptyFile("the file is empty (0 bytes)")
-        if _unchanged(ctx, original.size, original.mtime, self._adapter.model_id):
+        previous_type = ctx.previous.media_type if ctx.previous else None
+        if _unchanged(ctx, original.size, original.mtime, self._model_for(previous_type)):
             ctx.skipped = True
             return
         try:
@@ -99,10 +103,11 @@ class Preflight:
         except OSError as exc:
             raise FileUnreadable(f"cannot read file: {exc}") from exc
         prev = ctx.previous
+        ctx.model = self._model_for(str(detected.media_type))
         if (
             prev is not None
             and prev.status == FileStatus.INDEXED
-            and prev.model == self._adapter.model_id
+            and prev.model == ctx.model
             and prev.fingerprint == fingerprint
         ):
             ctx.skipped = True  # touched, not changed: keep the vectors
@@ -237,9 +242,13 @@ class Persist:
         return bool(ctx.vectors)
 
     async def run(self, ctx: ProcessingContext) -> None:
-        previous = ctx.previous.scenes if ctx.previous else []
         await self._adapter.commit_indexed(
-            ctx.record, ctx.vectors, ctx.scenes, previous_points=max(1, len(previous))
+            ctx.record,
+            ctx.vectors,
+            ctx.scenes,
+            windows=ctx.windows,
+            previous=ctx.previous,
+            model=ctx.model,
         )
 
     def cleanup(self, ctx: ProcessingContext) -> None:

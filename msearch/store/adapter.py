@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # The engine kind every indexed file has vectors from (see embedding/registry.py); the
 # store names kinds by their string so that it needs nothing from the layers above.
 VISUAL = "visual"
+# The kinds whose vectors are windows of a file's sound (``FileRecord.sound_windows``).
+SOUND_KINDS = frozenset({"audio"})
 
 
 @dataclass
@@ -47,6 +49,8 @@ class StoredHit:
     score: float
     scene: SceneRecord | None
     kind: str = VISUAL  # the engine that found it; its score is that model's own
+    # A hit on a window of sound: where it is heard, in seconds.
+    heard: tuple[float, float] | None = None
     # When several engines were asked: the fused rank score the results are ordered by.
     rank_score: float | None = None
     # With results grouped per file: the file's other matching scenes, best first.
@@ -133,7 +137,13 @@ class UnifiedDatabaseAdapter:
     def model_id(self) -> str | None:
         """What a file indexed now was embedded with: the model of each active engine.
         A file indexed with anything else is embedded again."""
-        return "+".join(self._model_ids[k] for k in sorted(self._model_ids)) or None
+        return self.model_key(self._model_ids)
+
+    def model_key(self, kinds: Iterable[str]) -> str | None:
+        """What a file embedded by these kinds of engine records as its model: an image
+        keeps its key when a sound model comes or goes, a video does not."""
+        active = sorted(k for k in set(kinds) if k in self._model_ids)
+        return "+".join(self._model_ids[k] for k in active) or None
 
     async def activate_model(
         self,
@@ -143,13 +153,15 @@ class UnifiedDatabaseAdapter:
         *,
         kind: str = VISUAL,
         source: str | None = None,
+        media_types: Iterable[str] | None = None,
     ) -> ModelSwitch | None:
         """Make ``collection`` the one written for this kind of engine (``source``: where
         its model loads from). When the kind's index was built by another model, a switch
         starts (or resumes, after a crash): every file is re-queued and embedded into the
         new collection while searches keep reading the old one, complete, until
         ``finish_switches`` swaps them. Two models' vectors are never mixed in one
-        collection. Returns the switch under way, if any."""
+        collection. ``media_types``: the files the kind embeds (all when None), the only
+        ones a switch re-queues. Returns the switch under way, if any."""
         await self._vectors.ensure_collection(collection, dim)
         current = (await self._metadata.get_models()).get(kind)
         pending = (await self._metadata.get_models(next_ones=True)).get(kind)
@@ -169,7 +181,7 @@ class UnifiedDatabaseAdapter:
                     model_id,
                     current[0] if current else "none",
                 )
-                await self._metadata.requeue_all()
+                await self._metadata.requeue_all(media_types)
             await self._metadata.set_model(model_id, dim, collection, kind + NEXT, source)
             if current is not None:
                 self._serving[kind] = current[2]
@@ -247,6 +259,15 @@ class UnifiedDatabaseAdapter:
         visual = stored.get(VISUAL)
         return (visual[0], visual[1]) if visual else None
 
+    def _sound_collections(self) -> set[str]:
+        """The collections whose points are windows of sound rather than pictures."""
+        return {
+            c
+            for kind in SOUND_KINDS
+            for c in (self._collections.get(kind), self._serving.get(kind))
+            if c is not None
+        }
+
     def _all_collections(self) -> list[str]:
         return list(dict.fromkeys([*self._collections.values(), *self._serving.values()]))
 
@@ -279,6 +300,13 @@ class UnifiedDatabaseAdapter:
     async def list_files(self, **filters: Any) -> tuple[list[FileRecord], int]:
         return await self._metadata.list_files(**filters)
 
+    def _window_payload(
+        self, record: FileRecord, index: int, window: tuple[float, float]
+    ) -> dict[str, Any]:
+        payload = self._payload(record, None)
+        payload.update(window=index, start=window[0], end=window[1])
+        return payload
+
     def _payload(self, record: FileRecord, scene: SceneRecord | None) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "file_id": record.id,
@@ -301,35 +329,46 @@ class UnifiedDatabaseAdapter:
         vectors: Mapping[str, list[list[float]]],
         scenes: list[SceneRecord],
         *,
-        previous_points: int | None = None,
+        windows: Mapping[str, list[tuple[float, float]]] | None = None,
+        previous: FileRecord | None = None,
+        model: str | None = None,
     ) -> None:
         """Store a processed file: vectors first (idempotent ids), then the metadata that
-        says ``indexed``. ``vectors`` holds each engine kind's; ``scenes`` is empty for
-        images (one vector) or one per vector. ``previous_points`` (how many points the
-        file had) is looked up when not given."""
-        if scenes and any(len(scenes) != len(v) for v in vectors.values()):
-            raise ValueError("one vector per scene is required")
-        if previous_points is None:
+        says ``indexed``. ``vectors`` holds each engine kind's: one per scene (``scenes``;
+        one vector for an image), or for the kinds in ``windows`` one per window of sound
+        (start, end). ``previous`` (the file's last record: how many points it had) is
+        looked up when not given; ``model`` is what the record says embedded it."""
+        windows = windows or {}
+        for kind, embedded in vectors.items():
+            expected = len(windows[kind]) if kind in windows else len(scenes)
+            if (kind in windows or scenes) and len(embedded) != expected:
+                raise ValueError(f"one {kind} vector per scene or window is required")
+        if previous is None:
             previous = await self._metadata.get_file(record.id)
-            previous_points = max(1, len(previous.scenes)) if previous else 1
+        before = max(1, len(previous.scenes)) if previous else 1
+        before_windows = len(previous.sound_windows) if previous else 0
         for kind, collection in self._collections.items():
             embedded = vectors.get(kind, [])
+            spans = windows.get(kind)
             points = [
                 VectorPoint(
                     point_id(record.id, i),
                     vector,
-                    self._payload(record, scenes[i] if scenes else None),
+                    self._window_payload(record, i, spans[i])
+                    if spans is not None
+                    else self._payload(record, scenes[i] if scenes else None),
                 )
                 for i, vector in enumerate(embedded)
             ]
             if points:
                 await self._vectors.upsert(collection, points)
-            # A re-processed video may have fewer scenes now, or a kind nothing to say of
-            # the file any more: its ids beyond the new ones are stale.
-            stale = [point_id(record.id, i) for i in range(len(points), previous_points)]
+            # A re-processed video may have fewer scenes or windows now, or a kind nothing
+            # to say of the file any more: its ids beyond the new ones are stale.
+            had = max(before, before_windows)
+            stale = [point_id(record.id, i) for i in range(len(points), had)]
             if stale:
                 await self._vectors.delete_points(collection, stale)
-        record.model = self.model_id
+        record.model = model or self.model_id
         await self._metadata.mark_indexed(record, scenes)
 
     async def import_indexed(self, records: list[FileRecord], vectors: list[list[float]]) -> None:
@@ -405,22 +444,32 @@ class UnifiedDatabaseAdapter:
         """A moved or renamed file keeps its id and vectors: its points are re-written
         with the new location in their payload (vectors copied, not recomputed), then the
         row. A crash in between leaves the old row, which the next scan relocates again."""
+        windows = record.sound_windows
         count = max(1, len(record.scenes))
-        ids = [point_id(record.id, i) for i in range(count)]
+        ids = [point_id(record.id, i) for i in range(max(count, len(windows)))]
         found = {c: await self._vectors.retrieve_vectors(c, ids) for c in self._all_collections()}
         visual = {self._collections.get(VISUAL), self._serving.get(VISUAL)}
-        if not any(len(found[c]) == count for c in visual if c is not None):
+        if record.media_type != "audio" and not any(
+            len(found[c]) == count for c in visual if c is not None
+        ):
             have = max((len(found[c]) for c in visual if c is not None), default=0)
             raise StoreError(
                 f"{record.path} has {have} of its {count} vectors; it must be re-indexed"
             )
         record.path, record.folder = new_path, str(Path(new_path).parent)
         scenes = sorted(record.scenes, key=lambda s: s.index)
+        hearing = self._sound_collections()
         for collection, vectors in found.items():
             points = [
-                VectorPoint(pid, vectors[pid], self._payload(record, scenes[i] if scenes else None))
+                VectorPoint(
+                    pid,
+                    vectors[pid],
+                    self._window_payload(record, i, windows[i])
+                    if collection in hearing
+                    else self._payload(record, scenes[i] if scenes else None),
+                )
                 for i, pid in enumerate(ids)
-                if pid in vectors
+                if pid in vectors and (i < len(windows) if collection in hearing else i < count)
             ]
             if points:
                 await self._vectors.upsert(collection, points)
@@ -545,15 +594,17 @@ class UnifiedDatabaseAdapter:
                 media_type=payload.get("media_type"),
                 status=FileStatus.INDEXED,
             )
-            scene = None
-            if record.media_type == "video" and "start" in payload:
+            scene, heard = None, None
+            if "window" in payload:
+                heard = (float(payload["start"]), float(payload["end"]))
+            elif record.media_type == "video" and "start" in payload:
                 scene = SceneRecord(
                     int(payload.get("scene_index", 0)),
                     float(payload["start"]),
                     float(payload["end"]),
                     float(payload["keyframe"]),
                 )
-            results.append(StoredHit(record, hit.score, scene, kind))
+            results.append(StoredHit(record, hit.score, scene, kind, heard=heard))
         return results
 
     async def file_vector(
@@ -606,7 +657,8 @@ class UnifiedDatabaseAdapter:
                 await self._vectors.delete_points(collection, orphans)
             if collection == self._collections.get(VISUAL):
                 grouped = points
-        lost = sorted(indexed - grouped.keys())
+        pictured = indexed - await self._metadata.file_ids(FileStatus.INDEXED, media_type="audio")
+        lost = sorted(pictured - grouped.keys())
         for file_id in lost:
             await self._metadata.set_status(file_id, FileStatus.QUEUED, progress=0.0)
         if lost:

@@ -48,11 +48,13 @@ _FILE_COLUMNS = (
     "model",
     "enhanced",
     "enhancement",
+    "audio",
     "created_at",
     "updated_at",
     "indexed_at",
 )
 
+_JSON_COLUMNS = ("enhancement", "audio")
 
 Row = tuple[Any, ...]
 
@@ -105,7 +107,8 @@ def _row_to_file(row: Row) -> FileRecord:
     values = dict(zip(_FILE_COLUMNS, row, strict=True))
     values["status"] = FileStatus(values["status"])
     values["enhanced"] = bool(values["enhanced"])
-    values["enhancement"] = json.loads(values["enhancement"]) if values["enhancement"] else None
+    for column in _JSON_COLUMNS:
+        values[column] = json.loads(values[column]) if values[column] else None
     return FileRecord(**values)
 
 
@@ -113,7 +116,7 @@ def _column_value(record: FileRecord, column: str) -> Any:
     value = getattr(record, column)
     if column == "status":
         return str(value)
-    if column == "enhancement":
+    if column in _JSON_COLUMNS:
         return json.dumps(value) if value is not None else None
     return value
 
@@ -383,11 +386,18 @@ class MetadataStore:
         )
         return [_row_to_file(r) for r in rows]
 
-    async def file_ids(self, status: FileStatus | None = None) -> set[str]:
-        if status is None:
-            rows = await self._fetchall("SELECT id FROM files")
-        else:
-            rows = await self._fetchall("SELECT id FROM files WHERE status = ?", [str(status)])
+    async def file_ids(
+        self, status: FileStatus | None = None, *, media_type: str | None = None
+    ) -> set[str]:
+        clauses, params = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(str(status))
+        if media_type is not None:
+            clauses.append("media_type = ?")
+            params.append(media_type)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._fetchall(f"SELECT id FROM files{where}", params)
         return {r[0] for r in rows}
 
     async def status_counts(self, folder: FolderRecord | None = None) -> dict[str, int]:
@@ -455,12 +465,20 @@ class MetadataStore:
         )
         return {str(kind): int(n) for kind, n in rows}
 
-    async def requeue_all(self) -> int:
+    async def requeue_all(self, media_types: Iterable[str] | None = None) -> int:
+        """Queue every file again (of these media types; a file whose type is not known
+        yet, never processed, goes too)."""
+        where = "status != 'deleted'"
+        params: list[Any] = [time.time()]
+        if media_types is not None:
+            types = sorted(media_types)
+            where += f" AND (media_type IS NULL OR media_type IN ({','.join('?' * len(types))}))"
+            params.extend(types)
         async with self._write() as db:
             cur = await db.execute(
                 "UPDATE files SET status = 'queued', progress = 0, error_code = NULL, "
-                "error = NULL, updated_at = ? WHERE status != 'deleted'",
-                [time.time()],
+                f"error = NULL, updated_at = ? WHERE {where}",
+                params,
             )
             return cur.rowcount
 

@@ -86,6 +86,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE models ADD COLUMN source TEXT;
     """,
+    # 6: the file's sound (codec, rate, channels, tags) and its embedded windows (JSON)
+    """
+    ALTER TABLE files ADD COLUMN audio TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

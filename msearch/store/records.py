@@ -72,10 +72,18 @@ class FileRecord:
     enhanced: bool = False
     # What the enhancement stage did: applied, steps, seconds, reason (when it could not).
     enhancement: dict[str, Any] | None = None
+    # The sound: codec, sample_rate, channels, tags (title, artist...), and how many
+    # windows of it were embedded; None for files without any.
+    audio: dict[str, Any] | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     indexed_at: float | None = None
     scenes: list[SceneRecord] = field(default_factory=list)
+
+    @property
+    def sound_windows(self) -> list[tuple[float, float]]:
+        """The windows of the file's sound that have vectors: (start, end) in seconds."""
+        return [(float(a), float(b)) for a, b in (self.audio or {}).get("windows", [])]
 
     def public(self) -> dict[str, Any]:
         """The file's metadata as the API and CLI show it."""
@@ -100,6 +108,7 @@ class FileRecord:
             "model": self.model,
             "enhanced": self.enhanced,
             "enhancement": self.enhancement,
+            "audio": self.audio,
             "indexed_at": self.indexed_at,
             "scenes": [s.as_dict() for s in self.scenes] if self.media_type == "video" else None,
         }

@@ -22,6 +22,7 @@ RESULT_FIELDS = (
     "start",
     "end",
     "keyframe",
+    "window",
 )
 
 _POINT_NAMESPACE = uuid.UUID("6f1d7c1e-4b7a-4c55-9d0e-5b0f4f2a9a11")

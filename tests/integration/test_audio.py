@@ -1,0 +1,233 @@
+"""Sound through the whole product: audio files of every common format and the soundtrack of
+videos indexed window by window with a real (tiny) CLAP, found by text through the API with
+where they are heard; bad sound fails alone, with a code, and the engine keeps answering."""
+
+from __future__ import annotations
+
+import resource
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.app import api_client, wait_for
+from support.audio_factory import tone, video_with_sound
+
+from msearch.config import Settings
+from msearch.embedding.infinity import InfinityEngine
+from msearch.media.audio import stream_windows
+from msearch.media.detect import MediaType, detect_file
+
+
+@pytest.fixture
+def audio_settings(
+    make_settings: Callable[..., Settings], tiny_clap_dir: Path
+) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        audio = {"model": str(tiny_clap_dir), "window_seconds": 4, "hop_seconds": 2}
+        return make_settings(audio={**audio, **overrides.pop("audio", {})}, **overrides)
+
+    return make
+
+
+async def _index(client: httpx.AsyncClient, paths: list[Path]) -> dict[str, dict[str, Any]]:
+    job = (
+        await client.post("/api/v1/files/batch-process", json={"paths": [str(p) for p in paths]})
+    ).json()
+
+    async def finished() -> bool:
+        state = (await client.get(job["status_url"])).json()
+        return bool(state["status"] == "finished")
+
+    await wait_for(finished, limit_s=240)
+    files = {}
+    for summary in job["files"]:
+        record = (await client.get(f"/api/v1/files/{summary['file_id']}")).json()
+        files[Path(record["path"]).name] = record
+    return files
+
+
+async def _answers(client: httpx.AsyncClient) -> None:
+    reply = await client.post(
+        "/api/v1/search/text", json={"query": "a high beep", "modalities": ["audio"]}
+    )
+    assert reply.status_code == 200, reply.text
+
+
+def test_audio_formats_are_detected_by_content(tmp_path: Path) -> None:
+    made = {
+        "a.wav": tone(tmp_path / "a.wav"),
+        "a.flac": tone(tmp_path / "a.flac"),
+        "a.mp3": tone(tmp_path / "a.mp3", rate=44_100),
+        "a.ogg": tone(tmp_path / "a.ogg", codec=("-c:a", "libvorbis")),
+        "a.opus": tone(tmp_path / "a.opus", codec=("-c:a", "libopus")),
+        "a.m4a": tone(tmp_path / "a.m4a", codec=("-c:a", "aac")),
+        "a.aac": tone(tmp_path / "a.aac", codec=("-c:a", "aac")),
+    }
+    for name, path in made.items():
+        detected = detect_file(path)
+        assert detected is not None and detected.media_type == MediaType.AUDIO, name
+    disguised = tmp_path / "holiday.jpg"
+    shutil.copy(made["a.flac"], disguised)
+    found = detect_file(disguised)
+    assert found is not None and found.mime == "audio/flac"
+
+
+def test_windows_cover_every_second_and_short_sound_is_repeated(tmp_path: Path) -> None:
+    long = tone(tmp_path / "long.wav", 23.0, rate=44_100, channels=2)
+    spans = [(w.start, w.end) for w in stream_windows(long, rate=48_000, window_s=10, hop_s=5)]
+    assert spans == [(0, 10), (5, 15), (10, 20), (13, 23)]
+    short = tone(tmp_path / "short.flac", 3.0, rate=8_000)
+    [window] = stream_windows(short, rate=48_000, window_s=10, hop_s=5)
+    assert (window.start, window.end, window.samples.shape) == (0.0, 3.0, (480_000,))
+    third = window.samples[: 3 * 48_000]
+    assert abs(window.samples[3 * 48_000 : 6 * 48_000] - third).max() < 1e-6  # repeated
+    assert not window.silent
+
+
+async def test_sound_is_indexed_and_found_where_it_is_heard(
+    audio_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
+    paths = [
+        tone(media_dir / "beep.wav", 9.0, frequency=2000, rate=44_100, channels=2),
+        tone(media_dir / "hum.flac", 3.0, frequency=80, rate=8_000),
+        tone(media_dir / "six.wav", 5.0, channels=6),
+        tone(media_dir / "song.mp3", 5.0, rate=44_100, codec=("-metadata", "title=Ode")),
+        tone(media_dir / "voice.opus", 5.0, codec=("-c:a", "libopus")),
+        tone(media_dir / "memo.m4a", 5.0, codec=("-c:a", "aac")),
+        video_with_sound(media_dir / "talk.mp4", 6.0),
+        video_with_sound(media_dir / "mute.mp4", 3.0, sound=None),
+        video_with_sound(media_dir / "quiet.mp4", 3.0, sound="silence"),
+    ]
+    async with api_client(audio_settings(), tiny_engine) as client:
+        health = (await client.get("/health")).json()
+        assert [e["kind"] for e in health["engines"]] == ["visual", "audio"]
+        files = await _index(client, paths)
+        assert {n: f["status"] for n, f in files.items()} == {p.name: "indexed" for p in paths}
+        beep = files["beep.wav"]
+        assert beep["media_type"] == "audio" and beep["duration"] == pytest.approx(9.0, abs=0.1)
+        assert beep["audio"]["sample_rate"] == 44_100 and beep["audio"]["channels"] == 2
+        assert beep["audio"]["windows"] == [[0, 4], [2, 6], [4, 8], [5, 9]]
+        assert beep["thumbnail_url"] is None
+        assert files["song.mp3"]["audio"]["tags"]["title"] == "Ode"
+        assert files["six.wav"]["audio"]["channels"] == 6
+        assert files["hum.flac"]["audio"]["windows"] == [[0, 3]]
+        talk = files["talk.mp4"]
+        assert talk["media_type"] == "video" and len(talk["audio"]["windows"]) == 2
+        assert files["mute.mp4"]["audio"] is None
+        assert files["quiet.mp4"]["audio"]["windows"] == []  # nothing heard, nothing kept
+
+        heard = (
+            await client.post(
+                "/api/v1/search/text",
+                json={"query": "a high beep", "modalities": ["audio"], "limit": 50},
+            )
+        ).json()["results"]
+        assert {r["kind"] for r in heard} == {"audio"}
+        names = {Path(r["path"]).name for r in heard}
+        assert names == {p.name for p in paths} - {"mute.mp4", "quiet.mp4"}
+        window = next(r for r in heard if Path(r["path"]).name == "beep.wav")["audio"]
+        assert [window["start"], window["end"]] in beep["audio"]["windows"]
+
+        only_audio = (
+            await client.post(
+                "/api/v1/search/text",
+                json={"query": "a beep", "media_types": ["audio"], "limit": 50},
+            )
+        ).json()["results"]
+        assert only_audio and {r["media_type"] for r in only_audio} == {"audio"}
+
+        # both engines, grouped per file: the video's scenes and its sound in one result
+        grouped = (
+            await client.post(
+                "/api/v1/search/text",
+                json={"query": "a beep", "group_by_file": True, "limit": 50},
+            )
+        ).json()["results"]
+        video = next(r for r in grouped if Path(r["path"]).name == "talk.mp4")
+        assert ("more_audio" in video or "audio" in video) and (
+            video["scene"] is not None or video.get("more_scenes")
+        )
+        assert len({r["file_id"] for r in grouped}) == len(grouped)
+
+        status = (await client.get("/api/v1/system/status")).json()
+        audio = next(e for e in status["engines"] if e["kind"] == "audio")
+        assert audio["vectors"] == sum(
+            len(f["audio"]["windows"]) for f in files.values() if f["audio"]
+        )
+
+
+async def test_bad_sound_fails_alone_with_a_code(
+    audio_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
+    good = tone(media_dir / "good.wav", 3.0)
+    truncated = media_dir / "truncated.wav"
+    truncated.write_bytes(good.read_bytes()[:60])  # a header and nothing else
+    garbage = media_dir / "garbage.mp3"
+    garbage.write_bytes(b"ID3" + bytes(range(256)) * 40)
+    empty = media_dir / "empty.flac"
+    empty.write_bytes(b"")
+    broken_track = video_with_sound(media_dir / "broken.mp4", 3.0)
+    data = bytearray(broken_track.read_bytes())
+    # the AAC frames are interleaved near the end of a short file: garble the tail
+    data[-4000:-200] = bytes(len(data[-4000:-200]))
+    broken_track.write_bytes(bytes(data))
+    async with api_client(audio_settings(), tiny_engine) as client:
+        files = await _index(client, [good, truncated, garbage, empty, broken_track])
+        assert files["good.wav"]["status"] == "indexed"
+        for name in ("truncated.wav", "garbage.mp3"):
+            assert files[name]["status"] == "failed", files[name]
+            assert files[name]["error"]["code"] == "corrupt_media", files[name]
+        assert files["empty.flac"]["status"] == "failed"
+        assert files["empty.flac"]["error"]["code"] == "empty_file"
+        assert files["broken.mp4"]["status"] in ("indexed", "failed")
+        if files["broken.mp4"]["status"] == "failed":
+            assert files["broken.mp4"]["error"]["code"]
+        await _answers(client)
+
+
+async def test_without_a_sound_model_pictures_work_and_audio_files_say_why(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
+    """The default sound model is not on this machine (no network): msearch runs without
+    it, says so, and audio files fail with a code until it is there."""
+    sound = tone(media_dir / "sound.wav", 2.0)
+    clip = video_with_sound(media_dir / "clip.mp4", 2.0)
+    async with api_client(make_settings(), tiny_engine) as client:
+        health = (await client.get("/health")).json()
+        assert health["status"] == "ok"
+        assert [e["kind"] for e in health["engines"]] == ["visual"]
+        [off] = health["engines_off"]
+        assert off["kind"] == "audio" and "laion/clap-htsat-unfused" in off["reason"]
+        files = await _index(client, [sound, clip])
+        assert files["clip.mp4"]["status"] == "indexed"
+        assert files["sound.wav"]["status"] == "failed"
+        assert files["sound.wav"]["error"]["code"] == "sound_model_unavailable"
+        reply = await client.post(
+            "/api/v1/search/text", json={"query": "a beep", "modalities": ["audio"]}
+        )
+        assert reply.status_code == 503 and "audio search is off" in reply.text
+
+
+@pytest.mark.slow
+async def test_an_hour_of_sound_in_bounded_memory(
+    audio_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
+    """An hour decoded to 48 kHz floats is 690 MB; streamed, a batch of windows is all that
+    is held: after five minutes of sound (full batches: the buffers of the model and of its
+    feature extractor at their size), an hour adds little."""
+    opus = ("-c:a", "libopus", "-b:a", "16k")
+    warm_up = tone(media_dir / "five.opus", 300.0, rate=16_000, codec=opus)
+    hour = tone(media_dir / "hour.opus", 3600.0, rate=16_000, codec=opus)
+    settings = audio_settings(audio={"window_seconds": 10, "hop_seconds": 10})
+    async with api_client(settings, tiny_engine) as client:
+        await _index(client, [warm_up])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+        files = await _index(client, [hour])
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        record = files["hour.opus"]
+        assert record["status"] == "indexed" and len(record["audio"]["windows"]) == 360
+        assert grown_mb < 100, grown_mb
+        await _answers(client)
