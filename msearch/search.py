@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.registry import EngineKind, EngineRegistry, QueryKind
-from msearch.errors import InvalidRequest, ModelUnavailable, MSearchError, NotFound
+from msearch.errors import InvalidRequest, MediaError, ModelUnavailable, MSearchError, NotFound
+from msearch.media.audio import stream_windows, wav_bytes
 from msearch.media.images import decode_image
 from msearch.metrics import SEARCH_SECONDS, timed
 from msearch.store.adapter import StoredHit, UnifiedDatabaseAdapter
@@ -22,6 +26,8 @@ from msearch.store.records import FileStatus, VectorFilter
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 200
 _GROUP_WINDOW = 2000
+# An uploaded clip is heard for this many windows at most.
+MAX_CLIP_WINDOWS = 6
 _TEXT_CACHE = 1024
 
 
@@ -69,8 +75,11 @@ class Searcher:
         adapter: UnifiedDatabaseAdapter,
         engines: EngineRegistry,
         settings: PerformanceSettings,
+        *,
+        window_s: float = 10.0,
     ) -> None:
         self._adapter = adapter
+        self._window_s = window_s  # an uploaded clip is heard in windows of this length
         self._engines = engines.for_queries()
         self._settings = settings
         self._decoder = ThreadPoolExecutor(
@@ -223,6 +232,57 @@ class Searcher:
                 decoded.image.close()
         return await self._ask(vectors, options, collections)
 
+    async def by_audio(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
+        """Sounds like this clip (any format FFmpeg reads; a long one by its first minute)."""
+        _check_page(options)
+        with timed(SEARCH_SECONDS, "audio"):
+            engines, collections = self._engines_for(QueryKind.AUDIO, options)
+            vectors: dict[EngineKind, list[float]] = {}
+            for kind, engine in engines:
+                rate = engine.sampling_rate
+                if rate is None:
+                    continue
+                async with self._decodes:
+                    clips = await asyncio.get_running_loop().run_in_executor(
+                        self._decoder, _decode_clip, data, rate, self._window_s
+                    )
+                    vectors[kind] = _average(await engine.embed_audio(clips))
+            return await self._ask(vectors, options, {k: collections[k] for k in vectors})
+
+    async def by_sound_of_file(
+        self, file_id: str, start: float, options: SearchOptions
+    ) -> list[StoredHit]:
+        """Sounds like what an indexed file lets hear at ``start`` seconds (the window that
+        covers it); that window itself is left out."""
+        _check_page(options)
+        record = await self._adapter.get_file(file_id)
+        if record is None:
+            raise NotFound(f"no file with id {file_id}")
+        if record.status != FileStatus.INDEXED:
+            raise InvalidRequest(f"file {file_id} is not indexed (status {record.status})")
+        windows = record.sound_windows
+        if not windows:
+            raise NotFound(f"file {file_id} has no indexed sound")
+        index = min(
+            range(len(windows)),
+            key=lambda i: (not windows[i][0] <= start <= windows[i][1], abs(windows[i][0] - start)),
+        )
+        engines, collections = self._engines_for(QueryKind.AUDIO, options)
+        vectors = {
+            kind: vector
+            for kind, _ in engines
+            if (vector := await self._adapter.file_vector(file_id, kind, collections[kind], index))
+            is not None
+        }
+        if not vectors:
+            raise NotFound(f"file {file_id} has no sound vector in the index")
+        wider = replace(options, limit=options.limit + 1)
+        hits = await self._ask(vectors, wider, collections)
+        itself = windows[index]
+        return [h for h in hits if not (h.file.id == file_id and h.heard == itself)][
+            : options.limit
+        ]
+
     async def by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:
         """More like this indexed file; the file itself is left out of the results."""
         _check_page(options)
@@ -250,6 +310,36 @@ class Searcher:
             raise NotFound(f"file {file_id} has no vector in the index")
         excluded = replace(options, exclude_file_ids=(*options.exclude_file_ids, file_id))
         return await self._ask(vectors, excluded, collections)
+
+
+def _average(vectors: list[list[float]]) -> list[float]:
+    """The direction of several unit vectors together (a clip longer than a window)."""
+    total = [sum(values) for values in zip(*vectors, strict=True)]
+    norm = sum(v * v for v in total) ** 0.5 or 1.0
+    return [v / norm for v in total]
+
+
+def _decode_clip(data: bytes, rate: int, window_s: float) -> list[bytes]:
+    """An uploaded clip as the model's WAV windows (its first minute at most)."""
+    with tempfile.NamedTemporaryFile(suffix=".clip") as upload:
+        upload.write(data)
+        upload.flush()
+        windows = stream_windows(
+            Path(upload.name), rate=rate, window_s=window_s, hop_s=window_s, timeout_s=60
+        )
+        try:
+            clips = [
+                wav_bytes(w.samples, rate) for w in itertools.islice(windows, MAX_CLIP_WINDOWS)
+            ]
+        except MediaError as exc:
+            raise InvalidRequest(
+                f"the upload is not sound msearch can read: {exc.message}"
+            ) from exc
+        finally:
+            windows.close()  # the decoder stops once enough is heard
+    if not clips:
+        raise InvalidRequest("no sound could be decoded from the upload")
+    return clips
 
 
 def _check_page(options: SearchOptions) -> None:

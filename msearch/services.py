@@ -225,7 +225,9 @@ async def build_services(
             adapter,
             engines,
             orchestrator,
-            Searcher(adapter, engines, settings.performance),
+            Searcher(
+                adapter, engines, settings.performance, window_s=settings.audio.window_seconds
+            ),
             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
             lock,
             owned=owned,

@@ -1,11 +1,13 @@
 """Write a tiny random CLAP (Hugging Face format) for plumbing and parity tests.
 
-    python scripts/make_tiny_clap.py OUT_DIR [--seed 0] [--dim 32] [--fused]
+    python scripts/make_tiny_clap.py OUT_DIR [--seed 0] [--dim 32] [--fused] [--full]
 
 Architecturally a real unfused ``ClapModel`` (HTSAT audio tower, RoBERTa text tower) with a
 real byte-level BPE tokenizer and ``ClapFeatureExtractor`` at 48 kHz, so Infinity loads it by
 path exactly like ``laion/clap-htsat-unfused``. Meaningless semantically. ``--fused`` writes
-the fused variant msearch must refuse. Deterministic for a given seed.
+the fused variant msearch must refuse; ``--full`` the full-size architecture of
+``laion/clap-htsat-unfused`` (random weights, the same cost: for speed benchmarks).
+Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def write_tokenizer(out_dir: Path) -> None:
     )
 
 
-def build(out_dir: Path, *, seed: int = 0, dim: int = 32, fused: bool = False) -> Path:
+def build(
+    out_dir: Path, *, seed: int = 0, dim: int = 32, fused: bool = False, full: bool = False
+) -> Path:
     import torch
     from transformers import (
         ClapAudioConfig,
@@ -52,12 +56,15 @@ def build(out_dir: Path, *, seed: int = 0, dim: int = 32, fused: bool = False) -
 
     write_tokenizer(out_dir)
     tokenizer = RobertaTokenizerFast.from_pretrained(str(out_dir))
+    text_size = (
+        {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12}
+        if full
+        else {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+    )
     text = ClapTextConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        **text_size,
+        num_attention_heads=12 if full else 2,
         max_position_embeddings=514,  # RoBERTa's: 512 positions after the padding offset
         type_vocab_size=1,
         pad_token_id=tokenizer.pad_token_id,
@@ -65,16 +72,28 @@ def build(out_dir: Path, *, seed: int = 0, dim: int = 32, fused: bool = False) -
         eos_token_id=tokenizer.eos_token_id,
         projection_dim=dim,
     )
+    tower = (
+        {
+            "hidden_size": 768,
+            "patch_embeds_hidden_size": 96,
+            "depths": [2, 2, 6, 2],
+            "num_attention_heads": [4, 8, 16, 32],
+        }
+        if full
+        else {
+            "hidden_size": 32,
+            "patch_embeds_hidden_size": 16,
+            "depths": [1, 1],
+            "num_attention_heads": [2, 2],
+        }
+    )
     audio = ClapAudioConfig(
         window_size=8,
         num_mel_bins=64,
         spec_size=256,
         patch_size=4,
         patch_stride=[4, 4],
-        hidden_size=32,
-        patch_embeds_hidden_size=16,
-        depths=[1, 1],
-        num_attention_heads=[2, 2],
+        **tower,
         projection_dim=dim,
         enable_fusion=fused,
         fusion_type="aff_2d" if fused else None,
@@ -105,8 +124,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--fused", action="store_true")
+    parser.add_argument("--full", action="store_true", help="laion/clap-htsat-unfused's size")
     args = parser.parse_args()
-    print(build(args.out_dir, seed=args.seed, dim=args.dim, fused=args.fused))
+    dim = 512 if args.full and args.dim == 32 else args.dim
+    print(build(args.out_dir, seed=args.seed, dim=dim, fused=args.fused, full=args.full))
 
 
 if __name__ == "__main__":

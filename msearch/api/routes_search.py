@@ -11,7 +11,12 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from msearch.api.deps import ReadAccess, ServicesDep
-from msearch.api.schemas import ImageSearchByFileRequest, SearchFilters, TextSearchRequest
+from msearch.api.schemas import (
+    ImageSearchByFileRequest,
+    SearchFilters,
+    SoundSearchByFileRequest,
+    TextSearchRequest,
+)
 from msearch.api.security import folder_filter
 from msearch.api.views import API, search_hit
 from msearch.errors import InvalidRequest, PayloadTooLarge
@@ -105,6 +110,56 @@ async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
         except ValidationError as exc:
             raise InvalidRequest(_validation_message(exc)) from exc
         return _response(await services.searcher.by_file(body.file_id, _options(body)), started)
+    filters, data = await _multipart_query(request, services)
+    return _response(await services.searcher.by_image(data, _options(filters)), started)
+
+
+@router.post(
+    "/audio",
+    dependencies=[ReadAccess],
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "limit": {"type": "integer"},
+                            "offset": {"type": "integer"},
+                            "media_types": {"type": "string", "description": "comma-separated"},
+                            "folder": {"type": "string"},
+                            "min_score": {"type": "number"},
+                            "group_by_file": {"type": "boolean"},
+                        },
+                    }
+                },
+                "application/json": {"schema": SoundSearchByFileRequest.model_json_schema()},
+            }
+        }
+    },
+)
+async def search_audio(request: Request, services: ServicesDep) -> JSONResponse:
+    """Multipart ``file`` (a sound clip) or JSON ``{"file_id", "start"}`` (sounds like
+    that moment of an indexed file)."""
+    started = time.perf_counter()
+    services.require_ready()
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            body = SoundSearchByFileRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise InvalidRequest(_validation_message(exc)) from exc
+        hits = await services.searcher.by_sound_of_file(body.file_id, body.start, _options(body))
+        return _response(hits, started)
+    filters, data = await _multipart_query(request, services)
+    return _response(await services.searcher.by_audio(data, _options(filters)), started)
+
+
+async def _multipart_query(request: Request, services: ServicesDep) -> tuple[SearchFilters, bytes]:
+    """An uploaded example (``file``) and the filters beside it, as form fields."""
+    content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise InvalidRequest(
             "send multipart/form-data with a 'file' field, or JSON with a 'file_id'"
@@ -124,8 +179,7 @@ async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
             filters = SearchFilters.model_validate(fields)
         except ValidationError as exc:
             raise InvalidRequest(_validation_message(exc)) from exc
-        data = await _read_upload(upload, limit_bytes)
-    return _response(await services.searcher.by_image(data, _options(filters)), started)
+        return filters, await _read_upload(upload, limit_bytes)
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -56,6 +56,12 @@ class ImageSearchByFileRequest(SearchFilters):
     file_id: str = Field(min_length=1, max_length=64)
 
 
+class SoundSearchByFileRequest(SearchFilters):
+    file_id: str = Field(min_length=1, max_length=64)
+    # the moment of the file whose sound to match, in seconds
+    start: float = Field(default=0.0, ge=0, le=1e7)
+
+
 class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reset_type: Literal["all", "database", "index"]

@@ -66,6 +66,7 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
     return result
 
 
-def _heard(hit: StoredHit) -> dict[str, float]:
+def _heard(hit: StoredHit) -> dict[str, float | None]:
+    """Where the sound is heard, and the length of the recording it is heard in."""
     assert hit.heard is not None
-    return {"start": hit.heard[0], "end": hit.heard[1]}
+    return {"start": hit.heard[0], "end": hit.heard[1], "duration": hit.file.duration}

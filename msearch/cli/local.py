@@ -121,6 +121,7 @@ def _search_options(args: argparse.Namespace) -> SearchOptions:
         limit=args.limit,
         offset=args.offset,
         media_types=tuple(args.media_types or ()),
+        modalities=tuple(args.modalities or ()),
         folder=folder,
         min_score=args.min_score,
     )
@@ -148,8 +149,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await adapter.close()
             lock.release()
-    if args.command == "search" and not (args.query or args.image):
-        raise InvalidRequest("give a text query or --image FILE")
+    if args.command == "search" and not (args.query or args.image or args.audio):
+        raise InvalidRequest("give a text query, --image FILE or --audio FILE")
     services = await build_services(settings, owner={"command": args.command})
     try:
         if args.command == "index":
@@ -293,6 +294,8 @@ async def _search(services: Services, args: argparse.Namespace) -> int:
     options = _search_options(args)
     if args.image:
         hits = await services.searcher.by_image(args.image.read_bytes(), options)
+    elif args.audio:
+        hits = await services.searcher.by_audio(args.audio.read_bytes(), options)
     else:
         hits = await services.searcher.by_text(args.query, options)
     results = _hits_json(hits)

@@ -27,8 +27,10 @@ def format_results(results: list[dict[str, Any]]) -> str:
         return "no results"
     lines = [f"{'#':>3}  {'score':>6}  {'type':<5}  path"]
     for rank, hit in enumerate(results, start=1):
-        scene = hit.get("scene")
+        scene, heard = hit.get("scene"), hit.get("audio")
         where = f"  @ {scene['start']:.1f}-{scene['end']:.1f}s" if scene else ""
+        if heard:
+            where = f"  heard @ {heard['start']:.1f}-{heard['end']:.1f}s"
         lines.append(
             f"{rank:>3}  {hit['score']:>6.3f}  {hit['media_type'] or '?':<5}  {hit['path']}{where}"
         )

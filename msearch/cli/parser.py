@@ -115,15 +115,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = command("search", "search by text or by example image")
     search.add_argument("query", nargs="?", help="what to look for, in words")
-    search.add_argument("--image", type=Path, help="search by this example image")
+    example = search.add_mutually_exclusive_group()
+    example.add_argument("--image", type=Path, help="search by this example image")
+    example.add_argument("--audio", type=Path, help="search by this sound clip")
     search.add_argument("--limit", type=int, default=10, help="results to show (default 10)")
     search.add_argument("--offset", type=int, default=0, help="results to skip (paging)")
     search.add_argument(
         "--type",
         dest="media_types",
         action="append",
-        choices=["image", "video"],
+        choices=["image", "video", "audio"],
         help="only this media type (repeat for several)",
+    )
+    search.add_argument(
+        "--heard",
+        dest="modalities",
+        action="append_const",
+        const="audio",
+        help="only what is heard (the sound engine)",
+    )
+    search.add_argument(
+        "--seen",
+        dest="modalities",
+        action="append_const",
+        const="visual",
+        help="only what is seen (the visual engine)",
     )
     search.add_argument("--folder", help="only files under this folder")
     search.add_argument("--min-score", type=float, help="only results at least this similar")

@@ -140,20 +140,23 @@ def _remote_search(client: ServerClient, args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"limit": args.limit, "offset": args.offset}
     if args.media_types:
         options["media_types"] = args.media_types
+    if args.modalities:
+        options["modalities"] = args.modalities
     if args.folder:
         options["folder"] = args.folder
     if args.min_score is not None:
         options["min_score"] = args.min_score
-    if args.image:
+    if args.image or args.audio:
+        example, endpoint = (args.image, "image") if args.image else (args.audio, "audio")
         form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in options.items()}
-        with args.image.open("rb") as fh:
+        with example.open("rb") as fh:
             body = client.request(
-                "POST", "/api/v1/search/image", data=form, files={"file": (args.image.name, fh)}
+                "POST", f"/api/v1/search/{endpoint}", data=form, files={"file": (example.name, fh)}
             )
     elif args.query:
         body = client.request("POST", "/api/v1/search/text", json={"query": args.query, **options})
     else:
-        raise InvalidRequest("give a text query or --image FILE")
+        raise InvalidRequest("give a text query, --image FILE or --audio FILE")
     results = body["results"]  # the local command's JSON: the results alone
     echo(json.dumps({"results": results}, indent=2) if args.json else format_results(results))
     return EXIT_OK

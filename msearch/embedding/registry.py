@@ -29,12 +29,13 @@ class EngineKind(StrEnum):
 class QueryKind(StrEnum):
     TEXT = "text"
     IMAGE = "image"
+    AUDIO = "audio"
 
 
 # What each kind of engine takes as a query, by default.
 READS: dict[EngineKind, frozenset[QueryKind]] = {
     EngineKind.VISUAL: frozenset({QueryKind.TEXT, QueryKind.IMAGE}),
-    EngineKind.AUDIO: frozenset({QueryKind.TEXT}),
+    EngineKind.AUDIO: frozenset({QueryKind.TEXT, QueryKind.AUDIO}),
     EngineKind.SPEECH: frozenset({QueryKind.TEXT}),
     EngineKind.DOCUMENT: frozenset({QueryKind.TEXT, QueryKind.IMAGE}),
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ def stream_windows(
     pass_fds: tuple[int, ...] = (),
     stop: threading.Event | None = None,
     timeout_s: float = 3600,
-) -> Iterator[SoundWindow]:
+) -> Generator[SoundWindow, None, None]:
     """Windows of ``window_s`` every ``hop_s`` seconds, mono at ``rate``. The last one ends
     with the recording (overlapping its predecessor more), so every second is heard (a tail
     under a second, or half a hop, is left to the window before); a

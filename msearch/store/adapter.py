@@ -304,7 +304,8 @@ class UnifiedDatabaseAdapter:
         self, record: FileRecord, index: int, window: tuple[float, float]
     ) -> dict[str, Any]:
         payload = self._payload(record, None)
-        payload.update(window=index, start=window[0], end=window[1])
+        # the recording's length, so that a hit can show where in it the window is
+        payload.update(window=index, start=window[0], end=window[1], duration=record.duration)
         return payload
 
     def _payload(self, record: FileRecord, scene: SceneRecord | None) -> dict[str, Any]:
@@ -597,6 +598,7 @@ class UnifiedDatabaseAdapter:
             scene, heard = None, None
             if "window" in payload:
                 heard = (float(payload["start"]), float(payload["end"]))
+                record.duration = payload.get("duration")
             elif record.media_type == "video" and "start" in payload:
                 scene = SceneRecord(
                     int(payload.get("scene_index", 0)),
@@ -608,10 +610,11 @@ class UnifiedDatabaseAdapter:
         return results
 
     async def file_vector(
-        self, file_id: str, kind: str = VISUAL, collection: str | None = None
+        self, file_id: str, kind: str = VISUAL, collection: str | None = None, index: int = 0
     ) -> list[float] | None:
+        """The vector of a file's scene or window ``index`` (the first: an image's own)."""
         found = await self._vectors.retrieve_vectors(
-            collection or self.serving_collection(kind), [point_id(file_id, 0)]
+            collection or self.serving_collection(kind), [point_id(file_id, index)]
         )
         return next(iter(found.values()), None)
 

@@ -135,19 +135,47 @@ function rememberQuery() {
 
 // --- rendering ---------------------------------------------------------------------
 
+// Where a hit's sound is heard: its own window, or (grouped) its file's best one.
+function heardAt(hit) {
+  return hit.audio || (hit.more_audio && hit.more_audio[0]) || null;
+}
+
+// A sound has no picture: a bar is the recording, its mark the window heard.
+function soundTile(hit) {
+  const heard = heardAt(hit);
+  const span = Math.max(heard ? heard.end : 1, (heard && heard.duration) || 0);
+  const left = heard ? (100 * heard.start) / span : 0;
+  const width = heard ? (100 * (heard.end - heard.start)) / span : 100;
+  const mark = el("span", { class: "sound-heard" });
+  // through the CSSOM: the page's CSP refuses style attributes
+  mark.style.left = `${left}%`;
+  mark.style.width = `${width}%`;
+  return el("span", { class: "sound-tile", "aria-hidden": "true" },
+    el("span", { class: "sound-note" }, "♪"), el("span", { class: "sound-bar" }, mark));
+}
+
 function card(hit, index) {
   const name = fileName(hit.path);
   const scene = hit.scene;
+  const heard = heardAt(hit);
   const label = [name, hit.media_type === "video" && scene ? `video, ${sceneRange(scene)}` : null,
+                 heard ? `heard at ${sceneRange(heard)}` : null,
                  `score ${hit.score.toFixed(3)}`, `found by ${hit.kind}`].filter(Boolean).join(", ");
+  let tag = null;
+  if (hit.media_type === "video") {
+    tag = el("span", { class: "tag" }, "▶ ", scene ? sceneRange(scene) : "video",
+             hit.more_scenes && hit.more_scenes.length ? ` +${hit.more_scenes.length}` : "",
+             heard ? ` · ♪ ${sceneRange(heard)}` : "");
+  } else if (heard) {
+    tag = el("span", { class: "tag" }, "♪ ", sceneRange(heard));
+  }
   return el("li", {},
     el("button", { type: "button", class: "card", dataset: { index }, "aria-label": label,
                    onclick: () => viewer.open(state.results, index) },
-      el("img", { src: hit.thumbnail_url, alt: "", loading: "lazy", decoding: "async" }),
-      hit.media_type === "video"
-        ? el("span", { class: "tag" }, "▶ ", scene ? sceneRange(scene) : "video",
-             hit.more_scenes && hit.more_scenes.length ? ` +${hit.more_scenes.length}` : "")
-        : null,
+      hit.thumbnail_url
+        ? el("img", { src: hit.thumbnail_url, alt: "", loading: "lazy", decoding: "async" })
+        : soundTile(hit),
+      tag,
       el("span", { class: "card-info" },
         el("span", { class: "name", title: hit.path }, name),
         el("span", { class: "score", title: `${hit.kind} model's score` },
@@ -214,7 +242,7 @@ async function showIntro() {
       showMessage("The model is not loaded", (health.model && health.model.error) || "", "error");
     } else if (!indexed) {
       showMessage("Nothing is indexed yet",
-                  "Open the Library to watch a folder; its photos and videos are indexed as they arrive.");
+                  "Open the Library to watch a folder; its photos, videos and sounds are indexed as they arrive.");
     } else {
       showMessage(`${indexed} files to search`,
                   "Describe what you look for, or drop, paste or pick an example image.");

@@ -34,7 +34,9 @@ export class Viewer {
       this.close();
     });
     dialog.addEventListener("keydown", (event) => {
-      if (event.target.tagName === "VIDEO" || event.target.closest(".scenes")) return;
+      if (["VIDEO", "AUDIO"].includes(event.target.tagName) || event.target.closest(".scenes")) {
+        return;
+      }
       if (event.key === "ArrowLeft") this.show(this.index - 1);
       if (event.key === "ArrowRight") this.show(this.index + 1);
     });
@@ -57,8 +59,8 @@ export class Viewer {
   }
 
   stopMedia() {
-    const video = this.part("media").querySelector("video");
-    if (video) video.pause();
+    const player = this.part("media").querySelector("video, audio");
+    if (player) player.pause();
   }
 
   async show(index) {
@@ -83,6 +85,14 @@ export class Viewer {
       video.addEventListener("loadedmetadata", () => this.seek(video, start), { once: true });
       video.src = content;
       this.renderScenes(video, hit);
+    } else if (hit.media_type === "audio") {
+      const audio = el("audio", { controls: true, preload: "auto",
+                                  "aria-label": `Sound ${fileName(hit.path)}` });
+      media.replaceChildren(audio);
+      const start = hit.audio ? hit.audio.start : 0;
+      audio.addEventListener("loadedmetadata", () => this.seek(audio, start), { once: true });
+      audio.src = content;
+      this.renderScenes(audio, hit);
     } else {
       // Formats a browser cannot show (HEIC, TIFF) come as a JPEG rendition instead.
       const image = el("img", { src: content, alt: fileName(hit.path) });
@@ -118,17 +128,30 @@ export class Viewer {
       "aria-label": `Play from ${clock(scene.start)} (scene ${scene.index + 1})`,
       onclick: () => this.seek(video, scene.start),
     }, sceneRange(scene)));
-    if (chips.length) {
-      this.part("scenes").replaceChildren(el("span", { class: "muted" }, "Matching scenes"),
-                                          ...chips);
-    }
+    // where the words were heard: the hit's window and the file's other matching ones
+    const heard = [hit.audio, ...(hit.more_audio || [])].filter(Boolean);
+    heard.sort((a, b) => a.start - b.start);
+    const heardChips = heard.map((span) => el("button", {
+      type: "button",
+      class: `chip heard${span === hit.audio ? " best" : ""}`,
+      "aria-label": `Play from ${clock(span.start)} (heard there)`,
+      onclick: () => this.seek(video, span.start),
+    }, "♪ ", sceneRange(span)));
+    const parts = [];
+    if (chips.length) parts.push(el("span", { class: "muted" }, "Matching scenes"), ...chips);
+    if (heardChips.length) parts.push(el("span", { class: "muted" }, "Heard"), ...heardChips);
+    this.part("scenes").replaceChildren(...parts);
   }
 
   renderMeta(hit, detail) {
     const rows = [["Path", hit.path], ["Score", hit.score.toFixed(3)]];
     if (detail) {
       const size = detail.width && detail.height ? `${detail.width} × ${detail.height}` : "";
+      const sound = detail.audio;
+      const tags = sound && sound.tags ? [sound.tags.title, sound.tags.artist].filter(Boolean) : [];
       rows.push(["Type", detail.mime || detail.media_type], ["Dimensions", size],
+                ["Sound", sound ? `${sound.codec}, ${sound.sample_rate} Hz, ${sound.channels} ch` : ""],
+                ["Title", tags.join(" — ")],
                 ["File size", bytes(detail.size)],
                 ["Duration", detail.duration ? clock(detail.duration) : ""],
                 ["Taken", when(detail.taken_at)], ["Camera", detail.camera || ""],

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.audio_factory import tone
 from support.cli_helpers import cli_env, run_cli, start_server, stop_server
 from support.media_factory import noise, solid
 
@@ -419,3 +420,31 @@ def test_serve_without_a_reachable_hub_opens_at_once_and_says_why(
         log.close()
     assert "Traceback" not in output
     assert len(output.splitlines()) < 25, output
+
+
+def test_sound_from_the_command_line(
+    tmp_path: Path, tiny_clip_dir: Path, tiny_clap_dir: Path, media_dir: Path
+) -> None:
+    env = cli_env(
+        tmp_path / "data",
+        tiny_clip_dir,
+        MSEARCH_AUDIO__MODEL=str(tiny_clap_dir),
+        MSEARCH_API__ALLOWED_ROOTS=json.dumps([str(media_dir)]),
+    )
+    tone(media_dir / "beep.wav", 12.0, frequency=2000)
+    solid(64, 64, (255, 0, 0)).save(media_dir / "red.png")
+    indexed = run_cli(env, "index", str(media_dir), "--no-progress")
+    assert indexed.returncode == 0, indexed.stderr
+    assert "2 indexed" in indexed.stdout
+    heard = run_cli(env, "search", "a high beep", "--heard", "--json")
+    results = json.loads(heard.stdout)["results"]
+    assert results and {r["kind"] for r in results} == {"audio"}
+    assert all(r["audio"]["end"] > r["audio"]["start"] for r in results)
+    table = run_cli(env, "search", "a beep", "--type", "audio").stdout
+    assert "beep.wav  heard @ 0.0-10.0s" in table, table
+    clip = tone(tmp_path / "clip.mp3", 2.0, frequency=2000, rate=44_100)
+    by_clip = run_cli(env, "search", "--audio", str(clip), "--json")
+    assert by_clip.returncode == 0, by_clip.stderr
+    assert {r["path"] for r in json.loads(by_clip.stdout)["results"]} == {
+        str(media_dir / "beep.wav")
+    }

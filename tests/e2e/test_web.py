@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright import sync_api as playwright_sync
+from support.audio_factory import tone, video_with_sound
 from support.cli_helpers import free_port
 from support.paths import ROOT
 
@@ -405,3 +406,64 @@ def test_api_docs_work_offline(server: Server, page: Any, path: str, operation: 
     page.wait_for_selector(operation, timeout=30_000)
     shot(page, f"docs-{path.strip('/')}")
     assert outside == []
+
+
+def test_sounds_play_from_where_they_are_heard(
+    tmp_path: Path, browser: Any, tiny_clap_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """With a sound model: the filter offers sounds, a sound's card marks where it is heard,
+    the viewer plays it from there, and a video says what was heard where."""
+    root = tmp_path.resolve()
+    library = root / "library"
+    write_library(library, 6)
+    tone(library / "beep.wav", 14.0, frequency=2000)
+    tone(library / "hum.flac", 6.0, frequency=90)
+    video_with_sound(library / "clip.mp4", 6.0)
+    url, process = _serve(root, library, MSEARCH_AUDIO__MODEL=str(tiny_clap_dir))
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _wait_indexed(url)
+        page.goto(url)
+        page.select_option("#f-type", "audio")
+        page.fill("#q", "a high beep")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".card .sound-tile")
+        shot(page, "sound-results")
+        names = _card_names(page)
+        assert set(names) <= {"beep.wav", "hum.flac"} and names, names
+        card = page.locator(".card", has_text="beep.wav").first
+        assert "♪" in card.inner_text()
+        card.click()
+        page.wait_for_selector("#viewer[open] audio")
+        page.wait_for_function(
+            "() => { const a = document.querySelector('#viewer audio');"
+            " return a && a.readyState >= 1 && !a.seeking; }",
+            timeout=20_000,
+        )
+        chips = page.locator("#viewer-scenes .chip.heard")
+        assert chips.count() >= 1
+        start = page.evaluate("document.querySelector('#viewer audio').currentTime")
+        best = page.inner_text("#viewer-scenes .chip.best")
+        assert best.startswith("♪") and start >= 0, (best, start)
+        page.wait_for_function(
+            "() => document.querySelector('#viewer-meta').innerText.includes('Hz')"
+        )
+        page.keyboard.press("Escape")
+
+        page.select_option("#f-type", "video")
+        page.fill("#q", "a beep")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".card .tag")
+        tag = page.locator(".card", has_text="clip.mp4").first.inner_text()
+        assert "▶" in tag, tag
+        shot(page, "video-heard")
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"), full_page=True)
+        context.close()
+        process.terminate()
+        process.wait(timeout=30)
+    assert not errors, errors

@@ -152,6 +152,36 @@ async def test_sound_is_indexed_and_found_where_it_is_heard(
         )
         assert len({r["file_id"] for r in grouped}) == len(grouped)
 
+        # by example: an uploaded clip, and a moment of an indexed file
+        clip = tone(
+            media_dir.parent / "query.ogg", 2.0, frequency=2000, codec=("-c:a", "libvorbis")
+        )
+        with clip.open("rb") as fh:
+            reply = await client.post(
+                "/api/v1/search/audio", files={"file": ("query.ogg", fh)}, data={"limit": "50"}
+            )
+        assert reply.status_code == 200, reply.text
+        by_clip = reply.json()["results"]
+        assert {r["kind"] for r in by_clip} == {"audio"} and len(by_clip) == len(heard)
+        moment = (
+            await client.post(
+                "/api/v1/search/audio",
+                json={"file_id": beep["file_id"], "start": 4.5, "limit": 50},
+            )
+        ).json()["results"]
+        same_file = [
+            [r["audio"]["start"], r["audio"]["end"]]
+            for r in moment
+            if r["file_id"] == beep["file_id"]
+        ]
+        assert [4, 8] not in same_file and len(same_file) == 3
+        durations = [r["audio"]["duration"] for r in moment if r["file_id"] == beep["file_id"]]
+        assert all(abs(d - 9.0) < 0.1 for d in durations)
+        not_sound = await client.post(
+            "/api/v1/search/audio", files={"file": ("x.ogg", b"not sound at all")}
+        )
+        assert not_sound.status_code == 400, not_sound.text
+
         status = (await client.get("/api/v1/system/status")).json()
         audio = next(e for e in status["engines"] if e["kind"] == "audio")
         assert audio["vectors"] == sum(
