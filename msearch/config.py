@@ -175,10 +175,14 @@ class AudioSettings(BaseModel):
             raise ValueError("audio.hop_seconds must not exceed audio.window_seconds")
         return self
 
-    def engine_settings(self, embedding: EmbeddingSettings) -> EmbeddingSettings:
-        """The in-process engine's settings for the sound model."""
+    def engine_settings(
+        self, embedding: EmbeddingSettings, aliases: dict[str, Path] | None = None
+    ) -> EmbeddingSettings:
+        """The in-process engine's settings for the sound model (``aliases``: built-in
+        names, ``demo``, and the directory each stands for)."""
+        model = str((aliases or {}).get(self.model, self.model))
         return embedding.model_copy(
-            update={"model": self.model, "url": None, "batch_size": self.batch_size}
+            update={"model": model, "url": None, "batch_size": self.batch_size}
         )
 
 

@@ -13,10 +13,14 @@ import random
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
+
+from msearch.demo_sounds import CLASSES as SOUND_CLASSES
+from msearch.demo_sounds import random_spec as random_spec_of_sound
+from msearch.demo_sounds import synthesise, write_wav
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -226,9 +230,14 @@ def write_library(
 
 
 def slideshow(
-    path: Path, shots: Sequence[tuple[Image.Image, float]], *, rate: int = 25
+    path: Path,
+    shots: Sequence[tuple[Image.Image, float]],
+    *,
+    rate: int = 25,
+    soundtrack: Path | None = None,
 ) -> list[float]:
-    """An H.264 video showing each picture for its duration; returns the cut times."""
+    """An H.264 video showing each picture for its duration (with ``soundtrack`` as its AAC
+    sound); returns the cut times."""
     with tempfile.TemporaryDirectory() as tmp:
         lines = []
         for i, (image, duration) in enumerate(shots):
@@ -251,6 +260,7 @@ def slideshow(
                 "0",
                 "-i",
                 str(listing),
+                *(["-i", str(soundtrack), "-c:a", "aac", "-shortest"] if soundtrack else []),
                 "-vf",
                 f"fps={rate},format=yuv420p",
                 "-c:v",
@@ -269,10 +279,11 @@ def slideshow(
 
 
 def write_videos(
-    folder: Path, count: int, *, seed: int = 11, size: int = 256
+    folder: Path, count: int, *, seed: int = 11, size: int = 256, soundtracks: bool = True
 ) -> list[tuple[Path, list[ShapeSpec]]]:
     """Short videos of 3-4 shots, one shape each; every shot has its own background, so
-    each change of shot is a real cut. Named after their shots."""
+    each change of shot is a real cut. Each has a synthetic sound (``demo_sounds``) under it,
+    unless ``soundtracks`` is false."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -294,6 +305,16 @@ def write_videos(
             (render(spec, size, rng), round(rng.uniform(1.5, 3.5) * 25) / 25) for spec in specs
         ]
         path = folder / f"clip-{i:02}.mp4"
-        slideshow(path, shots)
+        if soundtracks:
+            # a sound of its own under each video (its own generator: the pictures stay
+            # those of the seed)
+            sound_rng = random.Random(seed * 1000 + i)
+            kind = SOUND_CLASSES[i % (len(SOUND_CLASSES) - 1)]  # not silence
+            spec = replace(random_spec_of_sound(sound_rng, kind), seconds=sum(d for _, d in shots))
+            with tempfile.TemporaryDirectory() as tmp:
+                track = write_wav(Path(tmp) / "track.wav", synthesise(spec, sound_rng))
+                slideshow(path, shots, soundtrack=track)
+        else:
+            slideshow(path, shots)
         written.append((path, specs))
     return written

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from msearch.config import PerformanceSettings
 from msearch.embedding.base import EmbeddingEngine
-from msearch.embedding.registry import EngineKind, EngineRegistry, QueryKind
-from msearch.errors import InvalidRequest, MediaError, ModelUnavailable, MSearchError, NotFound
+from msearch.embedding.registry import READS, EngineKind, EngineRegistry, QueryKind
+from msearch.errors import InvalidRequest, MediaError, MSearchError, NotFound
 from msearch.media.audio import stream_windows, wav_bytes
 from msearch.media.images import decode_image
 from msearch.metrics import SEARCH_SECONDS, timed
@@ -116,14 +116,15 @@ class Searcher:
         return engines, {kind: self._adapter.serving_collection(kind) for kind, _ in engines}
 
     def _nothing_reads(self, query: QueryKind, options: SearchOptions) -> MSearchError:
+        """Why no engine takes this query: the one that would is off, or none would."""
         off = self._engines.unavailable
         reasons = [
-            f"{kind} search is off ({off[k]})"
-            for kind in options.modalities
-            if (k := EngineKind(kind)) in off
+            f"{kind} search is off ({reason})"
+            for kind, reason in off.items()
+            if query in READS[kind] and (not options.modalities or kind in options.modalities)
         ]
-        if reasons:
-            return ModelUnavailable("; ".join(reasons))
+        if reasons:  # the server cannot do it: no use trying again
+            return InvalidRequest("; ".join(reasons), code="engine_off")
         asked = ", ".join(options.modalities) or "any"
         return InvalidRequest(f"no engine of modality {asked} reads {query} queries")
 

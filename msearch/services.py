@@ -14,7 +14,7 @@ from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.factory import create_engine
 from msearch.embedding.infinity import InfinityEngine
-from msearch.embedding.models import resolve_model
+from msearch.embedding.models import BUILTIN_SOUND_MODELS, resolve_model
 from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import ModelUnavailable
 from msearch.media.enhance import ImageEnhancer
@@ -149,7 +149,7 @@ def _optional_engines(settings: Settings) -> dict[EngineKind, EmbeddingEngine]:
     engines: dict[EngineKind, EmbeddingEngine] = {}
     if settings.audio.enabled:
         engines[EngineKind.AUDIO] = InfinityEngine(
-            settings.audio.engine_settings(settings.embedding),
+            settings.audio.engine_settings(settings.embedding, BUILTIN_SOUND_MODELS),
             cache_dir=settings.data_dir / "cache",
         )
     return engines

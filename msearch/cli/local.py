@@ -72,16 +72,22 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     """Everything a newcomer needs to see search work, offline: a generated library of
     coloured shapes, indexed with the built-in demo model, served."""
     from msearch.demo import write_library, write_videos
+    from msearch.demo_sounds import write_sounds
 
     root = args.dir.expanduser().resolve()
     library = root / "library"
     if not library.is_dir() or not any(library.rglob("*.png")):
-        echo(f"writing {args.count} demo images and {args.videos} videos to {library}")
+        echo(
+            f"writing {args.count} demo images, {args.videos} videos with sound and "
+            f"{args.sounds} sounds to {library}"
+        )
         write_library(library, args.count)
         write_videos(library / "videos", args.videos)
+        write_sounds(library / "sounds", args.sounds)
     settings = settings.model_copy(deep=True)
     settings.data_dir = root / "data"
     settings.embedding.model = "demo"
+    settings.audio.model = "demo"
     settings.api.allowed_roots = [library, *settings.api.allowed_roots]
     code = asyncio.run(_demo_index(settings, library))
     if code != EXIT_OK or args.no_serve:
@@ -92,6 +98,7 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
         f"  curl -s -X POST {url}/api/v1/search/text -H 'content-type: application/json' "
         '-d \'{"query": "a red star", "limit": 5}\'\n'
         f"  msearch search 'a small blue ring' --server {url}\n"
+        f"  msearch search 'a siren' --heard --server {url}\n"
     )
     return serve(settings)
 

@@ -9,6 +9,10 @@ from pathlib import Path
 # msearch, so search works offline from the first run (`msearch demo`).
 DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "demo-clip"
 BUILTIN_MODELS: dict[str, Path] = {"demo": DEMO_MODEL_DIR}
+# The small CLAP trained on synthetic sounds (scripts/train_demo_clap.py): ``audio.model:
+# demo``.
+DEMO_SOUND_MODEL_DIR = DEMO_MODEL_DIR.parent / "demo-clap"
+BUILTIN_SOUND_MODELS: dict[str, Path] = {"demo": DEMO_SOUND_MODEL_DIR}
 
 
 def resolve_model(name: str) -> str:

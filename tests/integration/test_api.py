@@ -200,7 +200,8 @@ async def test_text_search_with_filters(client: httpx.AsyncClient, media_dir: Pa
         {"query": ""},
         {"query": "x", "limit": 0},
         {"query": "x", "limit": 10_000},
-        {"query": "x", "media_types": ["audio"]},
+        {"query": "x", "media_types": ["document"]},
+        {"query": "x", "modalities": ["smell"]},
         {"nope": 1},
     ):
         _assert_error(await client.post("/api/v1/search/text", json=bad), 422)

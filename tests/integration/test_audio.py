@@ -238,7 +238,8 @@ async def test_without_a_sound_model_pictures_work_and_audio_files_say_why(
         reply = await client.post(
             "/api/v1/search/text", json={"query": "a beep", "modalities": ["audio"]}
         )
-        assert reply.status_code == 503 and "audio search is off" in reply.text
+        assert reply.status_code == 400 and "audio search is off" in reply.text
+        assert reply.json()["error"]["code"] == "engine_off"
 
 
 @pytest.mark.slow

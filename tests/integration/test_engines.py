@@ -27,6 +27,7 @@ async def test_an_index_of_the_single_model_era_keeps_its_model_as_the_visual_on
     await store.close()
     raw = sqlite3.connect(tmp_path / "m.db")  # as version 3 left it
     raw.execute("ALTER TABLE models DROP COLUMN source")
+    raw.execute("ALTER TABLE files DROP COLUMN audio")
     raw.execute("UPDATE models SET role = 'active'")
     raw.execute("PRAGMA user_version = 3")
     raw.commit()
