@@ -53,7 +53,7 @@ async def evaluate(model: str, per_class: int, seed: int, image_queries: int) ->
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://eval", timeout=120
+                transport=transport, base_url="http://localhost", timeout=120
             ) as client:
                 job = (
                     await client.post("/api/v1/files/batch-process", json={"paths": [str(library)]})

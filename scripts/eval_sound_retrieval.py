@@ -50,11 +50,14 @@ async def evaluate(model: str, per_class: int, seed: int) -> dict[str, Any]:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://eval", timeout=120
+                transport=transport, base_url="http://localhost", timeout=120
             ) as client:
-                job = (
-                    await client.post("/api/v1/files/batch-process", json={"paths": [str(library)]})
-                ).json()
+                reply = await client.post(
+                    "/api/v1/files/batch-process", json={"paths": [str(library)]}
+                )
+                job = reply.json()
+                if reply.status_code != 202:
+                    raise SystemExit(f"indexing refused: {reply.text}")
                 while (await client.get(job["status_url"])).json()["status"] != "finished":  # noqa: ASYNC110
                     await asyncio.sleep(0.2)
                 hits_at = {1: 0, 5: 0}

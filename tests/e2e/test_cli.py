@@ -241,14 +241,26 @@ def test_folders_through_a_server_are_watched(
 def test_demo_command_builds_and_indexes_a_library(tmp_path: Path, tiny_clip_dir: Path) -> None:
     env = cli_env(tmp_path / "unused", tiny_clip_dir)  # the demo picks its own model and data
     result = run_cli(
-        env, "demo", str(tmp_path / "demo"), "--no-serve", "--count", "48", "--videos", "2"
+        env,
+        "demo",
+        str(tmp_path / "demo"),
+        *("--no-serve", "--count", "48", "--videos", "2", "--sounds", "8"),
     )
     assert result.returncode == 0, result.stderr
-    assert "50 indexed" in result.stdout
+    assert "58 indexed" in result.stdout
     assert len(list((tmp_path / "demo" / "library").rglob("*.png"))) == 48
-    search_env = cli_env(tmp_path / "demo" / "data", tiny_clip_dir, MSEARCH_EMBEDDING__MODEL="demo")
+    search_env = cli_env(
+        tmp_path / "demo" / "data",
+        tiny_clip_dir,
+        MSEARCH_EMBEDDING__MODEL="demo",
+        MSEARCH_AUDIO__MODEL="demo",
+    )
     hits = json.loads(run_cli(search_env, "search", "a red star", "--json", "--limit", "1").stdout)
     assert Path(hits["results"][0]["path"]).name.startswith("red-star")
+    # the demo's sounds and the videos' soundtracks, heard by the demo CLAP
+    heard = run_cli(search_env, "search", "a siren", "--heard", "--type", "audio", "--json")
+    results = json.loads(heard.stdout)["results"]
+    assert Path(results[0]["path"]).name.startswith("siren"), [r["path"] for r in results]
 
 
 def test_version_and_help_for_every_option() -> None:
