@@ -117,6 +117,9 @@ def stream_windows(
         "-nostats",
         "-loglevel",
         "error",
+        # one decoding thread: the model needs the cores more than the decoder does
+        "-threads",
+        "1",
         "-i",
         str(path),
         "-map",
