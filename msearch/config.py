@@ -114,7 +114,9 @@ class FileMonitoringSettings(BaseModel):
             ".oga",
             ".opus",
             ".m4a",
+            ".m4b",
             ".aac",
+            ".mka",
         ]
     )
     debounce_ms: int = Field(default=1000, ge=0)

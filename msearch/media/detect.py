@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from msearch.errors import MSearchError
+from msearch.media.ffprobe import ffprobe
+
 
 class MediaType(StrEnum):
     IMAGE = "image"
@@ -95,3 +98,36 @@ def detect_bytes(head: bytes) -> DetectedType | None:
 def detect_file(path: Path) -> DetectedType | None:
     with path.open("rb") as fh:
         return detect_bytes(fh.read(_HEAD_BYTES))
+
+
+# Containers whose header cannot say whether they hold pictures or sound alone: an .m4a
+# written with the generic "isom" brand, the sound of a film saved as WebM or Matroska.
+_SOUND_ONLY_MIMES = {
+    "video/mp4": "audio/mp4",
+    "video/quicktime": "audio/mp4",
+    "video/webm": "audio/webm",
+    "video/x-matroska": "audio/x-matroska",
+}
+
+
+def settle_container(
+    detected: DetectedType, path: Path, *, pass_fds: tuple[int, ...] = ()
+) -> DetectedType:
+    """What a video container's streams say it is: sound when it has an audio stream and
+    no moving picture (a cover image does not count). A file ffprobe cannot read stays a
+    video, for the video decoder to explain."""
+    sound_mime = _SOUND_ONLY_MIMES.get(detected.mime)
+    if detected.media_type != MediaType.VIDEO or sound_mime is None:
+        return detected
+    try:
+        streams = ffprobe(path, pass_fds=pass_fds).get("streams", [])
+    except MSearchError:
+        return detected
+    moving = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
+    if moving or not any(s.get("codec_type") == "audio" for s in streams):
+        return detected
+    return DetectedType(MediaType.AUDIO, sound_mime)

@@ -11,11 +11,12 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from contextlib import aclosing
+from functools import partial
 from typing import Any, Protocol
 
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia, UnsupportedType
-from msearch.media.detect import detect_file
+from msearch.media.detect import detect_file, settle_container
 from msearch.media.enhance import Enhancement, ImageEnhancer
 from msearch.media.fingerprint import content_fingerprint
 from msearch.media.originals import RootsProvider, open_original
@@ -94,9 +95,13 @@ class Preflight:
             detected = await loop.run_in_executor(self._executor, detect_file, original.reopen_path)
             if detected is None:
                 raise UnsupportedMedia(
-                    "not an image or video format msearch recognises "
+                    "not an image, video or sound format msearch recognises "
                     "(content checked, not the extension)"
                 )
+            detected = await loop.run_in_executor(
+                self._executor,
+                partial(settle_container, detected, original.reopen_path, pass_fds=(original.fd,)),
+            )
             fingerprint = await loop.run_in_executor(
                 self._executor, content_fingerprint, original.reopen_path
             )

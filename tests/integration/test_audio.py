@@ -18,7 +18,7 @@ from support.audio_factory import tone, video_with_sound
 from msearch.config import Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.media.audio import stream_windows
-from msearch.media.detect import MediaType, detect_file
+from msearch.media.detect import DetectedType, MediaType, detect_file, settle_container
 
 
 @pytest.fixture
@@ -75,6 +75,31 @@ def test_audio_formats_are_detected_by_content(tmp_path: Path) -> None:
     assert found is not None and found.mime == "audio/flac"
 
 
+def test_sound_alone_in_a_video_container_is_audio(tmp_path: Path) -> None:
+    """An .m4a written with the generic "isom" brand, a song saved as WebM or Matroska:
+    the header says video, the streams say sound."""
+    sound_only = {
+        "voice.mp4": ("audio/mp4", ("-c:a", "aac")),
+        "song.webm": ("audio/webm", ("-c:a", "libopus")),
+        "tape.mka": ("audio/x-matroska", ("-c:a", "flac")),
+    }
+    for name, (mime, codec) in sound_only.items():
+        path = tone(tmp_path / name, codec=codec)
+        header = detect_file(path)
+        assert header is not None and header.media_type == MediaType.VIDEO, name
+        assert settle_container(header, path) == DetectedType(MediaType.AUDIO, mime), name
+    for film in (
+        video_with_sound(tmp_path / "film.mp4"),
+        video_with_sound(tmp_path / "mute.mp4", sound=None),
+    ):
+        header = detect_file(film)
+        assert header is not None and settle_container(header, film) == header
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes((tmp_path / "film.mp4").read_bytes()[:64])
+    header = detect_file(broken)
+    assert header is not None and settle_container(header, broken) == header  # the decoder says why
+
+
 def test_windows_cover_every_second_and_short_sound_is_repeated(tmp_path: Path) -> None:
     long = tone(tmp_path / "long.wav", 23.0, rate=44_100, channels=2)
     spans = [(w.start, w.end) for w in stream_windows(long, rate=48_000, window_s=10, hop_s=5)]
@@ -97,6 +122,7 @@ async def test_sound_is_indexed_and_found_where_it_is_heard(
         tone(media_dir / "song.mp3", 5.0, rate=44_100, codec=("-metadata", "title=Ode")),
         tone(media_dir / "voice.opus", 5.0, codec=("-c:a", "libopus")),
         tone(media_dir / "memo.m4a", 5.0, codec=("-c:a", "aac")),
+        tone(media_dir / "dictation.mp4", 5.0, codec=("-c:a", "aac")),  # brand "isom"
         video_with_sound(media_dir / "talk.mp4", 6.0),
         video_with_sound(media_dir / "mute.mp4", 3.0, sound=None),
         video_with_sound(media_dir / "quiet.mp4", 3.0, sound="silence"),
@@ -114,6 +140,7 @@ async def test_sound_is_indexed_and_found_where_it_is_heard(
         assert files["song.mp3"]["audio"]["tags"]["title"] == "Ode"
         assert files["six.wav"]["audio"]["channels"] == 6
         assert files["hum.flac"]["audio"]["windows"] == [[0, 3]]
+        assert files["dictation.mp4"]["media_type"] == "audio"
         talk = files["talk.mp4"]
         assert talk["media_type"] == "video" and len(talk["audio"]["windows"]) == 2
         assert files["mute.mp4"]["audio"] is None

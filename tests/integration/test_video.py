@@ -167,7 +167,7 @@ async def test_videos_through_the_api(
         assert codes == {
             "empty.mp4": "empty_file",
             "random.mp4": "unsupported_media",
-            "sound.mp4": "unsupported_media",
+            "sound.mp4": "sound_model_unavailable",  # sound alone: an audio file
             "cut.mp4": "corrupt_media",
         }
         hits = (
