@@ -148,11 +148,20 @@ def _optional_engines(settings: Settings) -> dict[EngineKind, EmbeddingEngine]:
     out unable to load: the registry then leaves it out)."""
     engines: dict[EngineKind, EmbeddingEngine] = {}
     if settings.audio.enabled:
-        engines[EngineKind.AUDIO] = InfinityEngine(
-            settings.audio.engine_settings(settings.embedding, BUILTIN_SOUND_MODELS),
-            cache_dir=settings.data_dir / "cache",
-        )
+        engines[EngineKind.AUDIO] = _engine_of(settings, EngineKind.AUDIO, settings.audio.model)
     return engines
+
+
+def _engine_of(settings: Settings, kind: EngineKind, model: str) -> EmbeddingEngine:
+    """``kind``'s engine, loading ``model`` (a name, an alias such as ``demo`` or a
+    directory) the way the settings say for that kind."""
+    cache_dir = settings.data_dir / "cache"
+    if kind == EngineKind.AUDIO:  # sound is embedded in-process, also with embedding.url
+        audio = settings.audio.model_copy(update={"model": model})
+        return InfinityEngine(
+            audio.engine_settings(settings.embedding, BUILTIN_SOUND_MODELS), cache_dir=cache_dir
+        )
+    return create_engine(settings.embedding.model_copy(update={"model": model}), cache_dir=cache_dir)
 
 
 def _enhancer(settings: Settings, engine: EmbeddingEngine) -> ImageEnhancer | None:
@@ -320,9 +329,8 @@ async def _keep_answering_with_old_model(services: Services, switch: ModelSwitch
         services.adapter.serve_written(kind)
         return
     reason = "where the old model loads from was not recorded"
-    if switch.old_source is not None and kind == EngineKind.VISUAL:
-        settings = services.settings.embedding.model_copy(update={"model": switch.old_source})
-        old = create_engine(settings, cache_dir=services.settings.data_dir / "cache")
+    if switch.old_source is not None:
+        old = _engine_of(services.settings, kind, switch.old_source)
         try:
             await old.start()
         except ModelUnavailable as exc:

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from PIL import Image
 from support.app import wait_for
+from support.audio_factory import tone
 from support.media_factory import noise
 
 from msearch.config import EmbeddingSettings, Settings
 from msearch.embedding.infinity import InfinityEngine
+from msearch.embedding.registry import EngineKind
 from msearch.search import SearchOptions
 from msearch.services import build_services
 
@@ -141,5 +143,53 @@ async def test_a_switch_cut_short_resumes_and_completes(
     services = await build_services(make_settings(), engine=tiny_engine)
     try:
         assert [s.new_model for s in services.adapter.switches] == [tiny_engine.model_id]
+    finally:
+        await services.aclose()
+
+
+async def test_sound_search_keeps_the_old_sound_model_during_its_switch(
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    tiny_clap_dir: Path,
+    media_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sound model changes (a tiny CLAP, then the demo one): until every sound is
+    heard again, sound queries are embedded by the old CLAP for the old collection."""
+    windows = {"window_seconds": 4, "hop_seconds": 2}
+    paths = [tone(media_dir / f"{i}.wav", 3.0, frequency=300 + 700 * i) for i in range(3)]
+    services = await build_services(
+        make_settings(audio={**windows, "model": str(tiny_clap_dir)}), engine=tiny_engine
+    )
+    try:
+        records = await services.orchestrator.batch_process_files(paths)
+        assert {r.status for r in records} == {"indexed"}
+        old_model = services.engines.get(EngineKind.AUDIO).model_id
+    finally:
+        await services.aclose()
+
+    gate = asyncio.Event()
+    hear = InfinityEngine.embed_audio
+
+    async def gated(self: InfinityEngine, clips: list[bytes]) -> list[list[float]]:
+        await gate.wait()  # indexing waits; queries take the query lane, which does not
+        return await hear(self, clips)
+
+    monkeypatch.setattr(InfinityEngine, "embed_audio", gated)
+    sounds = SearchOptions(limit=10, modalities=("audio",))
+    services = await build_services(
+        make_settings(audio={**windows, "model": "demo"}), engine=tiny_engine
+    )
+    try:
+        [switch] = services.adapter.switches
+        assert (switch.kind, switch.old_model) == ("audio", old_model)
+        assert list(services.outgoing) == [EngineKind.AUDIO]
+        hits = await services.searcher.by_text("a high beep", sounds)
+        assert sorted({h.file.id for h in hits}) == sorted(r.id for r in records)
+        gate.set()
+        await services.orchestrator.wait_idle()
+        assert services.adapter.switches == [] and services.outgoing == {}
+        hits = await services.searcher.by_text("a high beep", sounds)
+        assert sorted({h.file.id for h in hits}) == sorted(r.id for r in records)
     finally:
         await services.aclose()
