@@ -161,7 +161,9 @@ def _engine_of(settings: Settings, kind: EngineKind, model: str) -> EmbeddingEng
         return InfinityEngine(
             audio.engine_settings(settings.embedding, BUILTIN_SOUND_MODELS), cache_dir=cache_dir
         )
-    return create_engine(settings.embedding.model_copy(update={"model": model}), cache_dir=cache_dir)
+    return create_engine(
+        settings.embedding.model_copy(update={"model": model}), cache_dir=cache_dir
+    )
 
 
 def _enhancer(settings: Settings, engine: EmbeddingEngine) -> ImageEnhancer | None:
