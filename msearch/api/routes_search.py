@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from msearch.api.deps import ReadAccess, ServicesDep
@@ -70,10 +70,10 @@ async def _read_upload(upload: UploadFile, limit_bytes: int) -> bytes:
     return bytes(data)
 
 
-@router.post(
-    "/image",
-    dependencies=[ReadAccess],
-    openapi_extra={
+def _upload_or_file_id(example: str, by_file: type[BaseModel]) -> dict[str, Any]:
+    """The request body of a search by example: the example uploaded (multipart, the
+    filters as form fields) or an indexed file named in JSON."""
+    return {
         "requestBody": {
             "content": {
                 "multipart/form-data": {
@@ -81,7 +81,7 @@ async def _read_upload(upload: UploadFile, limit_bytes: int) -> bytes:
                         "type": "object",
                         "required": ["file"],
                         "properties": {
-                            "file": {"type": "string", "format": "binary"},
+                            "file": {"type": "string", "format": "binary", "description": example},
                             "limit": {"type": "integer"},
                             "offset": {"type": "integer"},
                             "media_types": {"type": "string", "description": "comma-separated"},
@@ -94,10 +94,16 @@ async def _read_upload(upload: UploadFile, limit_bytes: int) -> bytes:
                         },
                     }
                 },
-                "application/json": {"schema": ImageSearchByFileRequest.model_json_schema()},
+                "application/json": {"schema": by_file.model_json_schema()},
             }
         }
-    },
+    }
+
+
+@router.post(
+    "/image",
+    dependencies=[ReadAccess],
+    openapi_extra=_upload_or_file_id("an example image", ImageSearchByFileRequest),
 )
 async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
     """Multipart ``file`` (an example image) or JSON ``{"file_id"}`` (more like this)."""
@@ -117,28 +123,7 @@ async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
 @router.post(
     "/audio",
     dependencies=[ReadAccess],
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "limit": {"type": "integer"},
-                            "offset": {"type": "integer"},
-                            "media_types": {"type": "string", "description": "comma-separated"},
-                            "folder": {"type": "string"},
-                            "min_score": {"type": "number"},
-                            "group_by_file": {"type": "boolean"},
-                        },
-                    }
-                },
-                "application/json": {"schema": SoundSearchByFileRequest.model_json_schema()},
-            }
-        }
-    },
+    openapi_extra=_upload_or_file_id("a sound clip", SoundSearchByFileRequest),
 )
 async def search_audio(request: Request, services: ServicesDep) -> JSONResponse:
     """Multipart ``file`` (a sound clip) or JSON ``{"file_id", "start"}`` (sounds like

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator
 from concurrent.futures import Executor
-from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 
@@ -19,9 +19,8 @@ from msearch.media.images import DecodedImage, decode_image, write_thumbnail
 from msearch.media.video import FFmpegSceneDetector, Keyframe, VideoInfo, probe
 from msearch.orchestrator.context import Frame, ProcessingContext
 from msearch.orchestrator.progress import STEP_FRACTION, ProgressSink, Step
+from msearch.orchestrator.threaded import threaded
 from msearch.store.adapter import UnifiedDatabaseAdapter
-
-_DONE = object()
 
 
 class DecodeImage:
@@ -122,8 +121,6 @@ class DecodeVideo:
         source, fds = original.reopen_path, (original.fd,)
         record = ctx.record
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._queue_size)
-        stop = threading.Event()
         # The frames are pulled by the embed stage: decoding is most of that step's time.
         start = STEP_FRACTION[Step.EMBED]
         share = STEP_FRACTION[Step.PERSIST] - start
@@ -133,43 +130,20 @@ class DecodeVideo:
                 self._progress.advance(record.id, start + share * fraction), loop
             )
 
-        def put(item: object) -> bool:
-            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-            while True:  # back-pressure, but never block a cancelled run forever
-                try:
-                    future.result(timeout=0.5)
-                    return True
-                except FutureTimeout:
-                    if stop.is_set():
-                        future.cancel()
-                        return False
+        def keyframes(stop: threading.Event) -> Generator[Keyframe, None, None]:
+            # keyframes serve the model and the scene thumbnails
+            min_short = max(self._model_side, self._settings.thumbnail_size)
+            for keyframe in self._detector.scenes(
+                source, info, min_short=min_short, progress=report, pass_fds=fds
+            ):
+                self._thumbnail(record.id, keyframe)
+                yield keyframe
 
-        def produce() -> None:
-            try:
-                # keyframes serve the model and the scene thumbnails
-                min_short = max(self._model_side, self._settings.thumbnail_size)
-                for keyframe in self._detector.scenes(
-                    source, info, min_short=min_short, progress=report, pass_fds=fds
-                ):
-                    self._thumbnail(record.id, keyframe)
-                    if not put(keyframe):
-                        return
-                put(_DONE)
-            except BaseException as exc:  # handed to the event loop, raised there
-                put(exc)
-
-        producer = loop.run_in_executor(self._executor, produce)
         frames = 0
-        try:
-            while (item := await queue.get()) is not _DONE:
-                if isinstance(item, BaseException):
-                    raise item
-                assert isinstance(item, Keyframe)
+        async with aclosing(threaded(self._executor, keyframes, self._queue_size)) as decoded:
+            async for keyframe in decoded:
                 frames += 1
-                yield Frame(item.image, item.scene)
-        finally:
-            stop.set()
-            await producer
+                yield Frame(keyframe.image, keyframe.scene)
         if not frames:
             raise CorruptMedia("no frame of the video could be decoded")
 

@@ -10,12 +10,9 @@ sound vectors.
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import Generator
 from concurrent.futures import Executor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
 
 from msearch.config import AudioSettings
 from msearch.embedding.base import EmbeddingEngine
@@ -24,9 +21,7 @@ from msearch.errors import MediaError
 from msearch.media.audio import SoundWindow, stream_windows, wav_bytes
 from msearch.orchestrator.context import ProcessingContext
 from msearch.orchestrator.progress import Step
-
-T = TypeVar("T")
-_DONE = object()
+from msearch.orchestrator.threaded import threaded
 
 
 class SoundModelOff(MediaError):
@@ -79,7 +74,9 @@ class EmbedSound:
         vectors: list[list[float]] = []
         spans: list[tuple[float, float]] = []
 
-        def batches(stop: threading.Event) -> Iterator[tuple[list[SoundWindow], list[bytes]]]:
+        def batches(
+            stop: threading.Event,
+        ) -> Generator[tuple[list[SoundWindow], list[bytes]], None, None]:
             batch: list[SoundWindow] = []
             for window in stream_windows(
                 original.reopen_path,
@@ -111,43 +108,3 @@ class EmbedSound:
 
     def cleanup(self, ctx: ProcessingContext) -> None:
         return None
-
-
-async def threaded(
-    executor: Executor, produce: Callable[[threading.Event], Iterator[T]], queue_size: int = 2
-) -> AsyncGenerator[T, None]:
-    """The items of a blocking iterator run on ``executor``, through a small queue: the
-    producer waits while the consumer is behind, and stops when it goes away."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while True:  # back-pressure, but never block a cancelled run forever
-            try:
-                future.result(timeout=0.5)
-                return True
-            except FutureTimeout:
-                if stop.is_set():
-                    future.cancel()
-                    return False
-
-    def run() -> None:
-        try:
-            for item in produce(stop):
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the event loop, raised there
-            put(exc)
-
-    producer = loop.run_in_executor(executor, run)
-    try:
-        while (item := await queue.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        await producer

@@ -287,5 +287,7 @@ async def test_an_hour_of_sound_in_bounded_memory(
         grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
         record = files["hour.opus"]
         assert record["status"] == "indexed" and len(record["audio"]["windows"]) == 360
-        assert grown_mb < 100, grown_mb
+        # held whole, the hour would add 690 MB; streamed it added 40-120 MB of the
+        # process's peak (the allocator's and the model's buffers vary between runs)
+        assert grown_mb < 200, grown_mb
         await _answers(client)
