@@ -23,12 +23,14 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || $(call APT_INSTALL,ffmpeg)
 	@# The web page's end-to-end tests drive Debian's Chromium (Playwright never downloads one).
 	@command -v chromium >/dev/null || $(call APT_INSTALL,chromium)
+	@# Debian's flite speaks the sentences the speech tests look for.
+	@command -v flite >/dev/null || $(call APT_INSTALL,flite)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 	# torch first and pinned: any later resolution of a looser torch pulls CUDA wheels.
 	$(PIP) install -q torch==2.13.0
 	@# basicsr's sdist build asks for torch: the build environment gets the same pin.
-	$(PIP) install -q --build-constraint constraints.txt -e '.[embed,video,enhance,bench,dev]'
+	$(PIP) install -q --build-constraint constraints.txt -e '.[embed,video,speech,enhance,bench,dev]'
 	rm -f $(VENV)/.setup-*
 	touch $@
 

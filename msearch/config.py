@@ -188,6 +188,18 @@ class AudioSettings(BaseModel):
         )
 
 
+class SpeechSettings(BaseModel):
+    """What is said in audio files and videos, transcribed and searchable by its words.
+    pocketsphinx's English model ships inside its package, so it works offline."""
+
+    enabled: bool = True
+    engine: Literal["pocketsphinx"] = "pocketsphinx"
+    # "auto", or the language spoken (pocketsphinx knows English: "en")
+    language: str = "auto"
+    # a file's transcription may take 60 s plus this many times its length
+    timeout_factor: float = Field(default=3.0, gt=0)
+
+
 class EnhancementSettings(BaseModel):
     enabled: bool = False
     min_side: int = Field(default=256, ge=1)
@@ -214,6 +226,7 @@ class Settings(BaseSettings):
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
     audio: AudioSettings = Field(default_factory=AudioSettings)
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
     enhancement: EnhancementSettings = Field(default_factory=EnhancementSettings)
 
     @classmethod

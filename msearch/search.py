@@ -20,7 +20,7 @@ from msearch.errors import InvalidRequest, MediaError, MSearchError, NotFound
 from msearch.media.audio import stream_windows, wav_bytes
 from msearch.media.images import decode_image
 from msearch.metrics import SEARCH_SECONDS, timed
-from msearch.store.adapter import StoredHit, UnifiedDatabaseAdapter
+from msearch.store.adapter import SPEECH, StoredHit, UnifiedDatabaseAdapter
 from msearch.store.records import FileStatus, VectorFilter
 
 MAX_QUERY_CHARS = 1000
@@ -133,20 +133,56 @@ class Searcher:
         vectors: dict[EngineKind, list[float]],
         options: SearchOptions,
         collections: dict[EngineKind, str],
+        *,
+        words: str | None = None,
     ) -> list[StoredHit]:
         """One engine: its own ranking. Several: each is asked for the same top
         ``FUSION_DEPTH`` (deeper when the page is), the lists are fused by rank, then
-        paged; a fixed depth keeps pages consistent, as a fusion of shorter lists differs."""
+        paged; a fixed depth keeps pages consistent, as a fusion of shorter lists differs.
+        ``words``: a text query, also looked for in what is said in files; a ranking of
+        its own, fused with the engines' only when it found something."""
         _check_page(options)
-        if len(vectors) == 1:
+        top = replace(options, offset=0, limit=max(FUSION_DEPTH, options.offset + options.limit))
+        spoken = await self._spoken(words, top) if words is not None else []
+        if len(vectors) == 1 and not spoken:
             [(kind, vector)] = vectors.items()
             return await self._search(kind, vector, options, collections[kind])
-        top = replace(options, offset=0, limit=max(FUSION_DEPTH, options.offset + options.limit))
         lists = await asyncio.gather(
             *(self._search(k, v, top, collections[k]) for k, v in vectors.items())
         )
-        fused = fuse_by_rank(lists, by_file=options.group_by_file)
+        fused = fuse_by_rank([*lists, spoken] if spoken else lists, by_file=options.group_by_file)
         return fused[options.offset : options.offset + options.limit]
+
+    async def _spoken(self, words: str, options: SearchOptions) -> list[StoredHit]:
+        """Files in which the query's words are said, the best passages first (one hit per
+        file, its other passages attached, when results are grouped per file)."""
+        found = await self._adapter.search_passages(
+            words, limit=options.limit, filter=options.vector_filter()
+        )
+        records = await self._adapter.get_files({h.file_id for h in found})
+        hits: list[StoredHit] = []
+        by_file: dict[str, StoredHit] = {}
+        for found_hit in found:
+            record = records.get(found_hit.file_id)
+            if record is None or (
+                options.min_score is not None and found_hit.strength < options.min_score
+            ):
+                continue
+            hit = StoredHit(
+                record,
+                found_hit.strength,
+                None,
+                SPEECH,
+                spoken=found_hit.passage,
+                marked=found_hit.marked,
+            )
+            best = by_file.get(record.id) if options.group_by_file else None
+            if best is None:
+                by_file[record.id] = hit
+                hits.append(hit)
+            else:
+                best.more.append(hit)
+        return hits
 
     async def _search(
         self, kind: EngineKind, vector: list[float], options: SearchOptions, collection: str
@@ -189,10 +225,19 @@ class Searcher:
             raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
         _check_page(options)
         with timed(SEARCH_SECONDS, "text"):
-            engines, collections = self._engines_for(QueryKind.TEXT, options)
+            words = not options.modalities or SPEECH in options.modalities
+            engines: list[tuple[EngineKind, EmbeddingEngine]] = []
+            collections: dict[EngineKind, str] = {}
+            if options.modalities != (SPEECH,):
+                engines, collections = self._engines_for(QueryKind.TEXT, options)
             vectors = await asyncio.gather(*(self._text_vector(k, e, query) for k, e in engines))
             kinds = [kind for kind, _ in engines]
-            return await self._ask(dict(zip(kinds, vectors, strict=True)), options, collections)
+            return await self._ask(
+                dict(zip(kinds, vectors, strict=True)),
+                options,
+                collections,
+                words=query if words else None,
+            )
 
     async def _text_vector(
         self, kind: EngineKind, engine: EmbeddingEngine, query: str
@@ -385,9 +430,12 @@ def fuse_by_rank(lists: Sequence[Sequence[StoredHit]], *, by_file: bool) -> list
 
 
 def _segment(hit: StoredHit) -> tuple[str, float]:
-    """What part of the file a hit is: a window of its sound, a scene, or the whole."""
+    """What part of the file a hit is: a window of its sound, words said in it, a scene,
+    or the whole."""
     if hit.heard is not None:
         return "sound", hit.heard[0]
+    if hit.spoken is not None:
+        return "speech", hit.spoken.start
     if hit.scene is not None:
         return "scene", float(hit.scene.index)
     return "file", 0.0

@@ -21,6 +21,7 @@ from msearch.media.enhance import ImageEnhancer
 from msearch.orchestrator import ProcessingOrchestrator
 from msearch.orchestrator.diskspace import DiskSpaceGuard
 from msearch.search import Searcher
+from msearch.speech.transcriber import Transcriber, create_transcriber
 from msearch.store.adapter import ModelSwitch, UnifiedDatabaseAdapter
 from msearch.store.factory import create_vector_store
 from msearch.store.metadata import MetadataStore
@@ -48,6 +49,8 @@ class Services:
     # during a model switch: the old model, answering its kind's queries until the new
     # collection is complete
     outgoing: dict[EngineKind, EmbeddingEngine] = field(default_factory=dict)
+    # why what is said in files is not transcribed (speech off, or its engine cannot load)
+    speech_off: str | None = None
 
     @property
     def engine(self) -> EmbeddingEngine:
@@ -166,6 +169,18 @@ def _engine_of(settings: Settings, kind: EngineKind, model: str) -> EmbeddingEng
     )
 
 
+async def _transcriber(settings: Settings) -> tuple[Transcriber | None, str | None]:
+    """The transcriber ``speech`` asks for, or why there is none (files are indexed all
+    the same, without their words)."""
+    if not settings.speech.enabled:
+        return None, "speech.enabled is false"
+    try:
+        return await asyncio.to_thread(create_transcriber, settings.speech), None
+    except ModelUnavailable as exc:
+        log.warning("speech is not transcribed: %s", exc.message)
+        return None, exc.message
+
+
 def _enhancer(settings: Settings, engine: EmbeddingEngine) -> ImageEnhancer | None:
     if not settings.enhancement.enabled:
         return None
@@ -219,6 +234,7 @@ async def build_services(
             owned.extend(optional.values())
             engines = EngineRegistry({EngineKind.VISUAL: engine, **optional})
         engine = engines.get(EngineKind.VISUAL)
+        transcriber, speech_off = await _transcriber(settings)
         orchestrator = ProcessingOrchestrator(
             adapter,
             engines,
@@ -230,6 +246,8 @@ async def build_services(
             roots=lambda: services.media_roots() if services is not None else None,
             extensions=settings.file_monitoring.file_extensions,
             disk=DiskSpaceGuard(data_dir, settings.performance.min_free_disk_mb << 20),
+            transcriber=transcriber,
+            speech=settings.speech,
         )
         services = Services(
             settings,
@@ -242,6 +260,7 @@ async def build_services(
             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
             lock,
             owned=owned,
+            speech_off=speech_off,
         )
     except BaseException:
         if adapter is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -14,11 +14,12 @@ from starlette.types import Receive, Scope, Send
 from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
 from msearch.api.schemas import BatchProcessRequest, MediaTypeName, ProcessRequest, RetryRequest
 from msearch.api.security import confine_path, folder_filter
-from msearch.api.views import API, file_detail, file_status, file_summary
+from msearch.api.views import API, file_detail, file_status, file_summary, webvtt
 from msearch.errors import InvalidRequest, MSearchError, NotFound
 from msearch.media.images import decode_image, write_thumbnail
 from msearch.media.originals import OriginalFile, open_original
 from msearch.media.scan import expand_paths
+from msearch.store.adapter import SPEECH
 from msearch.store.records import FileRecord, FileStatus
 
 router = APIRouter(prefix=f"{API}/files", tags=["files"])
@@ -120,6 +121,33 @@ async def list_files(
 @router.get("/{file_id}", dependencies=[ReadAccess])
 async def get_file(file_id: str, services: ServicesDep) -> dict[str, Any]:
     return file_detail(await _record(services, file_id))
+
+
+@router.get(
+    "/{file_id}/transcript",
+    dependencies=[ReadAccess],
+    responses={200: {"content": {"text/vtt": {}}, "description": "JSON, or WebVTT"}},
+)
+async def transcript(
+    file_id: str,
+    services: ServicesDep,
+    format: Literal["json", "vtt"] = Query(default="json"),
+) -> Response:
+    """What is said in the file, segment by segment (seconds); ``?format=vtt`` as
+    WebVTT subtitles for a player."""
+    record = await _record(services, file_id)
+    segments = await services.adapter.passages_of(record.id, SPEECH)
+    if format == "vtt":
+        return Response(webvtt(segments), media_type="text/vtt; charset=utf-8")
+    speech = (record.audio or {}).get("speech")
+    return JSONResponse(
+        {
+            "file_id": record.id,
+            "segments": [p.as_dict() for p in segments],
+            "languages": sorted({p.language for p in segments if p.language}),
+            "error": speech.get("error") if isinstance(speech, dict) else None,
+        }
+    )
 
 
 def _open_original(services: ServicesDep, record: FileRecord) -> OriginalFile:

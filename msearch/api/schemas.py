@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MediaTypeName = Literal["image", "video", "audio"]
 # What was seen (the visual engine) or heard (the sound engine).
-Modality = Literal["visual", "audio"]
+Modality = Literal["visual", "audio", "speech"]
 
 
 class ProcessRequest(BaseModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from msearch.store.adapter import StoredHit
-from msearch.store.records import FileRecord
+from msearch.store.records import FileRecord, Passage
 
 API = "/api/v1"
 
@@ -52,6 +53,8 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
     }
     if hit.heard is not None:
         result["audio"] = _heard(hit)
+    if hit.spoken is not None:
+        result["speech"] = _spoken(hit)
     if hit.rank_score is not None:
         result["rank_score"] = hit.rank_score
     if hit.more:
@@ -63,10 +66,37 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
         heard = [{**_heard(m), "score": round(m.score, 6)} for m in hit.more if m.heard]
         if heard:
             result["more_audio"] = heard
+        spoken = [{**_spoken(m), "score": round(m.score, 6)} for m in hit.more if m.spoken]
+        if spoken:
+            result["more_speech"] = spoken
     return result
+
+
+def _spoken(hit: StoredHit) -> dict[str, Any]:
+    """The words said where the query matched: ``text`` is HTML-escaped, the matching
+    parts in <mark> tags."""
+    assert hit.spoken is not None
+    return {"start": hit.spoken.start, "end": hit.spoken.end, "text": hit.marked}
 
 
 def _heard(hit: StoredHit) -> dict[str, float | None]:
     """Where the sound is heard, and the length of the recording it is heard in."""
     assert hit.heard is not None
     return {"start": hit.heard[0], "end": hit.heard[1], "duration": hit.file.duration}
+
+
+def webvtt(passages: Sequence[Passage]) -> str:
+    """Passages as WebVTT subtitles (a cue each; a cue's text may not hold "-->")."""
+    cues = [
+        f"{_vtt_time(p.start)} --> {_vtt_time(max(p.end, p.start + 0.5))}\n"
+        + p.text.replace("-->", "->").strip()
+        for p in passages
+    ]
+    return "\n\n".join(["WEBVTT", *cues]) + "\n"
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02}:{minutes:02}:{rest // 1000:02}.{rest % 1000:03}"

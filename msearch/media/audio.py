@@ -13,10 +13,11 @@ from __future__ import annotations
 import io
 import subprocess
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -110,58 +111,18 @@ def stream_windows(
     Yields nothing for a stream with no samples; CorruptMedia when FFmpeg fails before the
     end."""
     window, hop = round(window_s * rate), max(1, round(hop_s * rate))
-    command = [
-        "ffmpeg",
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "error",
-        # one decoding thread: the model needs the cores more than the decoder does
-        "-threads",
-        "1",
-        "-i",
-        str(path),
-        "-map",
-        "0:a:0",
-        "-vn",
-        "-sn",
-        "-dn",
-        "-ac",
-        "1",
-        "-ar",
-        str(rate),
-        "-f",
-        "f32le",
-        "pipe:1",
-    ]
-    try:
-        proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            pass_fds=pass_fds,
-        )
-    except FileNotFoundError as exc:
-        raise UnsupportedMedia("ffmpeg is not installed") from exc
-    assert proc.stdout is not None and proc.stderr is not None
-    errors: list[bytes] = []
-    # stderr drained aside: a chatty decoder must not block on a full pipe
-    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
-    drain.start()
-    timer = threading.Timer(timeout_s, proc.kill)
-    timer.start()
     buffer: Samples = np.empty(0, dtype=np.float32)
     offset = 0  # the recording's sample index of buffer[0]
     next_start = 0
     count = 0
     pending = b""
-    try:
+    with pcm_stream(
+        path, rate=rate, sample_format="f32le", pass_fds=pass_fds, stop=stop, timeout_s=timeout_s
+    ) as stream:
         while True:
             if stop is not None and stop.is_set():
                 return
-            chunk = proc.stdout.read(hop * _BYTES_PER_SAMPLE)
+            chunk = stream.read(hop * _BYTES_PER_SAMPLE)
             if chunk:
                 pending += chunk
                 usable = len(pending) - len(pending) % _BYTES_PER_SAMPLE
@@ -185,19 +146,81 @@ def stream_windows(
             buffer, offset = buffer[keep_from:], offset + keep_from
             if not chunk:
                 break
+    total = offset + len(buffer)
+    if count == 0 and total > 0:
+        repeats = -(-window // total)
+        yield SoundWindow(0, 0.0, total / rate, np.tile(buffer, repeats)[:window].copy())
+    elif count and total - ((next_start - hop) + window) >= min(rate, hop // 2):
+        # the tail past the last window (encoders pad a few ms: those are not worth one)
+        yield SoundWindow(count, (total - window) / rate, total / rate, buffer[-window:].copy())
+
+
+@contextmanager
+def pcm_stream(
+    path: Path,
+    *,
+    rate: int,
+    sample_format: str,
+    pass_fds: tuple[int, ...] = (),
+    stop: threading.Event | None = None,
+    timeout_s: float = 3600,
+) -> Iterator[IO[bytes]]:
+    """The first audio stream of ``path`` decoded by FFmpeg to raw mono samples at
+    ``rate`` (``sample_format``: ``f32le``, ``s16le``), read from a pipe as it decodes.
+    When the reader has read it all, CorruptMedia if FFmpeg failed on the way; FFmpeg is
+    killed after ``timeout_s`` and whenever the reader leaves early."""
+    command = [
+        "ffmpeg",
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        # one decoding thread: the models need the cores more than the decoder does
+        "-threads",
+        "1",
+        "-i",
+        str(path),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-ac",
+        "1",
+        "-ar",
+        str(rate),
+        "-f",
+        sample_format,
+        "pipe:1",
+    ]
+    try:
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            pass_fds=pass_fds,
+        )
+    except FileNotFoundError as exc:
+        raise UnsupportedMedia("ffmpeg is not installed") from exc
+    assert proc.stdout is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    # stderr drained aside: a chatty decoder must not block on a full pipe
+    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    drain.start()
+    timer = threading.Timer(timeout_s, proc.kill)
+    timer.start()
+    try:
+        yield proc.stdout
+        if stop is not None and stop.is_set():
+            return  # left early on purpose: FFmpeg is stopped below
         code = proc.wait()
         drain.join(timeout=5)
-        if code != 0 and not (stop is not None and stop.is_set()):
+        if code != 0:
             detail = b"".join(errors).decode(errors="replace").strip().splitlines()
             message = detail[-1][-300:] if detail else f"exit code {code}"
             raise CorruptMedia(f"ffmpeg could not decode the sound: {message}")
-        total = offset + len(buffer)
-        if count == 0 and total > 0:
-            repeats = -(-window // total)
-            yield SoundWindow(0, 0.0, total / rate, np.tile(buffer, repeats)[:window].copy())
-        elif count and total - ((next_start - hop) + window) >= min(rate, hop // 2):
-            # the tail past the last window (encoders pad a few ms: those are not worth one)
-            yield SoundWindow(count, (total - window) / rate, total / rate, buffer[-window:].copy())
     finally:
         timer.cancel()
         if proc.poll() is None:

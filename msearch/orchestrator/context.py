@@ -10,7 +10,7 @@ from PIL import Image
 
 from msearch.media.detect import DetectedType
 from msearch.media.originals import OriginalFile
-from msearch.store.records import FileRecord, SceneRecord
+from msearch.store.records import FileRecord, Passage, SceneRecord
 
 
 @dataclass
@@ -35,6 +35,8 @@ class ProcessingContext:
     vectors: dict[str, list[list[float]]] = field(default_factory=dict)
     # per engine kind that hears: the (start, end) of each window embedded, in seconds
     windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    # what is said in it (the transcriber's segments)
+    passages: list[Passage] = field(default_factory=list)
     # what the record will say embedded it (its media type's models), once known
     model: str | None = None
     skipped: bool = False

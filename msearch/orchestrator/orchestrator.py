@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from msearch.config import AudioSettings, PerformanceSettings, VideoSettings
+from msearch.config import AudioSettings, PerformanceSettings, SpeechSettings, VideoSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import TRANSIENT_CODES, MSearchError, NotFound, UnsupportedMedia
@@ -23,6 +23,7 @@ from msearch.orchestrator.diskspace import DiskSpaceGuard
 from msearch.orchestrator.pipelines import PipelineParts, build_pipelines
 from msearch.orchestrator.progress import ProgressSink, StoreProgressSink
 from msearch.orchestrator.stages import Preflight, Stage
+from msearch.speech.transcriber import Transcriber
 from msearch.store.adapter import UnifiedDatabaseAdapter
 from msearch.store.records import FileRecord, FileStatus, JobRecord
 
@@ -68,6 +69,8 @@ class ProcessingOrchestrator:
         roots: RootsProvider | None = None,
         disk: DiskSpaceGuard | None = None,
         extensions: Iterable[str] | None = None,
+        transcriber: Transcriber | None = None,
+        speech: SpeechSettings | None = None,
     ) -> None:
         self._adapter = adapter
         if not isinstance(engines, EngineRegistry):  # one engine: the visual one
@@ -102,6 +105,8 @@ class ProcessingOrchestrator:
                 batch_size=batch_size,
                 image_executor=self._executor,
                 video_executor=self._video_executor,
+                transcriber=transcriber,
+                speech=speech,
             )
         )
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from msearch.config import AudioSettings, PerformanceSettings, VideoSettings
+from msearch.config import AudioSettings, PerformanceSettings, SpeechSettings, VideoSettings
 from msearch.embedding.registry import EngineRegistry
 from msearch.media.detect import MediaType
 from msearch.media.enhance import ImageEnhancer
@@ -16,7 +16,9 @@ from msearch.media.video import FFmpegSceneDetector
 from msearch.orchestrator.decoders import DecodeAudio, DecodeImage, DecodeVideo
 from msearch.orchestrator.progress import ProgressSink
 from msearch.orchestrator.sound import EmbedSound
+from msearch.orchestrator.speech import Transcribe
 from msearch.orchestrator.stages import Embed, Enhance, Persist, Stage
+from msearch.speech.transcriber import Transcriber
 from msearch.store.adapter import UnifiedDatabaseAdapter
 
 
@@ -34,6 +36,9 @@ class PipelineParts:
     # videos cannot hold every thread.
     image_executor: Executor
     video_executor: Executor
+    # what is said (None: speech is off or its engine could not load)
+    transcriber: Transcriber | None = None
+    speech: SpeechSettings | None = None
 
 
 def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
@@ -49,6 +54,12 @@ def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
     def side(media_type: MediaType) -> int:
         """Pictures are decoded as large as the largest model embedding them looks."""
         return max((e.input_size for _, e in parts.engines.embedding(media_type)), default=224)
+
+    def listen() -> list[Stage]:
+        if parts.transcriber is None:
+            return []
+        settings = parts.speech or SpeechSettings()
+        return [Transcribe(parts.transcriber, settings, parts.video_executor, parts.progress)]
 
     return {
         MediaType.IMAGE: [
@@ -70,11 +81,13 @@ def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
             enhance,
             embed(MediaType.VIDEO),
             hear(MediaType.VIDEO),
+            *listen(),
             persist,
         ],
         MediaType.AUDIO: [
             DecodeAudio(parts.image_executor),
             hear(MediaType.AUDIO),
+            *listen(),
             persist,
         ],
     }

@@ -254,6 +254,7 @@ class Persist:
             windows=ctx.windows,
             previous=ctx.previous,
             model=ctx.model,
+            passages=ctx.passages,
         )
 
     def cleanup(self, ctx: ProcessingContext) -> None:

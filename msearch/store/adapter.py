@@ -26,6 +26,8 @@ from msearch.store.records import (
     FileStatus,
     FolderRecord,
     JobRecord,
+    Passage,
+    PassageHit,
     SceneRecord,
     VectorFilter,
     VectorPoint,
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 VISUAL = "visual"
 # The kinds whose vectors are windows of a file's sound (``FileRecord.sound_windows``).
 SOUND_KINDS = frozenset({"audio"})
+# Words said in a file: passages in SQLite's full-text index, not vectors.
+SPEECH = "speech"
 
 
 @dataclass
@@ -51,10 +55,21 @@ class StoredHit:
     kind: str = VISUAL  # the engine that found it; its score is that model's own
     # A hit on a window of sound: where it is heard, in seconds.
     heard: tuple[float, float] | None = None
+    # A hit on words said in the file: the passage, and its text with the match marked.
+    spoken: Passage | None = None
+    marked: str | None = None
     # When several engines were asked: the fused rank score the results are ordered by.
     rank_score: float | None = None
     # With results grouped per file: the file's other matching scenes, best first.
     more: list[StoredHit] = field(default_factory=list)
+
+
+def _taken_within(record: FileRecord | None, restrict: VectorFilter) -> bool:
+    taken = _taken_epoch(record.taken_at) if record else None
+    if taken is None:
+        return False
+    after, before = restrict.taken_after, restrict.taken_before
+    return (after is None or taken >= after) and (before is None or taken <= before)
 
 
 def _taken_epoch(taken_at: str | None) -> float | None:
@@ -333,12 +348,14 @@ class UnifiedDatabaseAdapter:
         windows: Mapping[str, list[tuple[float, float]]] | None = None,
         previous: FileRecord | None = None,
         model: str | None = None,
+        passages: Sequence[Passage] = (),
     ) -> None:
         """Store a processed file: vectors first (idempotent ids), then the metadata that
         says ``indexed``. ``vectors`` holds each engine kind's: one per scene (``scenes``;
         one vector for an image), or for the kinds in ``windows`` one per window of sound
         (start, end). ``previous`` (the file's last record: how many points it had) is
-        looked up when not given; ``model`` is what the record says embedded it."""
+        looked up when not given; ``model`` is what the record says embedded it;
+        ``passages`` (what is said in it) replace the file's old ones."""
         windows = windows or {}
         for kind, embedded in vectors.items():
             expected = len(windows[kind]) if kind in windows else len(scenes)
@@ -370,7 +387,31 @@ class UnifiedDatabaseAdapter:
             if stale:
                 await self._vectors.delete_points(collection, stale)
         record.model = model or self.model_id
-        await self._metadata.mark_indexed(record, scenes)
+        await self._metadata.mark_indexed(record, scenes, passages)
+
+    async def passages_of(self, file_id: str, kind: str) -> list[Passage]:
+        return await self._metadata.passages_of(file_id, kind)
+
+    async def search_passages(
+        self, query: str, *, limit: int, filter: VectorFilter | None = None
+    ) -> list[PassageHit]:
+        """Passages of indexed files matching ``query``'s words, with ``filter``'s
+        restrictions (capture dates: files without one are left out, as in vector search)."""
+        if not self._metadata.has_passages:
+            return []
+        restrict = filter or VectorFilter()
+        dated = restrict.taken_after is not None or restrict.taken_before is not None
+        hits = await self._metadata.search_passages(
+            query,
+            limit=limit * 4 if dated else limit,
+            media_types=restrict.media_types,
+            folder=restrict.folder,
+            exclude_file_ids=restrict.exclude_file_ids,
+        )
+        if dated:
+            records = await self._metadata.get_files({h.file_id for h in hits})
+            hits = [h for h in hits if _taken_within(records.get(h.file_id), restrict)]
+        return hits[:limit]
 
     async def import_indexed(self, records: list[FileRecord], vectors: list[list[float]]) -> None:
         """Bulk-load already embedded images (benchmarks, migrations): same write order as

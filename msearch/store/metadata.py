@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import sqlite3
 import time
@@ -23,6 +24,8 @@ from msearch.store.records import (
     FolderRecord,
     JobRecord,
     JobStatus,
+    Passage,
+    PassageHit,
     SceneRecord,
     skip_reason,
 )
@@ -153,6 +156,7 @@ class MetadataStore:
         self._path = path
         self._db: aiosqlite.Connection | None = None
         self._reader: _Reader | None = None
+        self._has_passages = False
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -163,6 +167,8 @@ class MetadataStore:
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._migrate()
+            async with self._db.execute("SELECT EXISTS (SELECT 1 FROM passages)") as cur:
+                self._has_passages = bool((await cur.fetchone() or [0])[0])
         except BaseException as exc:
             # its thread would otherwise keep the process from exiting
             await self.close()
@@ -323,8 +329,14 @@ class MetadataStore:
                 [progress, time.time(), file_id],
             )
 
-    async def mark_indexed(self, record: FileRecord, scenes: list[SceneRecord]) -> None:
-        """Commit a finished file: its metadata, status ``indexed`` and scenes, atomically."""
+    async def mark_indexed(
+        self,
+        record: FileRecord,
+        scenes: list[SceneRecord],
+        passages: Sequence[Passage] = (),
+    ) -> None:
+        """Commit a finished file: its metadata, status ``indexed``, scenes and passages
+        (they replace the file's old ones), atomically."""
         now = time.time()
         record.status = FileStatus.INDEXED
         record.error_code = record.error = None
@@ -341,7 +353,73 @@ class MetadataStore:
                 'INSERT INTO scenes (file_id, idx, start, "end", keyframe) VALUES (?,?,?,?,?)',
                 [(record.id, s.index, s.start, s.end, s.keyframe) for s in scenes],
             )
+            await db.execute("DELETE FROM passages WHERE file_id = ?", [record.id])
+            self._has_passages = self._has_passages or bool(passages)
+            await db.executemany(
+                'INSERT INTO passages (file_id, kind, idx, start, "end", text, language) '
+                "VALUES (?,?,?,?,?,?,?)",
+                [
+                    (record.id, p.kind, p.index, p.start, p.end, p.text, p.language)
+                    for p in passages
+                ],
+            )
         record.scenes = list(scenes)
+
+    @property
+    def has_passages(self) -> bool:
+        """Whether any file has had words stored (text searches skip the full-text index
+        until one has)."""
+        return self._has_passages
+
+    async def passages_of(self, file_id: str, kind: str) -> list[Passage]:
+        rows = await self._fetchall(
+            'SELECT kind, idx, start, "end", text, language FROM passages '
+            "WHERE file_id = ? AND kind = ? ORDER BY idx",
+            [file_id, kind],
+        )
+        return [Passage(*row) for row in rows]
+
+    async def search_passages(
+        self,
+        query: str,
+        *,
+        limit: int,
+        media_types: Sequence[str] = (),
+        folder: str | None = None,
+        exclude_file_ids: Sequence[str] = (),
+    ) -> list[PassageHit]:
+        """Passages of indexed files holding every word of ``query`` of three or more
+        characters, anywhere (a part of a word too), the most relevant first."""
+        words = [w for w in query.split() if len(w) >= 3]
+        if not words:
+            return []
+        match = " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
+        clauses, params = ["passages_fts MATCH ?", "f.status = 'indexed'"], [match]
+        if media_types:
+            clauses.append(f"f.media_type IN ({','.join('?' * len(media_types))})")
+            params.extend(media_types)
+        if folder:
+            under, values = _under_folder(folder)
+            clauses.append(under.replace("folder", "f.folder"))
+            params.extend(values)
+        if exclude_file_ids:
+            clauses.append(f"f.id NOT IN ({','.join('?' * len(exclude_file_ids))})")
+            params.extend(exclude_file_ids)
+        rows = await self._fetchall(
+            'SELECT p.file_id, p.kind, p.idx, p.start, p."end", p.text, p.language, '
+            "highlight(passages_fts, 0, char(1), char(2)), bm25(passages_fts) "
+            "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
+            "JOIN files f ON f.id = p.file_id "
+            f"WHERE {' AND '.join(clauses)} ORDER BY bm25(passages_fts) LIMIT ?",
+            [*params, limit],
+        )
+        hits = []
+        for file_id, kind, idx, start, end, text, language, marked, rank in rows:
+            marked = html.escape(marked).replace("\x01", "<mark>").replace("\x02", "</mark>")
+            relevance = max(0.0, -float(rank))  # bm25() is lower for better matches
+            passage = Passage(kind, idx, start, end, text, language)
+            hits.append(PassageHit(file_id, passage, marked, relevance / (relevance + 1.0)))
+        return hits
 
     async def delete_files(self, file_ids: Sequence[str]) -> None:
         async with self._write() as db:
@@ -495,7 +573,7 @@ class MetadataStore:
     async def clear_files(self) -> dict[str, int]:
         async with self._write() as db:
             removed: dict[str, int] = {}
-            for table in ("scenes", "job_files", "jobs", "files"):
+            for table in ("scenes", "passages", "job_files", "jobs", "files"):
                 cur = await db.execute(f"DELETE FROM {table}")
                 removed[table] = cur.rowcount
             return removed

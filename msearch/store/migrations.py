@@ -90,6 +90,30 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE files ADD COLUMN audio TEXT;
     """,
+    # 7: words found in a file (what is said in it), searchable by any part of a word:
+    # FTS5's trigram tokenizer over the passages' text, kept in step by triggers
+    """
+    CREATE TABLE passages (
+        id INTEGER PRIMARY KEY,
+        file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        start REAL NOT NULL,
+        "end" REAL NOT NULL,
+        text TEXT NOT NULL,
+        language TEXT
+    );
+    CREATE INDEX passages_of_file ON passages(file_id, kind, idx);
+    CREATE VIRTUAL TABLE passages_fts USING fts5(
+        text, content='passages', content_rowid='id', tokenize='trigram'
+    );
+    CREATE TRIGGER passages_added AFTER INSERT ON passages BEGIN
+        INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER passages_removed AFTER DELETE ON passages BEGIN
+        INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,6 +33,32 @@ class JobStatus(StrEnum):
     FINISHED = "finished"
 
 
+@dataclass(frozen=True)
+class Passage:
+    """Words found in a file: a stretch of speech (``kind`` "speech", seconds)."""
+
+    kind: str
+    index: int
+    start: float
+    end: float
+    text: str
+    language: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass(frozen=True)
+class PassageHit:
+    """A passage matching a text query: ``marked`` is its text HTML-escaped with the
+    matches in <mark> tags; ``strength`` grows with BM25's relevance, from 0 towards 1."""
+
+    file_id: str
+    passage: Passage
+    marked: str
+    strength: float
+
+
 @dataclass
 class SceneRecord:
     index: int

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from msearch.store.metadata import MetadataStore
 from msearch.store.migrations import SCHEMA_VERSION
-from msearch.store.records import FileRecord, FileStatus, JobRecord, SceneRecord
+from msearch.store.records import FileRecord, FileStatus, JobRecord, Passage, SceneRecord
 
 
 async def _open(tmp_path: Path) -> MetadataStore:
@@ -94,3 +94,46 @@ async def test_a_database_that_cannot_be_migrated_fails_clearly_and_lets_go(
     with pytest.raises(StoreError, match=r"cannot open the database .*m\.db: duplicate column"):
         await broken.open()
     assert broken._db is None  # its connection thread is gone: the process can exit
+
+
+async def test_passages_are_found_by_any_part_of_a_word_and_leave_with_their_file(
+    tmp_path: Path,
+) -> None:
+    store = await _open(tmp_path)
+    try:
+        talk = FileRecord(id="t1", path="/m/talks/t1.flac", folder="/m/talks", media_type="audio")
+        other = FileRecord(id="t2", path="/m/other/t2.mp4", folder="/m/other", media_type="video")
+        for record in (talk, other):
+            await store.save_file(record)
+        said = [
+            Passage("speech", 0, 3.2, 4.8, "welcome to the budget meeting in Berlin", "en"),
+            Passage("speech", 1, 12.2, 14.1, "the dog is barking", "en"),
+        ]
+        await store.mark_indexed(talk, [], said)
+        await store.mark_indexed(other, [], [Passage("speech", 0, 1.0, 2.0, "a budget", "en")])
+        assert store.has_passages
+        [hit] = await store.search_passages("berl", limit=10)  # a part of a word
+        assert (hit.file_id, hit.passage) == ("t1", said[0])
+        assert hit.marked == "welcome to the budget meeting in <mark>Berl</mark>in"
+        assert 0 < hit.strength < 1
+        both = await store.search_passages("BUDGET", limit=10)
+        assert {h.file_id for h in both} == {"t1", "t2"}
+        assert [
+            h.file_id for h in await store.search_passages("budget", limit=10, folder="/m/talks")
+        ] == ["t1"]
+        assert [
+            h.file_id
+            for h in await store.search_passages("budget", limit=10, media_types=["video"])
+        ] == ["t2"]
+        assert await store.search_passages("budget dog", limit=10) == []  # every word, one passage
+        assert await store.search_passages("a b", limit=10) == []  # too short to look for
+        assert await store.search_passages('bud"get', limit=10) == []  # quotes are text
+        # replaced when the file is indexed again, gone with the file
+        await store.mark_indexed(talk, [], said[1:])
+        assert await store.passages_of("t1", "speech") == said[1:]
+        assert [h.file_id for h in await store.search_passages("budget", limit=10)] == ["t2"]
+        await store.delete_files(["t2"])
+        assert await store.search_passages("budget", limit=10) == []
+        assert await store.passages_of("t2", "speech") == []
+    finally:
+        await store.close()

@@ -1,0 +1,1 @@
+"""What is said in a recording: transcribers behind one small interface."""

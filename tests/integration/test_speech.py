@@ -1,0 +1,141 @@
+"""What is said, through the whole product: sentences spoken by flite at known seconds in
+audio files and videos, transcribed by pocketsphinx (a real recognizer), found by their
+words (a part of a word too) with the second they are said at; transcripts as JSON and
+WebVTT; a transcriber that fails costs a file its words only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.app import api_client, wait_for
+from support.audio_factory import video_with_sound
+from support.speech_factory import spoken
+
+from msearch.config import Settings, SpeechSettings
+from msearch.embedding.infinity import InfinityEngine
+from msearch.speech.sphinx import SphinxTranscriber
+
+BUDGET = "welcome to the budget meeting"
+DOG = "the dog is barking at the red car"
+
+
+@pytest.fixture
+def speech_settings(
+    make_settings: Callable[..., Settings], tiny_clap_dir: Path
+) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        audio = {"model": str(tiny_clap_dir), "window_seconds": 4, "hop_seconds": 4}
+        return make_settings(audio=audio, **overrides)
+
+    return make
+
+
+async def _index(client: httpx.AsyncClient, paths: list[Path]) -> dict[str, dict[str, Any]]:
+    job = (
+        await client.post("/api/v1/files/batch-process", json={"paths": [str(p) for p in paths]})
+    ).json()
+
+    async def finished() -> bool:
+        return bool((await client.get(job["status_url"])).json()["status"] == "finished")
+
+    await wait_for(finished, limit_s=240)
+    files = {}
+    for summary in job["files"]:
+        record = (await client.get(f"/api/v1/files/{summary['file_id']}")).json()
+        files[Path(record["path"]).name] = record
+    return files
+
+
+async def _said(client: httpx.AsyncClient, query: str, **options: Any) -> list[dict[str, Any]]:
+    reply = await client.post("/api/v1/search/text", json={"query": query, **options})
+    assert reply.status_code == 200, reply.text
+    return list(reply.json()["results"])
+
+
+def test_the_transcriber_hears_each_sentence_where_it_is_said(tmp_path: Path) -> None:
+    recording = spoken(tmp_path / "talk.flac", [(3.0, BUDGET), (12.0, DOG)], 18.0)
+    segments = list(SphinxTranscriber(SpeechSettings()).transcribe(recording))
+    assert len(segments) == 2, segments
+    budget, dog = segments
+    assert "budget meeting" in budget.text and abs(budget.start - 3.0) <= 1.5
+    assert "barking" in dog.text and "red car" in dog.text and abs(dog.start - 12.0) <= 1.5
+    assert budget.end < dog.start and {s.language for s in segments} == {"en"}
+
+
+async def test_spoken_words_are_found_where_they_are_said(
+    speech_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
+    paths = [
+        spoken(media_dir / "meeting.flac", [(3.0, BUDGET), (12.0, DOG)], 18.0),
+        spoken(media_dir / "street.mp4", [(5.0, DOG)], 9.0, video=True),
+        video_with_sound(media_dir / "mute.mp4", 3.0, sound=None),
+        video_with_sound(media_dir / "hum.mp4", 3.0),
+    ]
+    async with api_client(speech_settings(), tiny_engine) as client:
+        files = await _index(client, paths)
+        assert {n: f["status"] for n, f in files.items()} == {p.name: "indexed" for p in paths}
+        assert files["meeting.flac"]["audio"]["speech"]["segments"] == 2
+        assert files["street.mp4"]["audio"]["speech"]["languages"] == ["en"]
+        assert files["hum.mp4"]["audio"]["speech"]["segments"] == 0  # nothing said
+        assert files["mute.mp4"]["audio"] is None
+
+        [meeting] = await _said(client, "budg", modalities=["speech"])  # a part of a word
+        assert Path(meeting["path"]).name == "meeting.flac" and meeting["kind"] == "speech"
+        assert abs(meeting["speech"]["start"] - 3.0) <= 1.5
+        assert "<mark>budg</mark>et meeting" in meeting["speech"]["text"]
+
+        barking = await _said(client, "dog barking", modalities=["speech"])
+        found = {Path(r["path"]).name: r["speech"]["start"] for r in barking}
+        assert set(found) == {"meeting.flac", "street.mp4"}
+        assert abs(found["meeting.flac"] - 12.0) <= 1.5 and abs(found["street.mp4"] - 5.0) <= 1.5
+        videos = await _said(client, "barking", modalities=["speech"], media_types=["video"])
+        assert [Path(r["path"]).name for r in videos] == ["street.mp4"]
+
+        # every kind of evidence together: the spoken line beside pictures and sound
+        everything = await _said(client, "budget meeting", limit=10)
+        best = next(r for r in everything if Path(r["path"]).name == "meeting.flac")
+        assert best["speech"]["start"] == meeting["speech"]["start"]
+        assert await _said(client, "xylophone", modalities=["speech"]) == []
+
+        file_id = files["meeting.flac"]["file_id"]
+        transcript = (await client.get(f"/api/v1/files/{file_id}/transcript")).json()
+        assert transcript["segments"][0]["text"] == BUDGET
+        vtt = await client.get(f"/api/v1/files/{file_id}/transcript", params={"format": "vtt"})
+        assert vtt.headers["content-type"].startswith("text/vtt")
+        assert vtt.text.startswith("WEBVTT\n\n00:00:03.") and BUDGET in vtt.text
+
+        # a changed file's words replace its old ones
+        spoken(media_dir / "meeting.flac", [(2.0, DOG)], 6.0)
+        changed = await _index(client, [media_dir / "meeting.flac"])
+        assert changed["meeting.flac"]["file_id"] == file_id
+        assert await _said(client, "budget", modalities=["speech"]) == []
+        transcript = (await client.get(f"/api/v1/files/{file_id}/transcript")).json()
+        [only] = transcript["segments"]
+        assert "barking at the red car" in only["text"]
+
+
+async def test_a_failing_transcriber_costs_the_file_its_words_only(
+    speech_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    media_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(self: SphinxTranscriber, path: Path, **_: Any) -> Any:
+        raise RuntimeError("the recognizer fell over")
+
+    monkeypatch.setattr(SphinxTranscriber, "transcribe", broken)
+    clip = spoken(media_dir / "talk.mp4", [(1.0, BUDGET)], 5.0, video=True)
+    async with api_client(speech_settings(), tiny_engine) as client:
+        files = await _index(client, [clip])
+        talk = files["talk.mp4"]
+        assert talk["status"] == "indexed" and talk["scenes"]
+        error = talk["audio"]["speech"]["error"]
+        assert error["code"] == "speech_failed" and "fell over" in error["message"]
+        transcript = (await client.get(f"/api/v1/files/{talk['file_id']}/transcript")).json()
+        assert transcript["segments"] == [] and transcript["error"]["code"] == "speech_failed"
+        seen = await _said(client, "a test picture", modalities=["visual"], limit=5)
+        assert {Path(r["path"]).name for r in seen} == {"talk.mp4"}  # seen all the same
