@@ -14,12 +14,12 @@ from starlette.types import Receive, Scope, Send
 from msearch.api.deps import ReadAccess, ServicesDep, WriteAccess
 from msearch.api.schemas import BatchProcessRequest, MediaTypeName, ProcessRequest, RetryRequest
 from msearch.api.security import confine_path, folder_filter
-from msearch.api.views import API, file_detail, file_status, file_summary, webvtt
+from msearch.api.views import API, file_detail, file_status, file_summary
+from msearch.app.transcripts import transcript_view
 from msearch.errors import InvalidRequest, MSearchError, NotFound
 from msearch.media.images import decode_image, write_thumbnail
 from msearch.media.originals import OriginalFile, open_original
 from msearch.media.scan import expand_paths
-from msearch.store.adapter import SPEECH
 from msearch.store.records import FileRecord, FileStatus
 
 router = APIRouter(prefix=f"{API}/files", tags=["files"])
@@ -135,19 +135,10 @@ async def transcript(
 ) -> Response:
     """What is said in the file, segment by segment (seconds); ``?format=vtt`` as
     WebVTT subtitles for a player."""
-    record = await _record(services, file_id)
-    segments = await services.adapter.passages_of(record.id, SPEECH)
+    view = await transcript_view(services.adapter, file_id)
     if format == "vtt":
-        return Response(webvtt(segments), media_type="text/vtt; charset=utf-8")
-    speech = (record.audio or {}).get("speech")
-    return JSONResponse(
-        {
-            "file_id": record.id,
-            "segments": [p.as_dict() for p in segments],
-            "languages": sorted({p.language for p in segments if p.language}),
-            "error": speech.get("error") if isinstance(speech, dict) else None,
-        }
-    )
+        return Response(view.to_vtt(), media_type="text/vtt; charset=utf-8")
+    return JSONResponse(view.to_json())
 
 
 def _open_original(services: ServicesDep, record: FileRecord) -> OriginalFile:

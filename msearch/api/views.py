@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from msearch.store.adapter import StoredHit
-from msearch.store.records import FileRecord, Passage
+from msearch.store.records import FileRecord
 
 API = "/api/v1"
 
@@ -83,20 +82,3 @@ def _heard(hit: StoredHit) -> dict[str, float | None]:
     """Where the sound is heard, and the length of the recording it is heard in."""
     assert hit.heard is not None
     return {"start": hit.heard[0], "end": hit.heard[1], "duration": hit.file.duration}
-
-
-def webvtt(passages: Sequence[Passage]) -> str:
-    """Passages as WebVTT subtitles (a cue each; a cue's text may not hold "-->")."""
-    cues = [
-        f"{_vtt_time(p.start)} --> {_vtt_time(max(p.end, p.start + 0.5))}\n"
-        + p.text.replace("-->", "->").strip()
-        for p in passages
-    ]
-    return "\n\n".join(["WEBVTT", *cues]) + "\n"
-
-
-def _vtt_time(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    return f"{hours:02}:{minutes:02}:{rest // 1000:02}.{rest % 1000:03}"

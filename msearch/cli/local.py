@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from msearch.app.jobs import JobView, job_view
+from msearch.app.transcripts import transcript_view
 from msearch.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -27,6 +28,7 @@ from msearch.cli.output import (
     print_job,
     print_reset,
     print_status,
+    print_transcript,
 )
 from msearch.config import Settings
 from msearch.datadir import DataDirLock
@@ -143,7 +145,7 @@ def _hits_json(hits: list[StoredHit]) -> list[dict[str, Any]]:
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     from msearch.services import build_services, open_adapter
 
-    if args.command in ("status", "reset") or (
+    if args.command in ("status", "reset", "transcript") or (
         args.command == "folders" and args.folders_command == "list"
     ):
         adapter, lock = await open_adapter(settings)
@@ -152,6 +154,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 return await _status(adapter, settings, args.json)
             if args.command == "folders":
                 return await _folders_list(adapter, args.json)
+            if args.command == "transcript":
+                view = await transcript_view(adapter, args.file_id)
+                return print_transcript(view, as_json=args.json, vtt=args.vtt)
             return await _reset(adapter, args)
         finally:
             await adapter.close()

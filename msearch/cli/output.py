@@ -4,12 +4,14 @@ the remote backend, so both say the same thing the same way."""
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import sys
 from typing import Any
 
 from msearch.app.jobs import JobView
 from msearch.app.status import StatusView
+from msearch.app.transcripts import TranscriptView
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -31,10 +33,42 @@ def format_results(results: list[dict[str, Any]]) -> str:
         where = f"  @ {scene['start']:.1f}-{scene['end']:.1f}s" if scene else ""
         if heard:
             where = f"  heard @ {heard['start']:.1f}-{heard['end']:.1f}s"
+        said = hit.get("speech")
+        if said:
+            where = f"  said @ {said['start']:.1f}s"
         lines.append(
             f"{rank:>3}  {hit['score']:>6.3f}  {hit['media_type'] or '?':<5}  {hit['path']}{where}"
         )
+        if said:
+            lines.append(f"{'':>23}\u201c{marked_for_terminal(said['text'])}\u201d")
     return "\n".join(lines)
+
+
+def marked_for_terminal(marked: str) -> str:
+    """A matched line as the API marks it (HTML-escaped, <mark> tags) for a terminal:
+    the matches between [ and ]."""
+    return html.unescape(marked.replace("<mark>", "[").replace("</mark>", "]"))
+
+
+def print_transcript(view: TranscriptView, *, as_json: bool, vtt: bool) -> int:
+    """A file's transcript, the same locally and through a server."""
+    if vtt:
+        sys.stdout.write(view.to_vtt())
+    elif as_json:
+        echo(json.dumps(view.to_json(), indent=2))
+    elif view.error:
+        echo(f"no transcript: [{view.error['code']}] {view.error['message']}")
+    elif not view.segments:
+        echo("nothing is said in this file")
+    else:
+        echo("\n".join(f"{_clock(p.start)}  {p.text}" for p in view.segments))
+    return EXIT_OK
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{rest:02}" if hours else f"{minutes:02}:{rest:02}"
 
 
 def format_folders(folders: list[dict[str, Any]]) -> str:

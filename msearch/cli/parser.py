@@ -142,10 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
         const="visual",
         help="only what is seen (the visual engine)",
     )
+    search.add_argument(
+        "--said",
+        dest="modalities",
+        action="append_const",
+        const="speech",
+        help="only what is said (transcripts)",
+    )
     search.add_argument("--folder", help="only files under this folder")
     search.add_argument("--min-score", type=float, help="only results at least this similar")
     as_json(search)
     remote(search)
+
+    transcript = command("transcript", "what is said in a file, with the times")
+    transcript.add_argument("file_id", help="the file's id (search --json shows it)")
+    transcript.add_argument("--vtt", action="store_true", help="as WebVTT subtitles")
+    as_json(transcript)
+    remote(transcript)
 
     status = command("status", "model, counts, skipped and failed files")
     as_json(status)

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from tqdm import tqdm
 
@@ -23,6 +24,7 @@ from msearch.cli.output import (
     print_job,
     print_reset,
     print_status,
+    print_transcript,
 )
 from msearch.config import Settings
 from msearch.errors import InvalidRequest
@@ -49,6 +51,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _remote_search(client, args)
         if args.command == "folders":
             return _remote_folders(client, args)
+        if args.command == "transcript":
+            from msearch.app.transcripts import TranscriptView
+
+            path = f"/api/v1/files/{quote(args.file_id, safe='')}/transcript"
+            transcript = TranscriptView.from_json(client.request("GET", path))
+            return print_transcript(transcript, as_json=args.json, vtt=args.vtt)
         if args.command == "status":
             from msearch.app.status import StatusView
 

@@ -35,8 +35,10 @@ class ProcessingContext:
     vectors: dict[str, list[list[float]]] = field(default_factory=dict)
     # per engine kind that hears: the (start, end) of each window embedded, in seconds
     windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-    # what is said in it (the transcriber's segments)
+    # what is said in it (the transcriber's segments); ``transcribed`` once that is known,
+    # which indexes an audio file by its words even where no sound model hears it
     passages: list[Passage] = field(default_factory=list)
+    transcribed: bool = False
     # what the record will say embedded it (its media type's models), once known
     model: str | None = None
     skipped: bool = False

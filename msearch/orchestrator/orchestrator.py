@@ -341,7 +341,7 @@ class ProcessingOrchestrator:
                     await stage.run(ctx)
             if ctx.skipped:
                 await self._keep_previous(ctx)
-            elif not ctx.vectors:
+            elif not ctx.vectors and not ctx.transcribed:
                 raise MSearchError("no stage produced vectors for this file")
             else:
                 self._written_since_optimize += sum(map(len, ctx.vectors.values()))

@@ -49,7 +49,13 @@ def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
         return Embed(parts.engines.embedding(media_type), parts.batch_size)
 
     def hear(media_type: MediaType) -> EmbedSound:
-        return EmbedSound(parts.engines, media_type, parts.audio, parts.video_executor)
+        return EmbedSound(
+            parts.engines,
+            media_type,
+            parts.audio,
+            parts.video_executor,
+            words_too=parts.transcriber is not None,
+        )
 
     def side(media_type: MediaType) -> int:
         """Pictures are decoded as large as the largest model embedding them looks."""

@@ -37,8 +37,13 @@ class EmbedSound:
         media_type: str,
         settings: AudioSettings,
         executor: Executor,
+        *,
+        words_too: bool = False,
     ) -> None:
+        """``words_too``: what is said is transcribed after this stage, so an audio file
+        no sound model hears is still indexed, by its words."""
         self._engines = engines
+        self._words_too = words_too
         self._media_type = media_type
         self._settings = settings
         self._executor = executor
@@ -49,7 +54,7 @@ class EmbedSound:
     async def run(self, ctx: ProcessingContext) -> None:
         engines = self._engines.hearing(self._media_type)
         if not engines:
-            if self._media_type == "audio":
+            if self._media_type == "audio" and not self._words_too:
                 reason = self._engines.unavailable.get(EngineKind.AUDIO, "audio.enabled is false")
                 raise SoundModelOff(f"sound search is off, so audio files wait: {reason}")
             return

@@ -47,14 +47,18 @@ class Transcribe:
         assert audio is not None
         try:
             ctx.passages = await self._transcribe(ctx)
-        except MediaError as exc:
+        except Exception as exc:  # a transcriber's failure costs the file its words only
+            failed = (
+                exc
+                if isinstance(exc, MediaError)
+                else SpeechFailed(f"the transcriber failed: {exc}")
+            )
+            if not ctx.vectors:  # nothing else indexes the file (no sound model): it fails
+                raise failed from (None if failed is exc else exc)
             ctx.passages = []
-            audio["speech"] = {"error": {"code": exc.code, "message": exc.message}}
-        except Exception as exc:
-            ctx.passages = []
-            failed = SpeechFailed(f"the transcriber failed: {exc}")
             audio["speech"] = {"error": {"code": failed.code, "message": failed.message}}
         else:
+            ctx.transcribed = True
             languages = sorted({p.language for p in ctx.passages if p.language})
             audio["speech"] = {
                 "engine": self._transcriber.name,

@@ -244,7 +244,7 @@ class Persist:
         self._adapter = adapter
 
     def applies(self, ctx: ProcessingContext) -> bool:
-        return bool(ctx.vectors)
+        return bool(ctx.vectors) or ctx.transcribed
 
     async def run(self, ctx: ProcessingContext) -> None:
         await self._adapter.commit_indexed(

@@ -45,7 +45,7 @@ class Passage:
     language: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "text": self.text}
+        return {"start": self.start, "end": self.end, "text": self.text, "language": self.language}
 
 
 @dataclass(frozen=True)

@@ -469,3 +469,38 @@ def test_sound_from_the_command_line(
     assert {r["path"] for r in json.loads(by_clip.stdout)["results"]} == {
         str(media_dir / "beep.wav")
     }
+
+
+def test_what_is_said_is_searched_and_shown_locally_and_through_a_server(
+    env: dict[str, str], media_dir: Path
+) -> None:
+    """search --said shows the spoken line and its second; transcript prints the lines
+    with their times, as JSON or WebVTT: the same either way."""
+    from support.speech_factory import spoken
+
+    talk = spoken(media_dir / "talk.flac", [(2.0, "welcome to the budget meeting")], 6.0)
+    assert run_cli(env, "index", str(talk), "--no-progress").returncode == 0
+    found = json.loads(run_cli(env, "search", "budg", "--said", "--json").stdout)["results"]
+    [hit] = found
+    assert abs(hit["speech"]["start"] - 2.0) <= 1.5
+    commands = [
+        ("search", "budg", "--said"),
+        ("transcript", hit["file_id"]),
+        ("transcript", hit["file_id"], "--json"),
+        ("transcript", hit["file_id"], "--vtt"),
+        ("transcript", "no-such-file"),
+    ]
+    local = [run_cli(env, *command) for command in commands]
+    proc, url = start_server(env)
+    try:
+        remote = [run_cli(env, *command, "--server", url) for command in commands]
+    finally:
+        stop_server(proc)
+    assert [r.returncode for r in local] == [r.returncode for r in remote] == [0, 0, 0, 0, 1]
+    assert [r.stdout for r in local[1:4]] == [r.stdout for r in remote[1:4]]
+    table = local[0].stdout
+    assert f"said @ {hit['speech']['start']:.1f}s" in table and "[budg]et meeting" in table
+    assert re.match(r"00:0[1-3]  welcome to the budget meeting", local[1].stdout)
+    assert json.loads(local[2].stdout)["segments"][0]["text"] == "welcome to the budget meeting"
+    assert local[3].stdout.startswith("WEBVTT\n\n00:00:0")
+    assert "no file with id no-such-file" in local[4].stderr

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from support.app import api_client, wait_for
-from support.audio_factory import video_with_sound
+from support.audio_factory import tone, video_with_sound
 from support.speech_factory import spoken
 
 from msearch.config import Settings, SpeechSettings
@@ -139,3 +139,21 @@ async def test_a_failing_transcriber_costs_the_file_its_words_only(
         assert transcript["segments"] == [] and transcript["error"]["code"] == "speech_failed"
         seen = await _said(client, "a test picture", modalities=["visual"], limit=5)
         assert {Path(r["path"]).name for r in seen} == {"talk.mp4"}  # seen all the same
+
+
+async def test_without_a_sound_model_audio_files_are_found_by_their_words(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
+) -> None:
+    """The default CLAP is not on this machine: a recording is indexed by what is said in
+    it all the same, and a recording in which nothing is said is indexed, wordless."""
+    talk = spoken(media_dir / "talk.wav", [(1.0, BUDGET)], 5.0)
+    hum = tone(media_dir / "hum.wav", 2.0)
+    async with api_client(make_settings(), tiny_engine) as client:
+        files = await _index(client, [talk, hum])
+        assert {n: f["status"] for n, f in files.items()} == {
+            "talk.wav": "indexed",
+            "hum.wav": "indexed",
+        }
+        assert files["hum.wav"]["audio"]["speech"]["segments"] == 0
+        [hit] = await _said(client, "budget")
+        assert Path(hit["path"]).name == "talk.wav" and hit["speech"]["start"] >= 0.5
