@@ -65,6 +65,7 @@ export const api = {
     return request("POST", "/api/v1/search/image", { form });
   },
   file: (id) => request("GET", `/api/v1/files/${encodeURIComponent(id)}`),
+  transcript: (id) => request("GET", `/api/v1/files/${encodeURIComponent(id)}/transcript`),
   files: (params) => request("GET", "/api/v1/files", { params }),
   folders: () => request("GET", "/api/v1/folders"),
   addFolder: (path, recursive) => request("POST", "/api/v1/folders", { json: { path, recursive } }),

@@ -2,7 +2,7 @@
 // as you scroll, the viewer and the library panel.
 
 import { api, ApiError, onKeyRequired } from "./api.js";
-import { el, fileName, sceneRange } from "./format.js";
+import { clock, el, fileName, markedLine, sceneRange } from "./format.js";
 import { Library } from "./library.js";
 import { Viewer } from "./viewer.js";
 
@@ -154,12 +154,19 @@ function soundTile(hit) {
     el("span", { class: "sound-note" }, "♪"), el("span", { class: "sound-bar" }, mark));
 }
 
+// Where a hit's words are said: its own passage, or (grouped) its file's best one.
+function saidAt(hit) {
+  return hit.speech || (hit.more_speech && hit.more_speech[0]) || null;
+}
+
 function card(hit, index) {
   const name = fileName(hit.path);
   const scene = hit.scene;
   const heard = heardAt(hit);
+  const said = saidAt(hit);
   const label = [name, hit.media_type === "video" && scene ? `video, ${sceneRange(scene)}` : null,
                  heard ? `heard at ${sceneRange(heard)}` : null,
+                 said ? `said at ${clock(said.start)}` : null,
                  `score ${hit.score.toFixed(3)}`, `found by ${hit.kind}`].filter(Boolean).join(", ");
   let tag = null;
   if (hit.media_type === "video") {
@@ -168,6 +175,8 @@ function card(hit, index) {
              heard ? ` · ♪ ${sceneRange(heard)}` : "");
   } else if (heard) {
     tag = el("span", { class: "tag" }, "♪ ", sceneRange(heard));
+  } else if (said) {
+    tag = el("span", { class: "tag" }, "“ ", clock(said.start));
   }
   return el("li", {},
     el("button", { type: "button", class: "card", dataset: { index }, "aria-label": label,
@@ -176,6 +185,8 @@ function card(hit, index) {
         ? el("img", { src: hit.thumbnail_url, alt: "", loading: "lazy", decoding: "async" })
         : soundTile(hit),
       tag,
+      said ? el("span", { class: "said", title: `said at ${clock(said.start)}` },
+                "“", ...markedLine(said.text), "”") : null,
       el("span", { class: "card-info" },
         el("span", { class: "name", title: hit.path }, name),
         el("span", { class: "score", title: `${hit.kind} model's score` },

@@ -50,3 +50,14 @@ export function el(tag, attributes = {}, ...children) {
   }
   return node;
 }
+
+const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": "\"", "&#x27;": "'", "&#39;": "'" };
+
+/** A line the API marked (HTML-escaped, matches in <mark>) as nodes: text stays text. */
+export function markedLine(marked) {
+  const unescape = (text) => text.replace(/&(amp|lt|gt|quot|#x27|#39);/g, (m) => ENTITIES[m]);
+  return marked.split(/(<mark>.*?<\/mark>)/).filter(Boolean).map((part) =>
+    part.startsWith("<mark>")
+      ? el("mark", {}, unescape(part.slice(6, -7)))
+      : document.createTextNode(unescape(part)));
+}

@@ -2,7 +2,7 @@
 // the other matching scenes are chips that seek to them.
 
 import { api } from "./api.js";
-import { bytes, clock, el, fileName, sceneRange, when } from "./format.js";
+import { bytes, clock, el, fileName, markedLine, sceneRange, when } from "./format.js";
 
 function enhancementNote(enhancement) {
   if (!enhancement) return "";
@@ -80,19 +80,24 @@ export class Viewer {
                                   "aria-label": `Video ${fileName(hit.path)}` });
       video.muted = true; // browsers only start playback by themselves when muted
       media.replaceChildren(video);
-      const start = hit.scene ? hit.scene.start : 0;
+      const start = hit.speech ? hit.speech.start : hit.scene ? hit.scene.start : 0;
       video.dataset.sceneStart = String(start);
+      // what is said, as subtitles (an empty track when nothing is)
+      video.append(el("track", { kind: "subtitles", label: "Transcript", srclang: "en",
+                                 default: true, src: `/api/v1/files/${encodeURIComponent(hit.file_id)}/transcript?format=vtt` }));
       video.addEventListener("loadedmetadata", () => this.seek(video, start), { once: true });
       video.src = content;
       this.renderScenes(video, hit);
+      this.renderTranscript(video, hit, index);
     } else if (hit.media_type === "audio") {
       const audio = el("audio", { controls: true, preload: "auto",
                                   "aria-label": `Sound ${fileName(hit.path)}` });
       media.replaceChildren(audio);
-      const start = hit.audio ? hit.audio.start : 0;
+      const start = hit.audio ? hit.audio.start : hit.speech ? hit.speech.start : 0;
       audio.addEventListener("loadedmetadata", () => this.seek(audio, start), { once: true });
       audio.src = content;
       this.renderScenes(audio, hit);
+      this.renderTranscript(audio, hit, index);
     } else {
       // Formats a browser cannot show (HEIC, TIFF) come as a JPEG rendition instead.
       const image = el("img", { src: content, alt: fileName(hit.path) });
@@ -137,10 +142,39 @@ export class Viewer {
       "aria-label": `Play from ${clock(span.start)} (heard there)`,
       onclick: () => this.seek(video, span.start),
     }, "♪ ", sceneRange(span)));
+    // where the words were said, with the line
+    const said = [hit.speech, ...(hit.more_speech || [])].filter(Boolean);
+    said.sort((a, b) => a.start - b.start);
+    const saidLines = said.map((line) => el("button", {
+      type: "button",
+      class: `line said${line === hit.speech ? " best" : ""}`,
+      "aria-label": `Play from ${clock(line.start)} (said there)`,
+      onclick: () => this.seek(video, line.start),
+    }, el("span", { class: "at" }, clock(line.start)), " ", ...markedLine(line.text)));
     const parts = [];
     if (chips.length) parts.push(el("span", { class: "muted" }, "Matching scenes"), ...chips);
     if (heardChips.length) parts.push(el("span", { class: "muted" }, "Heard"), ...heardChips);
+    if (saidLines.length) parts.push(el("span", { class: "muted" }, "Said"), ...saidLines);
     this.part("scenes").replaceChildren(...parts);
+  }
+
+  // The whole transcript under the matches: every line plays from where it is said.
+  async renderTranscript(player, hit, index) {
+    let transcript;
+    try {
+      transcript = await api.transcript(hit.file_id);
+    } catch {
+      return; // the matches and the file's facts are shown all the same
+    }
+    if (this.index !== index || !transcript.segments.length) return;
+    const lines = transcript.segments.map((line) => el("button", {
+      type: "button",
+      class: "line",
+      "aria-label": `Play from ${clock(line.start)}`,
+      onclick: () => this.seek(player, line.start),
+    }, el("span", { class: "at" }, clock(line.start)), " ", line.text));
+    this.part("scenes").append(
+      el("details", { class: "transcript" }, el("summary", {}, "Transcript"), ...lines));
   }
 
   renderMeta(hit, detail) {

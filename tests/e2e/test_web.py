@@ -467,3 +467,50 @@ def test_sounds_play_from_where_they_are_heard(
         process.terminate()
         process.wait(timeout=30)
     assert not errors, errors
+
+
+def test_words_said_are_shown_and_played_from_where_they_are_said(
+    tmp_path: Path, browser: Any, request: pytest.FixtureRequest
+) -> None:
+    """A spoken phrase finds the video it is said in: the card shows the line with the
+    match marked, the viewer plays from that second, lists the transcript and subtitles."""
+    from support.speech_factory import spoken
+
+    root = tmp_path.resolve()
+    library = root / "library"
+    write_library(library, 4)
+    spoken(library / "meeting.mp4", [(3.0, "welcome to the budget meeting")], 8.0, video=True)
+    url, process = _serve(root, library)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _wait_indexed(url)
+        page.goto(url)
+        page.fill("#q", "budget meeting")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".card .said mark")
+        card = page.locator(".card", has_text="meeting.mp4").first
+        assert "budget" in card.locator(".said mark").first.inner_text()
+        shot(page, "speech-results")
+        card.click()
+        page.wait_for_selector("#viewer[open] video track[kind=subtitles]", state="attached")
+        page.wait_for_function(
+            "() => { const v = document.querySelector('#viewer video');"
+            " return v && v.readyState >= 1 && !v.seeking; }",
+            timeout=20_000,
+        )
+        start = page.evaluate("document.querySelector('#viewer video').currentTime")
+        assert 1.5 <= start <= 4.5, start
+        best = page.inner_text("#viewer-scenes .line.said.best")
+        assert "budget" in best and best.startswith("0:0"), best
+        page.wait_for_selector("#viewer-scenes details.transcript .line", state="attached")
+        shot(page, "speech-viewer")
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"), full_page=True)
+        context.close()
+        process.terminate()
+        process.wait(timeout=30)
+    assert not errors, errors
