@@ -162,7 +162,9 @@ def _engine_of(settings: Settings, kind: EngineKind, model: str) -> EmbeddingEng
     if kind == EngineKind.AUDIO:  # sound is embedded in-process, also with embedding.url
         audio = settings.audio.model_copy(update={"model": model})
         return InfinityEngine(
-            audio.engine_settings(settings.embedding, BUILTIN_SOUND_MODELS), cache_dir=cache_dir
+            audio.engine_settings(settings.embedding, BUILTIN_SOUND_MODELS),
+            cache_dir=cache_dir,
+            setting="audio.model",
         )
     return create_engine(
         settings.embedding.model_copy(update={"model": model}), cache_dir=cache_dir

@@ -176,8 +176,17 @@ class InfinityEngine:
     """The default EmbeddingEngine, backed by ``infinity_emb.AsyncEmbeddingEngine``: the
     indexing lane; ``for_queries()`` is the lane searches use."""
 
-    def __init__(self, settings: EmbeddingSettings, *, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: EmbeddingSettings,
+        *,
+        cache_dir: Path | None = None,
+        setting: str = "embedding.model",
+    ) -> None:
+        """``setting``: where the configuration names this model (what to change when it
+        cannot be found)."""
         self._settings = settings
+        self._setting = setting
         self._source = resolve_model(settings.model)
         self._model_id = model_label(settings.model)
         self._cache_dir = cache_dir
@@ -267,7 +276,9 @@ class InfinityEngine:
         if is_hub_id(source):
             reason = probe_hub(source)
             if reason is not None:
-                raise ModelUnavailable(unreachable_model(self._settings.model, reason))
+                raise ModelUnavailable(
+                    unreachable_model(self._settings.model, reason, self._setting)
+                )
         refuse_fused_clap(source)
         options: dict[str, Any] = {
             "model_name_or_path": source,

@@ -325,6 +325,9 @@ def test_ctrl_c_during_index_says_what_was_done_and_what_resumes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as at a terminal: a test run started in the background (`make test &`) has
+        # SIGINT ignored, and its children inherit that (Python then leaves it ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     database = tmp_path / "data" / "msearch.db"
 

@@ -259,6 +259,7 @@ async def test_without_a_sound_model_pictures_work_and_audio_files_say_why(
         assert [e["kind"] for e in health["engines"]] == ["visual"]
         [off] = health["engines_off"]
         assert off["kind"] == "audio" and "laion/clap-htsat-unfused" in off["reason"]
+        assert "MSEARCH_AUDIO__MODEL (audio.model)" in off["reason"]  # what to change
         files = await _index(client, [sound, clip])
         assert files["clip.mp4"]["status"] == "indexed"
         assert files["sound.wav"]["status"] == "failed"
