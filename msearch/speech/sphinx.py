@@ -21,6 +21,9 @@ from msearch.speech.transcriber import SpokenSegment
 
 RATE = 16_000
 _FRAMES_PER_SECOND = 100  # pocketsphinx's frame rate
+# A stretch of speech longer than this is cut (a tone or music the endpointer takes for
+# speech could otherwise run for an hour): memory and each decode stay bounded.
+MAX_SEGMENT_S = 30.0
 _NOT_WORDS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "[BREATH]", "[COUGH]", "[UM]"}
 
 
@@ -84,7 +87,11 @@ def _speech(
 
     endpointer = Endpointer(sample_rate=RATE)
     size = endpointer.frame_bytes
+    longest = int(MAX_SEGMENT_S * 2 * RATE)  # bytes
     frames: list[bytes] = []
+    held = 0
+    held_over = False
+    start = 0.0
     read = 0
     while stop is None or not stop.is_set():
         frame = stream.read(size)
@@ -94,10 +101,17 @@ def _speech(
         # frame boundary)
         speech = endpointer.end_stream(frame or bytes(2)) if last else endpointer.process(frame)
         if speech is not None:
+            if not frames and not held_over:
+                start = endpointer.speech_start
             frames.append(speech)
-            if not endpointer.in_speech:
-                yield endpointer.speech_start, b"".join(frames)
+            held += len(speech)
+            if not endpointer.in_speech or held >= longest:
+                yield start, b"".join(frames)
+                # a stretch cut for its length goes on where this piece ends
+                held_over = endpointer.in_speech
+                start += held / (2 * RATE)
                 frames.clear()
+                held = 0
         if last:
             return
         if progress is not None and read % (size * 500) < size:

@@ -281,7 +281,10 @@ async def test_an_hour_of_sound_in_bounded_memory(
     opus = ("-c:a", "libopus", "-b:a", "16k")
     warm_up = tone(media_dir / "five.opus", 300.0, rate=16_000, codec=opus)
     hour = tone(media_dir / "hour.opus", 3600.0, rate=16_000, codec=opus)
-    settings = audio_settings(audio={"window_seconds": 10, "hop_seconds": 10})
+    # the sound model's memory is measured here (speech: tests/integration/test_speech.py)
+    settings = audio_settings(
+        audio={"window_seconds": 10, "hop_seconds": 10}, speech={"enabled": False}
+    )
     async with api_client(settings, tiny_engine) as client:
         await _index(client, [warm_up])
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB

@@ -66,6 +66,51 @@ def test_the_transcriber_hears_each_sentence_where_it_is_said(tmp_path: Path) ->
     assert budget.end < dog.start and {s.language for s in segments} == {"en"}
 
 
+def test_a_long_stretch_taken_for_speech_is_cut_into_bounded_pieces(tmp_path: Path) -> None:
+    """A steady tone sounds like speech to the endpointer: it is handed on in pieces of at
+    most MAX_SEGMENT_S, each starting where the one before ended (memory and each decode
+    stay bounded, whatever the length)."""
+    import io
+    import itertools
+    import subprocess
+
+    from msearch.speech.sphinx import MAX_SEGMENT_S, RATE, _speech
+
+    pcm = subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-t",
+            "95",
+            "-i",
+            f"sine=frequency=300:sample_rate={RATE}",
+            "-f",
+            "s16le",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    pieces = list(_speech(io.BytesIO(pcm), None, None))
+    assert len(pieces) >= 3
+    for (start, samples), (following, _) in itertools.pairwise(pieces):
+        assert len(samples) <= MAX_SEGMENT_S * 2 * RATE + 4096
+        assert following == pytest.approx(start + len(samples) / (2 * RATE), abs=0.05)
+
+
+@pytest.mark.slow
+def test_an_hour_is_transcribed_with_progress_to_its_last_sentence(tmp_path: Path) -> None:
+    hour = spoken(tmp_path / "hour.flac", [(3590.0, BUDGET)], 3600.0)
+    heard: list[float] = []
+    segments = list(SphinxTranscriber(SpeechSettings()).transcribe(hour, progress=heard.append))
+    assert [s.text for s in segments] == [BUDGET]
+    assert abs(segments[0].start - 3590.0) <= 1.5
+    assert heard == sorted(heard) and heard[-1] >= 3500  # progress all the way
+
+
 async def test_spoken_words_are_found_where_they_are_said(
     speech_settings: Callable[..., Settings], tiny_engine: InfinityEngine, media_dir: Path
 ) -> None:
