@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.app import api_client, wait_for
+from support.app import api_client, index_through_api
 from support.audio_factory import tone, video_with_sound
 
 from msearch.config import Settings
@@ -30,23 +30,6 @@ def audio_settings(
         return make_settings(audio={**audio, **overrides.pop("audio", {})}, **overrides)
 
     return make
-
-
-async def _index(client: httpx.AsyncClient, paths: list[Path]) -> dict[str, dict[str, Any]]:
-    job = (
-        await client.post("/api/v1/files/batch-process", json={"paths": [str(p) for p in paths]})
-    ).json()
-
-    async def finished() -> bool:
-        state = (await client.get(job["status_url"])).json()
-        return bool(state["status"] == "finished")
-
-    await wait_for(finished, limit_s=240)
-    files = {}
-    for summary in job["files"]:
-        record = (await client.get(f"/api/v1/files/{summary['file_id']}")).json()
-        files[Path(record["path"]).name] = record
-    return files
 
 
 async def _answers(client: httpx.AsyncClient) -> None:
@@ -130,7 +113,7 @@ async def test_sound_is_indexed_and_found_where_it_is_heard(
     async with api_client(audio_settings(), tiny_engine) as client:
         health = (await client.get("/health")).json()
         assert [e["kind"] for e in health["engines"]] == ["visual", "audio"]
-        files = await _index(client, paths)
+        files = await index_through_api(client, paths)
         assert {n: f["status"] for n, f in files.items()} == {p.name: "indexed" for p in paths}
         beep = files["beep.wav"]
         assert beep["media_type"] == "audio" and beep["duration"] == pytest.approx(9.0, abs=0.1)
@@ -232,7 +215,7 @@ async def test_bad_sound_fails_alone_with_a_code(
     data[-4000:-200] = bytes(len(data[-4000:-200]))
     broken_track.write_bytes(bytes(data))
     async with api_client(audio_settings(), tiny_engine) as client:
-        files = await _index(client, [good, truncated, garbage, empty, broken_track])
+        files = await index_through_api(client, [good, truncated, garbage, empty, broken_track])
         assert files["good.wav"]["status"] == "indexed"
         for name in ("truncated.wav", "garbage.mp3"):
             assert files[name]["status"] == "failed", files[name]
@@ -260,7 +243,7 @@ async def test_without_a_sound_model_pictures_work_and_audio_files_say_why(
         [off] = health["engines_off"]
         assert off["kind"] == "audio" and "laion/clap-htsat-unfused" in off["reason"]
         assert "MSEARCH_AUDIO__MODEL (audio.model)" in off["reason"]  # what to change
-        files = await _index(client, [sound, clip])
+        files = await index_through_api(client, [sound, clip])
         assert files["clip.mp4"]["status"] == "indexed"
         assert files["sound.wav"]["status"] == "failed"
         assert files["sound.wav"]["error"]["code"] == "sound_model_unavailable"
@@ -286,9 +269,9 @@ async def test_an_hour_of_sound_in_bounded_memory(
         audio={"window_seconds": 10, "hop_seconds": 10}, speech={"enabled": False}
     )
     async with api_client(settings, tiny_engine) as client:
-        await _index(client, [warm_up])
+        await index_through_api(client, [warm_up])
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-        files = await _index(client, [hour])
+        files = await index_through_api(client, [hour])
         grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
         record = files["hour.opus"]
         assert record["status"] == "indexed" and len(record["audio"]["windows"]) == 360

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.app import api_client, wait_for
+from support.app import api_client, index_through_api
 from support.audio_factory import tone, video_with_sound
 from support.speech_factory import spoken
 
@@ -32,22 +32,6 @@ def speech_settings(
         return make_settings(audio=audio, **overrides)
 
     return make
-
-
-async def _index(client: httpx.AsyncClient, paths: list[Path]) -> dict[str, dict[str, Any]]:
-    job = (
-        await client.post("/api/v1/files/batch-process", json={"paths": [str(p) for p in paths]})
-    ).json()
-
-    async def finished() -> bool:
-        return bool((await client.get(job["status_url"])).json()["status"] == "finished")
-
-    await wait_for(finished, limit_s=240)
-    files = {}
-    for summary in job["files"]:
-        record = (await client.get(f"/api/v1/files/{summary['file_id']}")).json()
-        files[Path(record["path"]).name] = record
-    return files
 
 
 async def _said(client: httpx.AsyncClient, query: str, **options: Any) -> list[dict[str, Any]]:
@@ -121,7 +105,7 @@ async def test_spoken_words_are_found_where_they_are_said(
         video_with_sound(media_dir / "hum.mp4", 3.0),
     ]
     async with api_client(speech_settings(), tiny_engine) as client:
-        files = await _index(client, paths)
+        files = await index_through_api(client, paths)
         assert {n: f["status"] for n, f in files.items()} == {p.name: "indexed" for p in paths}
         assert files["meeting.flac"]["audio"]["speech"]["segments"] == 2
         assert files["street.mp4"]["audio"]["speech"]["languages"] == ["en"]
@@ -155,7 +139,7 @@ async def test_spoken_words_are_found_where_they_are_said(
 
         # a changed file's words replace its old ones
         spoken(media_dir / "meeting.flac", [(2.0, DOG)], 6.0)
-        changed = await _index(client, [media_dir / "meeting.flac"])
+        changed = await index_through_api(client, [media_dir / "meeting.flac"])
         assert changed["meeting.flac"]["file_id"] == file_id
         assert await _said(client, "budget", modalities=["speech"]) == []
         transcript = (await client.get(f"/api/v1/files/{file_id}/transcript")).json()
@@ -175,7 +159,7 @@ async def test_a_failing_transcriber_costs_the_file_its_words_only(
     monkeypatch.setattr(SphinxTranscriber, "transcribe", broken)
     clip = spoken(media_dir / "talk.mp4", [(1.0, BUDGET)], 5.0, video=True)
     async with api_client(speech_settings(), tiny_engine) as client:
-        files = await _index(client, [clip])
+        files = await index_through_api(client, [clip])
         talk = files["talk.mp4"]
         assert talk["status"] == "indexed" and talk["scenes"]
         error = talk["audio"]["speech"]["error"]
@@ -194,7 +178,7 @@ async def test_without_a_sound_model_audio_files_are_found_by_their_words(
     talk = spoken(media_dir / "talk.wav", [(1.0, BUDGET)], 5.0)
     hum = tone(media_dir / "hum.wav", 2.0)
     async with api_client(make_settings(), tiny_engine) as client:
-        files = await _index(client, [talk, hum])
+        files = await index_through_api(client, [talk, hum])
         assert {n: f["status"] for n, f in files.items()} == {
             "talk.wav": "indexed",
             "hum.wav": "indexed",

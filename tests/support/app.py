@@ -64,3 +64,23 @@ async def wait_for(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+async def index_through_api(
+    client: httpx.AsyncClient, paths: list[Any], limit_s: float = 240
+) -> dict[str, dict[str, Any]]:
+    """Process ``paths`` as one batch job, wait for it, and return each file's record by
+    its name."""
+    job = (
+        await client.post("/api/v1/files/batch-process", json={"paths": [str(p) for p in paths]})
+    ).json()
+
+    async def finished() -> bool:
+        return bool((await client.get(job["status_url"])).json()["status"] == "finished")
+
+    await wait_for(finished, limit_s=limit_s)
+    files = {}
+    for summary in job["files"]:
+        record = (await client.get(f"/api/v1/files/{summary['file_id']}")).json()
+        files[str(record["path"]).rsplit("/", 1)[-1]] = record
+    return files

@@ -17,13 +17,9 @@ def speech_wav(path: Path, sentence: str) -> Path:
 
 
 def _duration(path: Path) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return float(out)
+    from msearch.media.ffprobe import ffprobe
+
+    return float(ffprobe(path)["format"]["duration"])
 
 
 def spoken(
