@@ -190,14 +190,30 @@ class AudioSettings(BaseModel):
 
 class SpeechSettings(BaseModel):
     """What is said in audio files and videos, transcribed and searchable by its words.
-    pocketsphinx's English model ships inside its package, so it works offline."""
+
+    faster-whisper (Whisper through CTranslate2: int8 on a CPU, fp16 on CUDA) hears many
+    languages; its models are downloaded once, so where there is no network and no model
+    in the Hugging Face cache speech is off and /health says why. pocketsphinx's English
+    model ships inside its package: it works offline (``msearch demo`` uses it)."""
 
     enabled: bool = True
-    engine: Literal["pocketsphinx"] = "pocketsphinx"
-    # "auto", or the language spoken (pocketsphinx knows English: "en")
+    engine: Literal["faster-whisper", "pocketsphinx"] = "faster-whisper"
+    # faster-whisper: a size (tiny, base, small, medium, large-v3, turbo, ...), a hub id of a
+    # CTranslate2 conversion or a local directory holding one
+    model: str = "base"
+    device: str = "auto"
+    # CTranslate2's compute type; default: int8 on a CPU, float16 on CUDA
+    compute_type: str = "default"
+    beam_size: int = Field(default=1, ge=1, le=10)
+    # "auto" (detected per stretch of recording), or the language spoken ("en", "zh", ...)
     language: str = "auto"
     # a file's transcription may take 60 s plus this many times its length
     timeout_factor: float = Field(default=3.0, gt=0)
+
+    @property
+    def key(self) -> str:
+        """What made a transcript: a file transcribed by another is transcribed again."""
+        return "pocketsphinx" if self.engine == "pocketsphinx" else f"{self.engine}:{self.model}"
 
 
 class EnhancementSettings(BaseModel):

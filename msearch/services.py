@@ -325,6 +325,15 @@ async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> No
         )
         if switch is not None:
             await _keep_answering_with_old_model(services, switch)
+    if services.settings.speech.enabled and services.speech_off is None:
+        # a new transcriber (engine or model) hears every file with sound again
+        again = await adapter.requeue_untranscribed(services.settings.speech.key)
+        if again:
+            log.info(
+                "%d files with sound are transcribed again by %s",
+                again,
+                services.settings.speech.key,
+            )
     if await adapter.resume_reset() == "all":
         await services.monitor.reload()
     await orchestrator.start()

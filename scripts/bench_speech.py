@@ -1,13 +1,17 @@
 """Transcription through the whole pipeline versus the transcriber alone, same recordings.
 
-    python scripts/bench_speech.py --files 6 --minutes 6
+    python scripts/bench_speech.py --files 6 --minutes 6 [--engine faster-whisper --size base]
 
 Writes ``--files`` recordings (44.1 kHz stereo FLAC) of ``--minutes`` in all: sentences
 spoken by Debian's flite with pauses between them. Then in one run: (1) the transcriber alone
-(pocketsphinx) on the same sound already decoded to 16 kHz mono WAV; (2) msearch's pipeline
-indexing the FLAC files from scratch (probe, FFmpeg decode, voice activity, recognition,
-persist; sound search off so that only speech is timed). Each is a real-time factor (seconds
-of work per second of sound); their ratio is the pipeline's overhead. Last line: JSON.
+on the same sound already decoded to 16 kHz mono WAV (pocketsphinx through msearch's
+wrapper; faster-whisper's own ``WhisperModel.transcribe`` with its VAD filter and msearch's
+decoding options); (2) msearch's pipeline indexing the FLAC files from scratch (probe, FFmpeg
+decode, voice activity, recognition, persist; sound search off so that only speech is
+timed). Each is a real-time factor (seconds of work per second of sound); their ratio is the
+pipeline's overhead. faster-whisper runs a Whisper of the real ``--size`` with random weights
+(scripts/make_tiny_whisper.py): it decodes every window to CTranslate2's 224-token cap, more
+than real speech needs, so its real-time factors are upper bounds. Last line: JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from msearch.config import SpeechSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = [
@@ -98,10 +104,7 @@ def _write(folder: Path, files: int, minutes: float) -> list[Path]:
     return paths
 
 
-def _alone(paths: list[Path]) -> tuple[float, int]:
-    from msearch.config import SpeechSettings
-    from msearch.speech.transcriber import create_transcriber
-
+def _alone(paths: list[Path], speech: SpeechSettings) -> tuple[float, int]:
     decoded = []
     for path in paths:
         wav = path.with_suffix(".16k.wav")
@@ -122,13 +125,40 @@ def _alone(paths: list[Path]) -> tuple[float, int]:
             check=True,
         )
         decoded.append(wav)
-    transcriber = create_transcriber(SpeechSettings())
+    if speech.engine == "pocketsphinx":
+        from msearch.speech.sphinx import SphinxTranscriber
+
+        sphinx = SphinxTranscriber(speech)
+        started = time.perf_counter()
+        segments = sum(len(list(sphinx.transcribe(w))) for w in decoded)
+        return time.perf_counter() - started, segments
+    from faster_whisper import WhisperModel
+
+    from msearch.speech.whisper import WhisperTranscriber, vad_options
+
+    # the compute type and threads msearch would choose
+    chosen = WhisperTranscriber(speech)
+    model = WhisperModel(
+        speech.model, device=chosen.device, compute_type=chosen.compute_type, cpu_threads=4
+    )
     started = time.perf_counter()
-    segments = sum(len(list(transcriber.transcribe(w))) for w in decoded)
+    segments = 0
+    for wav in decoded:
+        found, _ = model.transcribe(
+            str(wav),
+            beam_size=speech.beam_size,
+            temperature=0.0,
+            vad_filter=True,
+            vad_parameters=vad_options(),
+            condition_on_previous_text=False,
+        )
+        segments += sum(1 for s in found if s.text.strip())
     return time.perf_counter() - started, segments
 
 
-async def _pipeline(visual: Path, paths: list[Path], data: Path) -> tuple[float, int]:
+async def _pipeline(
+    visual: Path, paths: list[Path], data: Path, speech: SpeechSettings
+) -> tuple[float, int]:
     from msearch.config import load_settings
     from msearch.services import build_services
 
@@ -137,6 +167,7 @@ async def _pipeline(visual: Path, paths: list[Path], data: Path) -> tuple[float,
         data_dir=data,
         embedding={"model": str(visual), "device": "cpu"},
         audio={"enabled": False},
+        speech=speech.model_dump(),
     )
     services = await build_services(settings)
     try:
@@ -154,19 +185,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=6.0)
     parser.add_argument("--files", type=int, default=6)
+    parser.add_argument(
+        "--engine", choices=["pocketsphinx", "faster-whisper"], default="pocketsphinx"
+    )
+    parser.add_argument("--size", choices=["tiny", "base", "small"], default="base")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "scripts"))
     from make_tiny_clip import build as build_clip
+    from make_tiny_whisper import build as build_whisper
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = _write(folder, args.files, args.minutes)
         sound_s = sum(_duration(p) for p in paths)
         visual = build_clip(folder / "tiny-clip")
-        alone, alone_segments = _alone(paths)
-        pipeline, segments = asyncio.run(_pipeline(visual, paths, folder / "data"))
+        speech = SpeechSettings(engine=args.engine, device=args.device, language="en")
+        if args.engine == "faster-whisper":
+            whisper = build_whisper(folder / "whisper", size=args.size) / "ct2"
+            speech = speech.model_copy(update={"model": str(whisper)})
+        alone, alone_segments = _alone(paths, speech)
+        pipeline, segments = asyncio.run(_pipeline(visual, paths, folder / "data", speech))
     result = {
-        "engine": "pocketsphinx",
+        "engine": args.engine,
+        "model": f"{args.size} (random weights)" if args.engine != "pocketsphinx" else "en-us",
+        "device": args.device,
         "audio_minutes": round(sound_s / 60, 2),
         "segments": segments,
         "segments_alone": alone_segments,

@@ -49,6 +49,20 @@ def tiny_clap_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_whisper_dir() -> Path:
+    """The tiny random Whisper: ``hf/`` for transformers, ``ct2/`` for faster-whisper;
+    rebuilt only when its script changes."""
+    out = BUILD / f"tiny-whisper-{script_digest('make_tiny_whisper.py')}"
+    if not (out / "ct2" / "model.bin").is_file():
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_tiny_whisper.py"), str(out)],
+            check=True,
+            capture_output=True,
+        )
+    return out
+
+
+@pytest.fixture(scope="session")
 async def tiny_engine(tiny_clip_dir: Path) -> AsyncIterator[InfinityEngine]:
     """One real Infinity engine on the tiny model, shared by the whole session."""
     from msearch.config import EmbeddingSettings

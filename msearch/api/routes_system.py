@@ -14,6 +14,7 @@ from msearch.api.schemas import ResetRequest
 from msearch.api.views import API
 from msearch.app.jobs import job_view
 from msearch.app.status import library_status
+from msearch.config import SpeechSettings
 from msearch.metrics import exposition
 
 router = APIRouter(tags=["system"])
@@ -51,9 +52,18 @@ async def health(services: ServicesDep) -> JSONResponse:
             ],
             # optional engines whose model could not load: msearch runs without them
             "engines_off": [
-                {"kind": kind, "reason": reason}
-                for kind, reason in services.engines.unavailable.items()
+                *(
+                    {"kind": kind, "reason": reason}
+                    for kind, reason in services.engines.unavailable.items()
+                ),
+                *(
+                    [{"kind": "speech", "reason": services.speech_off}]
+                    if services.speech_off and services.settings.speech.enabled
+                    else []
+                ),
             ],
+            # what transcribes speech (None: speech is off, engines_off says why)
+            "speech": None if services.speech_off else _transcriber(services.settings.speech),
             # a model switch under way: search answers from the old model until it ends
             "switching": [
                 {
@@ -71,6 +81,10 @@ async def health(services: ServicesDep) -> JSONResponse:
             "indexing": {"paused": disk.paused if (disk := services.orchestrator.disk) else None},
         }
     )
+
+
+def _transcriber(speech: SpeechSettings) -> dict[str, str]:
+    return {"engine": speech.engine, "transcribed_by": speech.key}
 
 
 @router.get(

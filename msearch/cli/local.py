@@ -90,6 +90,7 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir = root / "data"
     settings.embedding.model = "demo"
     settings.audio.model = "demo"
+    settings.speech.engine = "pocketsphinx"  # its model ships in its package: offline
     settings.api.allowed_roots = [library, *settings.api.allowed_roots]
     code = asyncio.run(_demo_index(settings, library))
     if code != EXIT_OK or args.no_serve:

@@ -53,15 +53,20 @@ def cached_snapshot(repo_id: str) -> str | None:
         return None
 
 
-def unreachable_model(name: str, reason: str, setting: str = "embedding.model") -> str:
+def unreachable_model(
+    name: str,
+    reason: str,
+    setting: str = "embedding.model",
+    instead: str = "run 'msearch demo' for the built-in model",
+) -> str:
     """What to do when a hub model is neither on this machine nor downloadable
-    (``setting``: where the configuration names it)."""
+    (``setting``: where the configuration names it; ``instead``: what works offline)."""
     variable = "MSEARCH_" + setting.upper().replace(".", "__")
     return (
         f"the model {name!r} is not on this machine and cannot be downloaded ({reason}). "
         f"Set {variable} ({setting}) to a local model directory; or "
         f"download it once where there is network ('hf download {name}'), and it is "
-        "found in the Hugging Face cache; or run 'msearch demo' for the built-in model"
+        f"found in the Hugging Face cache; or {instead}"
     )
 
 

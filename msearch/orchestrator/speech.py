@@ -56,12 +56,17 @@ class Transcribe:
             if not ctx.vectors:  # nothing else indexes the file (no sound model): it fails
                 raise failed from (None if failed is exc else exc)
             ctx.passages = []
-            audio["speech"] = {"error": {"code": failed.code, "message": failed.message}}
+            audio["speech"] = {
+                "by": self._settings.key,
+                "error": {"code": failed.code, "message": failed.message},
+            }
         else:
             ctx.transcribed = True
             languages = sorted({p.language for p in ctx.passages if p.language})
             audio["speech"] = {
+                "by": self._settings.key,
                 "engine": self._transcriber.name,
+                "model": self._transcriber.model,
                 "segments": len(ctx.passages),
                 "languages": languages,
             }

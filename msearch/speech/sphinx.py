@@ -46,6 +46,10 @@ class SphinxTranscriber:
     def name(self) -> str:
         return "pocketsphinx"
 
+    @property
+    def model(self) -> str:
+        return "en-us"  # the one its package ships
+
     @staticmethod
     def _decoder() -> Any:
         from pocketsphinx import Decoder

@@ -36,6 +36,9 @@ class Transcriber(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def model(self) -> str: ...
+
     def transcribe(
         self,
         path: Path,
@@ -51,6 +54,10 @@ class Transcriber(Protocol):
 
 def create_transcriber(settings: SpeechSettings) -> Transcriber:
     """The engine ``speech.engine`` names; ModelUnavailable when it cannot load."""
-    from msearch.speech.sphinx import SphinxTranscriber
+    if settings.engine == "pocketsphinx":
+        from msearch.speech.sphinx import SphinxTranscriber
 
-    return SphinxTranscriber(settings)
+        return SphinxTranscriber(settings)
+    from msearch.speech.whisper import WhisperTranscriber
+
+    return WhisperTranscriber(settings)

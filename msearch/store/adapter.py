@@ -685,6 +685,9 @@ class UnifiedDatabaseAdapter:
         for collection in self._collections.values():
             await self._vectors.optimize(collection)
 
+    async def requeue_untranscribed(self, transcriber: str) -> int:
+        return await self._metadata.requeue_untranscribed(transcriber)
+
     async def reconcile(self) -> tuple[list[FileRecord], dict[str, list[str]]]:
         """Repair what a crash may have left and return the files to process again, and
         which of them belong to a job still running (by job id)."""

@@ -560,6 +560,20 @@ class MetadataStore:
             )
             return cur.rowcount
 
+    async def requeue_untranscribed(self, transcriber: str) -> int:
+        """Queue again the indexed files with sound that ``transcriber`` (a
+        ``speech.key``) did not transcribe: another engine or model did, or none."""
+        async with self._write() as db:
+            cur = await db.execute(
+                "UPDATE files SET status = 'queued', progress = 0, updated_at = ? "
+                "WHERE status = 'indexed' AND audio IS NOT NULL "
+                # before transcripts said what made them, pocketsphinx's said its engine
+                "AND COALESCE(json_extract(audio, '$.speech.by'), "
+                "json_extract(audio, '$.speech.engine'), '') != ?",
+                [time.time(), transcriber],
+            )
+            return cur.rowcount
+
     async def requeue_unless_model(self, model: str) -> int:
         """Queue again the indexed files some other model embedded."""
         async with self._write() as db:

@@ -481,6 +481,7 @@ def test_what_is_said_is_searched_and_shown_locally_and_through_a_server(
     with their times, as JSON or WebVTT: the same either way."""
     from support.speech_factory import spoken
 
+    env = {**env, "MSEARCH_SPEECH__ENGINE": "pocketsphinx"}
     talk = spoken(media_dir / "talk.flac", [(2.0, "welcome to the budget meeting")], 6.0)
     assert run_cli(env, "index", str(talk), "--no-progress").returncode == 0
     found = json.loads(run_cli(env, "search", "budg", "--said", "--json").stdout)["results"]

@@ -480,7 +480,7 @@ def test_words_said_are_shown_and_played_from_where_they_are_said(
     library = root / "library"
     write_library(library, 4)
     spoken(library / "meeting.mp4", [(3.0, "welcome to the budget meeting")], 8.0, video=True)
-    url, process = _serve(root, library)
+    url, process = _serve(root, library, MSEARCH_SPEECH__ENGINE="pocketsphinx")
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     errors: list[str] = []
