@@ -4,9 +4,9 @@
 
 Writes ``--files`` recordings (44.1 kHz stereo FLAC) of ``--minutes`` in all: sentences
 spoken by Debian's flite with pauses between them. Then in one run: (1) the transcriber alone
-on the same sound already decoded to 16 kHz mono WAV (pocketsphinx through msearch's
-wrapper; faster-whisper's own ``WhisperModel.transcribe`` with its VAD filter and msearch's
-decoding options); (2) msearch's pipeline indexing the FLAC files from scratch (probe, FFmpeg
+on the same sound already decoded to 16 kHz mono WAV (msearch's transcriber, pocketsphinx or
+faster-whisper, reading the WAV; for faster-whisper also its own ``transcribe`` with its VAD
+filter, for reference); (2) msearch's pipeline indexing the FLAC files from scratch (probe, FFmpeg
 decode, voice activity, recognition, persist; sound search off so that only speech is
 timed). Each is a real-time factor (seconds of work per second of sound); their ratio is the
 pipeline's overhead. faster-whisper runs a Whisper of the real ``--size`` with random weights
@@ -125,13 +125,18 @@ def _alone(paths: list[Path], speech: SpeechSettings) -> tuple[float, int]:
             check=True,
         )
         decoded.append(wav)
-    if speech.engine == "pocketsphinx":
-        from msearch.speech.sphinx import SphinxTranscriber
+    from msearch.speech.transcriber import create_transcriber
 
-        sphinx = SphinxTranscriber(speech)
-        started = time.perf_counter()
-        segments = sum(len(list(sphinx.transcribe(w))) for w in decoded)
-        return time.perf_counter() - started, segments
+    transcriber = create_transcriber(speech)
+    started = time.perf_counter()
+    segments = sum(len(list(transcriber.transcribe(w))) for w in decoded)
+    return time.perf_counter() - started, segments
+
+
+def _faster_whisper_itself(paths: list[Path], speech: SpeechSettings) -> float:
+    """faster-whisper's own ``transcribe`` (its VAD filter, msearch's decoding options) on
+    the decoded WAVs: for reference (it joins a whole file's speech into 30 s chunks, so
+    it decodes a different number of windows than msearch's blocks)."""
     from faster_whisper import WhisperModel
 
     from msearch.speech.whisper import WhisperTranscriber, vad_options
@@ -141,6 +146,7 @@ def _alone(paths: list[Path], speech: SpeechSettings) -> tuple[float, int]:
     model = WhisperModel(
         speech.model, device=chosen.device, compute_type=chosen.compute_type, cpu_threads=4
     )
+    decoded = [path.with_suffix(".16k.wav") for path in paths]
     started = time.perf_counter()
     segments = 0
     for wav in decoded:
@@ -153,7 +159,7 @@ def _alone(paths: list[Path], speech: SpeechSettings) -> tuple[float, int]:
             condition_on_previous_text=False,
         )
         segments += sum(1 for s in found if s.text.strip())
-    return time.perf_counter() - started, segments
+    return time.perf_counter() - started
 
 
 async def _pipeline(
@@ -206,6 +212,7 @@ def main() -> None:
             speech = speech.model_copy(update={"model": str(whisper)})
         alone, alone_segments = _alone(paths, speech)
         pipeline, segments = asyncio.run(_pipeline(visual, paths, folder / "data", speech))
+        itself = _faster_whisper_itself(paths, speech) if args.engine != "pocketsphinx" else None
     result = {
         "engine": args.engine,
         "model": f"{args.size} (random weights)" if args.engine != "pocketsphinx" else "en-us",
@@ -216,6 +223,7 @@ def main() -> None:
         "rtf_alone": round(alone / sound_s, 4),
         "rtf_pipeline": round(pipeline / sound_s, 4),
         "ratio": round(alone / pipeline, 3),
+        "rtf_faster_whisper_itself": round(itself / sound_s, 4) if itself else None,
     }
     print(
         f"real-time factor: transcriber alone {alone / sound_s:.3f}, pipeline "

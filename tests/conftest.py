@@ -49,6 +49,19 @@ def tiny_clap_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_chinese_clip_dir() -> Path:
+    """The tiny random Chinese-CLIP, rebuilt only when its script changes."""
+    out = BUILD / f"tiny-chinese-clip-{script_digest('make_tiny_chinese_clip.py')}"
+    if not (out / "model.safetensors").is_file():
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_tiny_chinese_clip.py"), str(out)],
+            check=True,
+            capture_output=True,
+        )
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_whisper_dir() -> Path:
     """The tiny random Whisper: ``hf/`` for transformers, ``ct2/`` for faster-whisper;
     rebuilt only when its script changes."""

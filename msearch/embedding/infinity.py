@@ -75,6 +75,24 @@ def _channels(clip: bytes) -> int | None:
     return int.from_bytes(clip[22:24], "little")
 
 
+def _mend_chinese_clip(model: Any) -> None:
+    """transformers 4.57's ``ChineseCLIPModel.get_text_features`` projects the text
+    tower's pooler output, which that model never builds (None: every text query fails).
+    Its ``forward`` projects the [CLS] token's last hidden state: so does this."""
+    if type(model).__name__ != "ChineseCLIPModel" or model.text_model.pooler is not None:
+        return
+
+    def get_text_features(
+        input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, **_: Any
+    ) -> Any:
+        hidden = model.text_model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        return model.text_projection(hidden[:, 0, :])
+
+    model.get_text_features = get_text_features
+
+
 def _is_clap(model: Any) -> bool:
     return "clap" in str(getattr(getattr(model, "config", None), "model_type", ""))
 
@@ -300,6 +318,8 @@ class InfinityEngine:
             ) from exc
         self._fix_text_truncation(engine)
         self._place_audio_models(engine)
+        for replica in getattr(engine, "_model_replicas", []):
+            _mend_chinese_clip(getattr(replica, "model", None))
         return engine
 
     def _place_audio_models(self, engine: Any) -> None:
