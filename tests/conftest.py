@@ -22,57 +22,38 @@ from msearch.config import Settings, load_settings
 from msearch.embedding.infinity import InfinityEngine
 
 
-@pytest.fixture(scope="session")
-def tiny_clip_dir() -> Path:
-    """The tiny random CLIP, rebuilt only when its script changes."""
-    out = BUILD / f"tiny-clip-{script_digest('make_tiny_clip.py', 'clip_builder.py')}"
-    if not (out / "model.safetensors").is_file():
+def _built(name: str, script: str, *inputs: str, made: str = "model.safetensors") -> Path:
+    """What ``scripts/<script>`` writes, built once and again only when the script (or
+    one of the ``inputs`` it imports) changes; ``made``: the file a finished build has."""
+    out = BUILD / f"{name}-{script_digest(script, *inputs)}"
+    if not (out / made).is_file():
         subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "make_tiny_clip.py"), str(out)],
+            [sys.executable, str(ROOT / "scripts" / script), str(out)],
             check=True,
             capture_output=True,
         )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir() -> Path:
+    return _built("tiny-clip", "make_tiny_clip.py", "clip_builder.py")
 
 
 @pytest.fixture(scope="session")
 def tiny_clap_dir() -> Path:
-    """The tiny random CLAP, rebuilt only when its script changes."""
-    out = BUILD / f"tiny-clap-{script_digest('make_tiny_clap.py')}"
-    if not (out / "model.safetensors").is_file():
-        subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "make_tiny_clap.py"), str(out)],
-            check=True,
-            capture_output=True,
-        )
-    return out
+    return _built("tiny-clap", "make_tiny_clap.py")
 
 
 @pytest.fixture(scope="session")
 def tiny_chinese_clip_dir() -> Path:
-    """The tiny random Chinese-CLIP, rebuilt only when its script changes."""
-    out = BUILD / f"tiny-chinese-clip-{script_digest('make_tiny_chinese_clip.py')}"
-    if not (out / "model.safetensors").is_file():
-        subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "make_tiny_chinese_clip.py"), str(out)],
-            check=True,
-            capture_output=True,
-        )
-    return out
+    return _built("tiny-chinese-clip", "make_tiny_chinese_clip.py")
 
 
 @pytest.fixture(scope="session")
 def tiny_whisper_dir() -> Path:
-    """The tiny random Whisper: ``hf/`` for transformers, ``ct2/`` for faster-whisper;
-    rebuilt only when its script changes."""
-    out = BUILD / f"tiny-whisper-{script_digest('make_tiny_whisper.py')}"
-    if not (out / "ct2" / "model.bin").is_file():
-        subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "make_tiny_whisper.py"), str(out)],
-            check=True,
-            capture_output=True,
-        )
-    return out
+    """``hf/`` for transformers, ``ct2/`` for faster-whisper."""
+    return _built("tiny-whisper", "make_tiny_whisper.py", made="ct2/model.bin")
 
 
 @pytest.fixture(scope="session")
