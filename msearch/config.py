@@ -117,6 +117,7 @@ class FileMonitoringSettings(BaseModel):
             ".m4b",
             ".aac",
             ".mka",
+            ".pdf",
         ]
     )
     debounce_ms: int = Field(default=1000, ge=0)
@@ -216,6 +217,16 @@ class SpeechSettings(BaseModel):
         return "pocketsphinx" if self.engine == "pocketsphinx" else f"{self.engine}:{self.model}"
 
 
+class DocumentSettings(BaseModel):
+    """PDFs: each page found by its words (its text layer) and its looks (the visual model
+    sees the page)."""
+
+    enabled: bool = True
+    # pages beyond these are left out (the document is indexed, and says so): a PDF of
+    # thousands of pages costs no more than this many
+    max_pages: int = Field(default=500, ge=1)
+
+
 class EnhancementSettings(BaseModel):
     enabled: bool = False
     min_side: int = Field(default=256, ge=1)
@@ -243,6 +254,7 @@ class Settings(BaseSettings):
     video: VideoSettings = Field(default_factory=VideoSettings)
     audio: AudioSettings = Field(default_factory=AudioSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
     enhancement: EnhancementSettings = Field(default_factory=EnhancementSettings)
 
     @classmethod

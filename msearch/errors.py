@@ -52,6 +52,12 @@ class CorruptMedia(MediaError):
     code = "corrupt_media"
 
 
+class EncryptedDocument(MediaError):
+    """A document locked by a password: msearch has none to open it with."""
+
+    code = "encrypted_document"
+
+
 class EmptyFile(MediaError):
     code = "empty_file"
 

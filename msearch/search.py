@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import itertools
 import tempfile
 from collections import OrderedDict
@@ -20,7 +21,14 @@ from msearch.errors import InvalidRequest, MediaError, MSearchError, NotFound
 from msearch.media.audio import stream_windows, wav_bytes
 from msearch.media.images import decode_image
 from msearch.metrics import SEARCH_SECONDS, timed
-from msearch.store.adapter import SPEECH, StoredHit, UnifiedDatabaseAdapter
+from msearch.store.adapter import (
+    PAGE,
+    PASSAGE_KINDS,
+    SPEECH,
+    TEXT,
+    StoredHit,
+    UnifiedDatabaseAdapter,
+)
 from msearch.store.records import FileStatus, VectorFilter
 
 MAX_QUERY_CHARS = 1000
@@ -143,21 +151,46 @@ class Searcher:
         its own, fused with the engines' only when it found something."""
         _check_page(options)
         top = replace(options, offset=0, limit=max(FUSION_DEPTH, options.offset + options.limit))
-        spoken = await self._spoken(words, top) if words is not None else []
-        if len(vectors) == 1 and not spoken:
+        worded = await self._worded(words, top) if words is not None else []
+        if len(vectors) == 1 and not worded:
             [(kind, vector)] = vectors.items()
-            return await self._search(kind, vector, options, collections[kind])
+            return await self._with_page_text(
+                await self._search(kind, vector, options, collections[kind])
+            )
         lists = await asyncio.gather(
             *(self._search(k, v, top, collections[k]) for k, v in vectors.items())
         )
-        fused = fuse_by_rank([*lists, spoken] if spoken else lists, by_file=options.group_by_file)
-        return fused[options.offset : options.offset + options.limit]
+        fused = fuse_by_rank([*lists, worded] if worded else lists, by_file=options.group_by_file)
+        return await self._with_page_text(fused[options.offset : options.offset + options.limit])
 
-    async def _spoken(self, words: str, options: SearchOptions) -> list[StoredHit]:
-        """Files in which the query's words are said, the best passages first (one hit per
-        file, its other passages attached, when results are grouped per file)."""
+    async def _with_page_text(self, hits: list[StoredHit]) -> list[StoredHit]:
+        """A page found by its looks shows how its text begins (when it has any)."""
+        wanted = [
+            (h.file.id, h.page)
+            for hit in hits
+            for h in (hit, *hit.more)
+            if h.page is not None and h.marked is None
+        ]
+        if wanted:
+            openings = await self._adapter.page_openings(wanted)
+            for hit in hits:
+                for h in (hit, *hit.more):
+                    if h.page is not None and h.marked is None:
+                        text = openings.get((h.file.id, h.page))
+                        h.marked = html.escape(text) if text else None
+        return hits
+
+    async def _worded(self, words: str, options: SearchOptions) -> list[StoredHit]:
+        """Files in which the query's words are said or written (a document's pages), the
+        best passages first (one hit per file, its other passages attached, when results
+        are grouped per file)."""
+        kinds = [
+            passages
+            for modality, passages in PASSAGE_KINDS.items()
+            if not options.modalities or modality in options.modalities
+        ]
         found = await self._adapter.search_passages(
-            words, limit=options.limit, filter=options.vector_filter()
+            words, limit=options.limit, filter=options.vector_filter(), kinds=kinds
         )
         records = await self._adapter.get_files({h.file_id for h in found})
         hits: list[StoredHit] = []
@@ -168,13 +201,16 @@ class Searcher:
                 options.min_score is not None and found_hit.strength < options.min_score
             ):
                 continue
+            passage = found_hit.passage
+            on_page = passage.kind == PAGE
             hit = StoredHit(
                 record,
                 found_hit.strength,
                 None,
-                SPEECH,
-                spoken=found_hit.passage,
+                TEXT if on_page else SPEECH,
+                spoken=passage,
                 marked=found_hit.marked,
+                page=passage.index + 1 if on_page else None,
             )
             best = by_file.get(record.id) if options.group_by_file else None
             if best is None:
@@ -225,10 +261,10 @@ class Searcher:
             raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
         _check_page(options)
         with timed(SEARCH_SECONDS, "text"):
-            words = not options.modalities or SPEECH in options.modalities
+            words = not options.modalities or bool(set(PASSAGE_KINDS) & set(options.modalities))
             engines: list[tuple[EngineKind, EmbeddingEngine]] = []
             collections: dict[EngineKind, str] = {}
-            if options.modalities != (SPEECH,):
+            if not options.modalities or not set(options.modalities) <= set(PASSAGE_KINDS):
                 engines, collections = self._engines_for(QueryKind.TEXT, options)
             vectors = await asyncio.gather(*(self._text_vector(k, e, query) for k, e in engines))
             kinds = [kind for kind, _ in engines]
@@ -431,7 +467,9 @@ def fuse_by_rank(lists: Sequence[Sequence[StoredHit]], *, by_file: bool) -> list
 
 def _segment(hit: StoredHit) -> tuple[str, float]:
     """What part of the file a hit is: a window of its sound, words said in it, a scene,
-    or the whole."""
+    a page, or the whole."""
+    if hit.page is not None:
+        return "page", float(hit.page)
     if hit.heard is not None:
         return "sound", hit.heard[0]
     if hit.spoken is not None:

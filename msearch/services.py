@@ -250,6 +250,7 @@ async def build_services(
             disk=DiskSpaceGuard(data_dir, settings.performance.min_free_disk_mb << 20),
             transcriber=transcriber,
             speech=settings.speech,
+            documents=settings.documents,
         )
         services = Services(
             settings,

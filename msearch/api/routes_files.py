@@ -17,6 +17,7 @@ from msearch.api.security import confine_path, folder_filter
 from msearch.api.views import API, file_detail, file_status, file_summary
 from msearch.app.transcripts import transcript_view
 from msearch.errors import InvalidRequest, MSearchError, NotFound
+from msearch.media.documents import render_page
 from msearch.media.images import decode_image, write_thumbnail
 from msearch.media.originals import OriginalFile, open_original
 from msearch.media.scan import expand_paths
@@ -152,27 +153,42 @@ def _open_original(services: ServicesDep, record: FileRecord) -> OriginalFile:
 
 @router.get("/{file_id}/thumbnail", dependencies=[ReadAccess], response_class=FileResponse)
 async def thumbnail(
-    file_id: str, services: ServicesDep, scene: int | None = Query(default=None, ge=0)
+    file_id: str,
+    services: ServicesDep,
+    scene: int | None = Query(default=None, ge=0),
+    page: int | None = Query(default=None, ge=1, le=1_000_000),
 ) -> FileResponse:
-    """The file's thumbnail; for a video, ``?scene=N`` gives that scene's keyframe."""
+    """The file's thumbnail; for a video, ``?scene=N`` gives that scene's keyframe, for a
+    document ``?page=N`` that page (from 1)."""
     record = await _record(services, file_id)
-    if scene is not None and not any(s.index == scene for s in record.scenes):
+    if page is not None:
+        if record.media_type != "document":
+            raise InvalidRequest("only documents have pages")
+        scene = page - 1
+        if not any(s.index == scene for s in record.scenes):
+            raise NotFound(f"document {file_id} has no indexed page {page}")
+    elif scene is not None and not any(s.index == scene for s in record.scenes):
         raise NotFound(f"file {file_id} has no scene {scene}")
     thumb = services.adapter.thumbnail_path(record.id, scene)
     if not thumb.is_file():
-        if record.media_type != "image":
+        if record.media_type not in ("image", "document"):
             raise NotFound("no thumbnail for this file")
         perf = services.settings.performance
 
         def regenerate() -> None:
             with _open_original(services, record) as original:
-                decoded = decode_image(
-                    original.reopen_path,
-                    max_pixels=perf.max_image_pixels,
-                    min_short=perf.thumbnail_size,
-                    min_long=perf.thumbnail_size,
-                )
-            write_thumbnail(decoded.image, thumb, perf.thumbnail_size)
+                if record.media_type == "document":
+                    picture = render_page(
+                        original.reopen_path, scene or 0, min_short=perf.thumbnail_size
+                    )
+                else:
+                    picture = decode_image(
+                        original.reopen_path,
+                        max_pixels=perf.max_image_pixels,
+                        min_short=perf.thumbnail_size,
+                        min_long=perf.thumbnail_size,
+                    ).image
+            write_thumbnail(picture, thumb, perf.thumbnail_size)
 
         await asyncio.to_thread(regenerate)
     return FileResponse(
@@ -190,23 +206,34 @@ PREVIEW_SHORT, PREVIEW_LONG = 1080, 1920
     response_class=Response,
     responses={200: {"description": "JPEG", "content": {"image/jpeg": {}}}},
 )
-async def preview(file_id: str, services: ServicesDep) -> Response:
-    """The image as a JPEG a browser can show (HEIC, TIFF), upright, screen-sized."""
+async def preview(
+    file_id: str,
+    services: ServicesDep,
+    page: int = Query(default=1, ge=1, le=1_000_000),
+) -> Response:
+    """The image as a JPEG a browser can show (HEIC, TIFF), upright, screen-sized; for a
+    document, its page ``?page=N`` (from 1) rendered so."""
     record = await _record(services, file_id)
-    if record.media_type != "image":
-        raise InvalidRequest("previews are made of images; play a video from /content")
+    if record.media_type not in ("image", "document"):
+        raise InvalidRequest("previews are made of images and pages; play a video from /content")
+    document = record.document or {}
+    if record.media_type == "document" and page > int(document.get("pages") or 0):
+        raise NotFound(f"document {file_id} has no page {page}")
     max_pixels = services.settings.performance.max_image_pixels
 
     def render() -> bytes:
         with _open_original(services, record) as original:
-            decoded = decode_image(
-                original.reopen_path,
-                max_pixels=max_pixels,
-                min_short=PREVIEW_SHORT,
-                min_long=PREVIEW_LONG,
-            )
+            if record.media_type == "document":
+                picture = render_page(original.reopen_path, page - 1, min_short=PREVIEW_SHORT)
+            else:
+                picture = decode_image(
+                    original.reopen_path,
+                    max_pixels=max_pixels,
+                    min_short=PREVIEW_SHORT,
+                    min_long=PREVIEW_LONG,
+                ).image
         buffer = io.BytesIO()
-        decoded.image.save(buffer, "JPEG", quality=88)
+        picture.save(buffer, "JPEG", quality=88)
         return buffer.getvalue()
 
     return Response(

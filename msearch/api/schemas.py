@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MediaTypeName = Literal["image", "video", "audio"]
-# What was seen (the visual engine) or heard (the sound engine).
-Modality = Literal["visual", "audio", "speech"]
+MediaTypeName = Literal["image", "video", "audio", "document"]
+# What was seen (the visual engine), heard (the sound engine), said (speech) or written
+# (a document's text).
+Modality = Literal["visual", "audio", "speech", "text"]
 
 
 class ProcessRequest(BaseModel):

@@ -36,6 +36,8 @@ def _thumbnail_url(hit: StoredHit) -> str | None:
     if hit.file.media_type == "audio":  # no picture
         return None
     url = f"{API}/files/{hit.file.id}/thumbnail"
+    if hit.page is not None:
+        return f"{url}?page={hit.page}"
     return f"{url}?scene={hit.scene.index}" if hit.scene and hit.scene.index else url
 
 
@@ -52,7 +54,9 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
     }
     if hit.heard is not None:
         result["audio"] = _heard(hit)
-    if hit.spoken is not None:
+    if hit.page is not None:
+        result["page"] = _page(hit)
+    elif hit.spoken is not None:
         result["speech"] = _spoken(hit)
     if hit.rank_score is not None:
         result["rank_score"] = hit.rank_score
@@ -65,9 +69,20 @@ def search_hit(hit: StoredHit) -> dict[str, Any]:
         heard = [{**_heard(m), "score": round(m.score, 6)} for m in hit.more if m.heard]
         if heard:
             result["more_audio"] = heard
-        spoken = [{**_spoken(m), "score": round(m.score, 6)} for m in hit.more if m.spoken]
+        spoken = [
+            {**_spoken(m), "score": round(m.score, 6)}
+            for m in hit.more
+            if m.spoken and m.page is None
+        ]
         if spoken:
             result["more_speech"] = spoken
+        pages = [
+            {**_page(m), "score": round(m.score, 6), "kind": m.kind}
+            for m in hit.more
+            if m.page is not None and m.page != hit.page
+        ]
+        if pages:
+            result["more_pages"] = pages
     return result
 
 
@@ -76,6 +91,12 @@ def _spoken(hit: StoredHit) -> dict[str, Any]:
     parts in <mark> tags."""
     assert hit.spoken is not None
     return {"start": hit.spoken.start, "end": hit.spoken.end, "text": hit.marked}
+
+
+def _page(hit: StoredHit) -> dict[str, Any]:
+    """The page (from 1) and its words: around the match, HTML-escaped with the matching
+    parts in <mark> tags, or how the page begins when it was found by its looks."""
+    return {"number": hit.page, "text": hit.marked, "thumbnail_url": _thumbnail_url(hit)}
 
 
 def _heard(hit: StoredHit) -> dict[str, float | None]:

@@ -33,14 +33,16 @@ def format_results(results: list[dict[str, Any]]) -> str:
         where = f"  @ {scene['start']:.1f}-{scene['end']:.1f}s" if scene else ""
         if heard:
             where = f"  heard @ {heard['start']:.1f}-{heard['end']:.1f}s"
-        said = hit.get("speech")
+        said, page = hit.get("speech"), hit.get("page")
         if said:
             where = f"  said @ {said['start']:.1f}s"
-        lines.append(
-            f"{rank:>3}  {hit['score']:>6.3f}  {hit['media_type'] or '?':<5}  {hit['path']}{where}"
-        )
-        if said:
-            lines.append(f"{'':>23}\u201c{marked_for_terminal(said['text'])}\u201d")
+        if page:
+            where = f"  page {page['number']}"
+        kind = {"document": "doc"}.get(hit["media_type"], hit["media_type"] or "?")
+        lines.append(f"{rank:>3}  {hit['score']:>6.3f}  {kind:<5}  {hit['path']}{where}")
+        words = (said or page or {}).get("text")
+        if words:
+            lines.append(f"{'':>23}\u201c{marked_for_terminal(words)}\u201d")
     return "\n".join(lines)
 
 

@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--type",
         dest="media_types",
         action="append",
-        choices=["image", "video", "audio"],
+        choices=["image", "video", "audio", "document"],
         help="only this media type (repeat for several)",
     )
     search.add_argument(
@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append_const",
         const="speech",
         help="only what is said (transcripts)",
+    )
+    search.add_argument(
+        "--read",
+        dest="modalities",
+        action="append_const",
+        const="text",
+        help="only what is written (the text of documents' pages)",
     )
     search.add_argument("--folder", help="only files under this folder")
     search.add_argument("--min-score", type=float, help="only results at least this similar")

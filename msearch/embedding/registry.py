@@ -43,7 +43,7 @@ READS: dict[EngineKind, frozenset[QueryKind]] = {
 # The pictures of which media types each kind of engine embeds, by default (media types by
 # name, as ``media.detect.MediaType`` spells them).
 EMBEDS: dict[EngineKind, frozenset[str]] = {
-    EngineKind.VISUAL: frozenset({"image", "video"}),
+    EngineKind.VISUAL: frozenset({"image", "video", "document"}),
     EngineKind.AUDIO: frozenset(),
     EngineKind.SPEECH: frozenset(),
     EngineKind.DOCUMENT: frozenset(),

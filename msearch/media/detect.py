@@ -14,6 +14,7 @@ class MediaType(StrEnum):
     IMAGE = "image"
     VIDEO = "video"
     AUDIO = "audio"
+    DOCUMENT = "document"
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class DetectedType:
     mime: str
 
 
-_HEAD_BYTES = 64
+# PDF readers look for the header in the first kilobyte (some writers put bytes before it).
+_HEAD_BYTES = 1024
 # ISO base media files whose major brand says "still image": the iPhone's HEIC, and AVIF.
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
@@ -52,6 +54,8 @@ def _ogg_kind(head: bytes) -> DetectedType:
 
 def detect_bytes(head: bytes) -> DetectedType | None:
     """The media type of a file from its first bytes, or None when it is not media we know."""
+    if head.startswith(b"%PDF-"):
+        return DetectedType(MediaType.DOCUMENT, "application/pdf")
     if head.startswith(b"\xff\xd8\xff"):
         return DetectedType(MediaType.IMAGE, "image/jpeg")
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -92,6 +96,8 @@ def detect_bytes(head: bytes) -> DetectedType | None:
         if brand == b"qt  ":
             return DetectedType(MediaType.VIDEO, "video/quicktime")
         return DetectedType(MediaType.VIDEO, "video/mp4")
+    if b"%PDF-" in head:
+        return DetectedType(MediaType.DOCUMENT, "application/pdf")
     return None
 
 

@@ -12,15 +12,19 @@ from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 
-from msearch.config import PerformanceSettings
+from PIL import Image
+
+from msearch.config import DocumentSettings, PerformanceSettings
 from msearch.errors import CorruptMedia
 from msearch.media.audio import probe_sound
+from msearch.media.documents import DocumentInfo, Page, probe_document, read_pages, square
 from msearch.media.images import DecodedImage, decode_image, write_thumbnail
 from msearch.media.video import FFmpegSceneDetector, Keyframe, VideoInfo, probe
 from msearch.orchestrator.context import Frame, ProcessingContext
 from msearch.orchestrator.progress import STEP_FRACTION, ProgressSink, Step
 from msearch.orchestrator.threaded import threaded
-from msearch.store.adapter import UnifiedDatabaseAdapter
+from msearch.store.adapter import PAGE, UnifiedDatabaseAdapter
+from msearch.store.records import Passage, SceneRecord
 
 
 class DecodeImage:
@@ -178,6 +182,96 @@ class DecodeAudio:
         record.width = record.height = None
         record.taken_at = record.camera = None
         record.audio = sound.as_dict()
+
+    def cleanup(self, ctx: ProcessingContext) -> None:
+        return None
+
+
+class DecodeDocument:
+    """A PDF's pages in order, as the embed stage pulls them: each rendered (its thumbnail
+    written on the way), padded to a square so that the model sees the whole page, and its
+    text layer kept as the page's passage (found by its words). At most
+    ``documents.max_pages`` pages; a page that cannot be read ends the document there."""
+
+    step = Step.DECODE
+
+    def __init__(
+        self,
+        adapter: UnifiedDatabaseAdapter,
+        model_side: int,
+        settings: PerformanceSettings,
+        documents: DocumentSettings,
+        progress: ProgressSink,
+        executor: Executor,
+        queue_size: int,
+    ) -> None:
+        self._adapter = adapter
+        self._model_side = model_side
+        self._settings = settings
+        self._documents = documents
+        self._progress = progress
+        self._executor = executor
+        self._queue_size = queue_size
+
+    def applies(self, ctx: ProcessingContext) -> bool:
+        return True
+
+    async def run(self, ctx: ProcessingContext) -> None:
+        original = ctx.opened()
+        loop = asyncio.get_running_loop()
+        info = await loop.run_in_executor(self._executor, probe_document, original.reopen_path)
+        record = ctx.record
+        record.width, record.height = round(info.width), round(info.height)
+        record.duration = record.taken_at = record.camera = None
+        count = min(info.pages, self._documents.max_pages)
+        record.document = {**info.as_dict(), "indexed_pages": count, "partial": None}
+        if count < info.pages:
+            record.document["partial"] = (
+                f"only the first {count} of {info.pages} pages are indexed (documents.max_pages)"
+            )
+        ctx.frames = self._frames(ctx, info, count)
+
+    async def _frames(
+        self, ctx: ProcessingContext, info: DocumentInfo, count: int
+    ) -> AsyncGenerator[Frame, None]:
+        source = ctx.opened().reopen_path
+        record = ctx.record
+        document = record.document or {}
+        start = STEP_FRACTION[Step.EMBED]
+        share = STEP_FRACTION[Step.PERSIST] - start
+
+        def pages(stop: threading.Event) -> Generator[tuple[Page, Image.Image], None, None]:
+            # rendered for the model and the thumbnails alike
+            min_short = max(self._model_side, self._settings.thumbnail_size)
+            done = 0
+            try:
+                for page in read_pages(source, count=count, min_short=min_short):
+                    write_thumbnail(
+                        page.image,
+                        self._adapter.thumbnail_path(record.id, page.index),
+                        self._settings.thumbnail_size,
+                    )
+                    seen = square(page.image)
+                    if seen is not page.image:
+                        page.image.close()
+                    done += 1
+                    yield page, seen
+            except CorruptMedia as exc:
+                if not done:
+                    raise
+                # the pages before it are worth finding
+                document["indexed_pages"] = done
+                document["partial"] = f"{exc.message}; the {done} pages before it are indexed"
+
+        async with aclosing(threaded(self._executor, pages, self._queue_size)) as read:
+            async for page, seen in read:
+                if page.text:
+                    ctx.passages.append(
+                        Passage(PAGE, page.index, page.number, page.number, page.text)
+                    )
+                await self._progress.advance(record.id, start + share * page.number / count)
+                yield Frame(seen, SceneRecord(page.index, 0.0, 0.0, 0.0))
+        document["pages_with_text"] = sum(1 for p in ctx.passages if p.kind == PAGE)
 
     def cleanup(self, ctx: ProcessingContext) -> None:
         return None

@@ -11,10 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from msearch.config import AudioSettings, PerformanceSettings, SpeechSettings, VideoSettings
+from msearch.config import (
+    AudioSettings,
+    DocumentSettings,
+    PerformanceSettings,
+    SpeechSettings,
+    VideoSettings,
+)
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import TRANSIENT_CODES, MSearchError, NotFound, UnsupportedMedia
+from msearch.media.detect import MediaType
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.originals import RootsProvider, canonical_path
 from msearch.metrics import INDEX_FAILURES
@@ -71,6 +78,7 @@ class ProcessingOrchestrator:
         extensions: Iterable[str] | None = None,
         transcriber: Transcriber | None = None,
         speech: SpeechSettings | None = None,
+        documents: DocumentSettings | None = None,
     ) -> None:
         self._adapter = adapter
         if not isinstance(engines, EngineRegistry):  # one engine: the visual one
@@ -107,6 +115,7 @@ class ProcessingOrchestrator:
                 video_executor=self._video_executor,
                 transcriber=transcriber,
                 speech=speech,
+                documents=documents or DocumentSettings(),
             )
         )
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
@@ -391,6 +400,8 @@ class ProcessingOrchestrator:
         assert ctx.detected is not None
         pipeline = self._pipelines.get(ctx.detected.media_type)
         if pipeline is None:
+            if ctx.detected.media_type == MediaType.DOCUMENT:
+                raise UnsupportedMedia("documents are not indexed here (documents.enabled)")
             raise UnsupportedMedia(f"msearch cannot index {ctx.detected.media_type} files yet")
         yield from pipeline
 

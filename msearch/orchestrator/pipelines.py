@@ -8,12 +8,18 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from msearch.config import AudioSettings, PerformanceSettings, SpeechSettings, VideoSettings
+from msearch.config import (
+    AudioSettings,
+    DocumentSettings,
+    PerformanceSettings,
+    SpeechSettings,
+    VideoSettings,
+)
 from msearch.embedding.registry import EngineRegistry
 from msearch.media.detect import MediaType
 from msearch.media.enhance import ImageEnhancer
 from msearch.media.video import FFmpegSceneDetector
-from msearch.orchestrator.decoders import DecodeAudio, DecodeImage, DecodeVideo
+from msearch.orchestrator.decoders import DecodeAudio, DecodeDocument, DecodeImage, DecodeVideo
 from msearch.orchestrator.progress import ProgressSink
 from msearch.orchestrator.sound import EmbedSound
 from msearch.orchestrator.speech import Transcribe
@@ -39,6 +45,7 @@ class PipelineParts:
     # what is said (None: speech is off or its engine could not load)
     transcriber: Transcriber | None = None
     speech: SpeechSettings | None = None
+    documents: DocumentSettings | None = None
 
 
 def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
@@ -67,7 +74,7 @@ def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
         settings = parts.speech or SpeechSettings()
         return [Transcribe(parts.transcriber, settings, parts.video_executor, parts.progress)]
 
-    return {
+    pipelines: dict[MediaType, list[Stage]] = {
         MediaType.IMAGE: [
             DecodeImage(parts.adapter, side(MediaType.IMAGE), parts.settings, parts.image_executor),
             enhance,
@@ -97,3 +104,19 @@ def build_pipelines(parts: PipelineParts) -> dict[MediaType, list[Stage]]:
             persist,
         ],
     }
+    documents = parts.documents or DocumentSettings()
+    if documents.enabled:
+        pipelines[MediaType.DOCUMENT] = [
+            DecodeDocument(
+                parts.adapter,
+                side(MediaType.DOCUMENT),
+                parts.settings,
+                documents,
+                parts.progress,
+                parts.image_executor,
+                queue_size=parts.batch_size * 2,
+            ),
+            embed(MediaType.DOCUMENT),
+            persist,
+        ]
+    return pipelines

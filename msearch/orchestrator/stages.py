@@ -95,7 +95,7 @@ class Preflight:
             detected = await loop.run_in_executor(self._executor, detect_file, original.reopen_path)
             if detected is None:
                 raise UnsupportedMedia(
-                    "not an image, video or sound format msearch recognises "
+                    "not an image, video, sound or PDF format msearch recognises "
                     "(content checked, not the extension)"
                 )
             detected = await loop.run_in_executor(
@@ -119,6 +119,7 @@ class Preflight:
             return
         record.fingerprint = fingerprint
         record.enhanced, record.enhancement = False, None  # the enhance stage says again
+        record.audio = record.document = None  # and the decoder of what the file is now
         ctx.detected = detected
         record.media_type, record.mime = str(detected.media_type), detected.mime
 

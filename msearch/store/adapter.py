@@ -43,6 +43,12 @@ VISUAL = "visual"
 SOUND_KINDS = frozenset({"audio"})
 # Words said in a file: passages in SQLite's full-text index, not vectors.
 SPEECH = "speech"
+# Words read in a file (a document's pages): passages too, of this kind; hits on them are
+# of the kind TEXT.
+PAGE = "page"
+TEXT = "text"
+# Which passages each kind of words search reads.
+PASSAGE_KINDS = {SPEECH: SPEECH, TEXT: PAGE}
 
 
 @dataclass
@@ -58,6 +64,8 @@ class StoredHit:
     # A hit on words said in the file: the passage, and its text with the match marked.
     spoken: Passage | None = None
     marked: str | None = None
+    # A hit on a document's page (its looks, or its words in ``spoken``): counted from 1.
+    page: int | None = None
     # When several engines were asked: the fused rank score the results are ordered by.
     rank_score: float | None = None
     # With results grouped per file: the file's other matching scenes, best first.
@@ -335,7 +343,9 @@ class UnifiedDatabaseAdapter:
         taken = _taken_epoch(record.taken_at)
         if taken is not None:
             payload["taken_at"] = taken
-        if scene is not None:
+        if scene is not None and record.media_type == "document":
+            payload["page"] = scene.index + 1
+        elif scene is not None:
             payload.update(start=scene.start, end=scene.end, keyframe=scene.keyframe)
         return payload
 
@@ -393,10 +403,16 @@ class UnifiedDatabaseAdapter:
         return await self._metadata.passages_of(file_id, kind)
 
     async def search_passages(
-        self, query: str, *, limit: int, filter: VectorFilter | None = None
+        self,
+        query: str,
+        *,
+        limit: int,
+        filter: VectorFilter | None = None,
+        kinds: Sequence[str] = (),
     ) -> list[PassageHit]:
-        """Passages of indexed files matching ``query``'s words, with ``filter``'s
-        restrictions (capture dates: files without one are left out, as in vector search)."""
+        """Passages (of ``kinds``, or any) of indexed files matching ``query``'s words, with
+        ``filter``'s restrictions (capture dates: files without one are left out, as in
+        vector search)."""
         if not self._metadata.has_passages:
             return []
         restrict = filter or VectorFilter()
@@ -407,11 +423,16 @@ class UnifiedDatabaseAdapter:
             media_types=restrict.media_types,
             folder=restrict.folder,
             exclude_file_ids=restrict.exclude_file_ids,
+            kinds=kinds,
         )
         if dated:
             records = await self._metadata.get_files({h.file_id for h in hits})
             hits = [h for h in hits if _taken_within(records.get(h.file_id), restrict)]
         return hits[:limit]
+
+    async def page_openings(self, pages: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """How pages begin: (file id, page number from 1) -> the start of its text."""
+        return await self._metadata.page_openings(pages)
 
     async def import_indexed(self, records: list[FileRecord], vectors: list[list[float]]) -> None:
         """Bulk-load already embedded images (benchmarks, migrations): same write order as
@@ -636,8 +657,10 @@ class UnifiedDatabaseAdapter:
                 media_type=payload.get("media_type"),
                 status=FileStatus.INDEXED,
             )
-            scene, heard = None, None
-            if "window" in payload:
+            scene, heard, page = None, None, None
+            if "page" in payload:
+                page = int(payload["page"])
+            elif "window" in payload:
                 heard = (float(payload["start"]), float(payload["end"]))
                 record.duration = payload.get("duration")
             elif record.media_type == "video" and "start" in payload:
@@ -647,7 +670,7 @@ class UnifiedDatabaseAdapter:
                     float(payload["end"]),
                     float(payload["keyframe"]),
                 )
-            results.append(StoredHit(record, hit.score, scene, kind, heard=heard))
+            results.append(StoredHit(record, hit.score, scene, kind, heard=heard, page=page))
         return results
 
     async def file_vector(

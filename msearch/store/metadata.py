@@ -52,14 +52,34 @@ _FILE_COLUMNS = (
     "enhanced",
     "enhancement",
     "audio",
+    "document",
     "created_at",
     "updated_at",
     "indexed_at",
 )
 
-_JSON_COLUMNS = ("enhancement", "audio")
+_JSON_COLUMNS = ("enhancement", "audio", "document")
 
 Row = tuple[Any, ...]
+
+# How much of a page's text a search result shows around the match.
+EXCERPT_CHARS = 240
+
+
+def excerpt(text: str, at: int) -> str:
+    """About EXCERPT_CHARS of ``text`` around position ``at``, cut at spaces, with an
+    ellipsis where it was cut."""
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    begin = max(0, at - EXCERPT_CHARS // 3)
+    end = min(len(text), begin + EXCERPT_CHARS)
+    if begin > 0:
+        space = text.find(" ", begin, at) if at > begin else -1
+        begin = space + 1 if space >= 0 else begin
+    if end < len(text):
+        space = text.rfind(" ", max(begin, at + 1), end)
+        end = space if space > 0 else end
+    return ("…" if begin > 0 else "") + text[begin:end] + ("…" if end < len(text) else "")
 
 
 class _Reader:
@@ -233,7 +253,8 @@ class MetadataStore:
     # files ---------------------------------------------------------------------------------
 
     async def _with_scenes(self, records: list[FileRecord]) -> list[FileRecord]:
-        videos = [r for r in records if r.media_type == "video"]
+        # a video's scenes, a document's pages
+        videos = [r for r in records if r.media_type in ("video", "document")]
         if videos:
             marks = ",".join("?" * len(videos))
             rows = await self._fetchall(
@@ -387,6 +408,7 @@ class MetadataStore:
         media_types: Sequence[str] = (),
         folder: str | None = None,
         exclude_file_ids: Sequence[str] = (),
+        kinds: Sequence[str] = (),
     ) -> list[PassageHit]:
         """Passages of indexed files holding every word of ``query`` of three or more
         characters, anywhere (a part of a word too), the most relevant first."""
@@ -405,6 +427,9 @@ class MetadataStore:
         if exclude_file_ids:
             clauses.append(f"f.id NOT IN ({','.join('?' * len(exclude_file_ids))})")
             params.extend(exclude_file_ids)
+        if kinds:
+            clauses.append(f"p.kind IN ({','.join('?' * len(kinds))})")
+            params.extend(kinds)
         rows = await self._fetchall(
             'SELECT p.file_id, p.kind, p.idx, p.start, p."end", p.text, p.language, '
             "highlight(passages_fts, 0, char(1), char(2)), bm25(passages_fts) "
@@ -415,11 +440,26 @@ class MetadataStore:
         )
         hits = []
         for file_id, kind, idx, start, end, text, language, marked, rank in rows:
+            if kind == "page":  # a page holds pages of words: the lines around the match
+                marked = excerpt(marked, marked.find("\x01"))
+                marked += "\x02" * (marked.count("\x01") - marked.count("\x02"))
             marked = html.escape(marked).replace("\x01", "<mark>").replace("\x02", "</mark>")
             relevance = max(0.0, -float(rank))  # bm25() is lower for better matches
             passage = Passage(kind, idx, start, end, text, language)
             hits.append(PassageHit(file_id, passage, marked, relevance / (relevance + 1.0)))
         return hits
+
+    async def page_openings(self, pages: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        wanted = list(dict.fromkeys(pages))
+        if not wanted:
+            return {}
+        where = " OR ".join("(file_id = ? AND idx = ?)" for _ in wanted)
+        rows = await self._fetchall(
+            f"SELECT file_id, idx, substr(text, 1, {EXCERPT_CHARS * 2}) FROM passages "
+            f"WHERE kind = 'page' AND ({where})",
+            [v for file_id, number in wanted for v in (file_id, number - 1)],
+        )
+        return {(file_id, idx + 1): excerpt(text, 0) for file_id, idx, text in rows}
 
     async def delete_files(self, file_ids: Sequence[str]) -> None:
         async with self._write() as db:

@@ -114,6 +114,10 @@ MIGRATIONS: list[str] = [
         INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
     END;
     """,
+    # 8: what a document is (pages, title, author, how many pages were indexed; JSON)
+    """
+    ALTER TABLE files ADD COLUMN document TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -35,7 +35,8 @@ class JobStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Passage:
-    """Words found in a file: a stretch of speech (``kind`` "speech", seconds)."""
+    """Words found in a file: a stretch of speech (``kind`` "speech", seconds), or the text
+    of a document's page (``kind`` "page": ``index`` is the page's, counted from 0)."""
 
     kind: str
     index: int
@@ -101,6 +102,9 @@ class FileRecord:
     # The sound: codec, sample_rate, channels, tags (title, artist...), and how many
     # windows of it were embedded; None for files without any.
     audio: dict[str, Any] | None = None
+    # A document's pages, title, author, and how many of its pages were indexed (with why
+    # not all, when not); None for other media.
+    document: dict[str, Any] | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     indexed_at: float | None = None
@@ -135,6 +139,7 @@ class FileRecord:
             "enhanced": self.enhanced,
             "enhancement": self.enhancement,
             "audio": self.audio,
+            "document": self.document,
             "indexed_at": self.indexed_at,
             "scenes": [s.as_dict() for s in self.scenes] if self.media_type == "video" else None,
         }

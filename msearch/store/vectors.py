@@ -24,6 +24,7 @@ RESULT_FIELDS = (
     "keyframe",
     "window",
     "duration",
+    "page",
 )
 
 _POINT_NAMESPACE = uuid.UUID("6f1d7c1e-4b7a-4c55-9d0e-5b0f4f2a9a11")

@@ -2,7 +2,7 @@
 // as you scroll, the viewer and the library panel.
 
 import { api, ApiError, onKeyRequired } from "./api.js";
-import { clock, el, fileName, markedLine, sceneRange } from "./format.js";
+import { clock, el, fileName, markedLine, pageOf, sceneRange } from "./format.js";
 import { Library } from "./library.js";
 import { Viewer } from "./viewer.js";
 
@@ -164,9 +164,11 @@ function card(hit, index) {
   const scene = hit.scene;
   const heard = heardAt(hit);
   const said = saidAt(hit);
+  const page = pageOf(hit);
   const label = [name, hit.media_type === "video" && scene ? `video, ${sceneRange(scene)}` : null,
                  heard ? `heard at ${sceneRange(heard)}` : null,
                  said ? `said at ${clock(said.start)}` : null,
+                 page ? `page ${page.number}` : null,
                  `score ${hit.score.toFixed(3)}`, `found by ${hit.kind}`].filter(Boolean).join(", ");
   let tag = null;
   if (hit.media_type === "video") {
@@ -175,6 +177,9 @@ function card(hit, index) {
              heard ? ` · ♪ ${sceneRange(heard)}` : "");
   } else if (heard) {
     tag = el("span", { class: "tag" }, "♪ ", sceneRange(heard));
+  } else if (page) {
+    const others = hit.more_pages ? hit.more_pages.length : 0;
+    tag = el("span", { class: "tag" }, `p. ${page.number}`, others ? ` +${others}` : "");
   } else if (said) {
     tag = el("span", { class: "tag" }, "“ ", clock(said.start));
   }
@@ -187,6 +192,8 @@ function card(hit, index) {
       tag,
       said ? el("span", { class: "said", title: `said at ${clock(said.start)}` },
                 "“", ...markedLine(said.text), "”") : null,
+      page && page.text ? el("span", { class: "said", title: `on page ${page.number}` },
+                             ...markedLine(page.text)) : null,
       el("span", { class: "card-info" },
         el("span", { class: "name", title: hit.path }, name),
         el("span", { class: "score", title: `${hit.kind} model's score` },
@@ -253,7 +260,7 @@ async function showIntro() {
       showMessage("The model is not loaded", (health.model && health.model.error) || "", "error");
     } else if (!indexed) {
       showMessage("Nothing is indexed yet",
-                  "Open the Library to watch a folder; its photos, videos and sounds are indexed as they arrive.");
+                  "Open the Library to watch a folder; its photos, videos, sounds and PDFs are indexed as they arrive.");
     } else {
       showMessage(`${indexed} files to search`,
                   "Describe what you look for, or drop, paste or pick an example image.");

@@ -61,3 +61,8 @@ export function markedLine(marked) {
       ? el("mark", {}, unescape(part.slice(6, -7)))
       : document.createTextNode(unescape(part)));
 }
+
+// A document's page a hit is on, with its words (matched, or how the page begins).
+export function pageOf(hit) {
+  return hit.page || (hit.more_pages && hit.more_pages[0]) || null;
+}

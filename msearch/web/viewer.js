@@ -2,7 +2,12 @@
 // the other matching scenes are chips that seek to them.
 
 import { api } from "./api.js";
-import { bytes, clock, el, fileName, markedLine, sceneRange, when } from "./format.js";
+import { bytes, clock, el, fileName, markedLine, pageOf, sceneRange, when } from "./format.js";
+
+function pagesNote(document) {
+  if (!document) return "";
+  return document.partial ? `${document.pages} (${document.partial})` : String(document.pages);
+}
 
 function enhancementNote(enhancement) {
   if (!enhancement) return "";
@@ -98,6 +103,9 @@ export class Viewer {
       audio.src = content;
       this.renderScenes(audio, hit);
       this.renderTranscript(audio, hit, index);
+    } else if (hit.media_type === "document") {
+      this.showPage(hit, (pageOf(hit) || { number: 1 }).number);
+      this.renderPages(hit);
     } else {
       // Formats a browser cannot show (HEIC, TIFF) come as a JPEG rendition instead.
       const image = el("img", { src: content, alt: fileName(hit.path) });
@@ -115,6 +123,29 @@ export class Viewer {
         this.part("meta").append(el("dt", {}, "Error"), el("dd", {}, error.message));
       }
     }
+  }
+
+  // A document's page, screen-sized, and a link that opens the PDF itself there.
+  showPage(hit, number) {
+    const id = encodeURIComponent(hit.file_id);
+    const image = el("img", { src: `/api/v1/files/${id}/preview?page=${number}`,
+                              alt: `${fileName(hit.path)}, page ${number}` });
+    const open = el("a", { href: `/api/v1/files/${id}/content#page=${number}`, target: "_blank",
+                           rel: "noopener", class: "open-pdf" }, `Open the PDF at page ${number}`);
+    this.part("media").replaceChildren(image, open);
+  }
+
+  // The matching pages, best first, with their words: each shows its page.
+  renderPages(hit) {
+    const pages = [hit.page, ...(hit.more_pages || [])].filter(Boolean);
+    if (!pages.length) return;
+    const lines = pages.map((page) => el("button", {
+      type: "button",
+      class: `line said${page === hit.page ? " best" : ""}`,
+      "aria-label": `Show page ${page.number}`,
+      onclick: () => this.showPage(hit, page.number),
+    }, el("span", { class: "at" }, `p. ${page.number}`), " ", ...markedLine(page.text || "")));
+    this.part("scenes").append(el("span", { class: "muted" }, "Matching pages"), ...lines);
   }
 
   seek(video, seconds) {
@@ -188,6 +219,8 @@ export class Viewer {
                 ["Title", tags.join(" — ")],
                 ["File size", bytes(detail.size)],
                 ["Duration", detail.duration ? clock(detail.duration) : ""],
+                ["Pages", pagesNote(detail.document)],
+                ["Title", detail.document ? [detail.document.title, detail.document.author].filter(Boolean).join(" — ") : ""],
                 ["Taken", when(detail.taken_at)], ["Camera", detail.camera || ""],
                 ["Indexed", detail.indexed_at ? when(new Date(detail.indexed_at * 1000).toISOString()) : ""],
                 ["Enhanced", enhancementNote(detail.enhancement)]);

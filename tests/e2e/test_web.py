@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,16 @@ def _wait_indexed(url: str, headers: dict[str, str] | None = None, limit_s: floa
             return
         time.sleep(0.5)
     raise AssertionError(f"not indexed in time: {folders}")
+
+
+@contextmanager
+def _own_server(
+    browser: Any, root: Path, library: Path, request: pytest.FixtureRequest, **env: str
+) -> Iterator[Any]:
+    """A server of the test's own on ``library``, once indexed, and a page on it: the
+    page's uncaught errors fail the test, its last look is kept."""
+    with _own_server(browser, root, library, request, **env) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
@@ -480,14 +491,9 @@ def test_words_said_are_shown_and_played_from_where_they_are_said(
     library = root / "library"
     write_library(library, 4)
     spoken(library / "meeting.mp4", [(3.0, "welcome to the budget meeting")], 8.0, video=True)
-    url, process = _serve(root, library, MSEARCH_SPEECH__ENGINE="pocketsphinx")
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        _wait_indexed(url)
-        page.goto(url)
+    with _own_server(
+        browser, root, library, request, MSEARCH_SPEECH__ENGINE="pocketsphinx"
+    ) as page:
         page.fill("#q", "budget meeting")
         page.keyboard.press("Enter")
         page.wait_for_selector(".card .said mark")
@@ -507,10 +513,38 @@ def test_words_said_are_shown_and_played_from_where_they_are_said(
         assert "budget" in best and best.startswith("0:0"), best
         page.wait_for_selector("#viewer-scenes details.transcript .line", state="attached")
         shot(page, "speech-viewer")
-    finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"), full_page=True)
-        context.close()
-        process.terminate()
-        process.wait(timeout=30)
-    assert not errors, errors
+
+
+def test_a_document_page_is_shown_with_its_words(
+    tmp_path: Path, browser: Any, request: pytest.FixtureRequest
+) -> None:
+    """A phrase finds the page of a PDF it is written on: the card shows the page number
+    and the words with the match marked; the viewer shows that page and opens the PDF
+    there."""
+    from support.pdf_factory import text_page, write_pdf
+
+    root = tmp_path.resolve()
+    library = root / "library"
+    write_library(library, 4)
+    pages = [text_page(f"Chapter {i}", f"nothing to see on page {i}") for i in range(1, 6)]
+    pages[3] = text_page("Chapter 4", "the lighthouse keeper counted seagulls")
+    write_pdf(library / "logbook.pdf", pages, title="Logbook")
+    with _own_server(browser, root, library, request) as page:
+        page.fill("#q", "lighthouse keeper")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".card .said mark")
+        card = page.locator(".card", has_text="logbook.pdf").first
+        assert card.locator(".tag").inner_text().startswith("p. 4")
+        assert "lighthouse" in card.locator(".said mark").first.inner_text()
+        shot(page, "document-results")
+        card.click()
+        page.wait_for_selector("#viewer[open] .viewer-media img")
+        assert page.get_attribute("#viewer .viewer-media img", "src").endswith("preview?page=4")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#viewer .viewer-media img');"
+            " return i && i.complete && i.naturalWidth > 0; }",
+            timeout=20_000,
+        )
+        assert page.get_attribute("#viewer .open-pdf", "href").endswith("/content#page=4")
+        assert "lighthouse" in page.inner_text("#viewer-scenes .line.said.best")
+        shot(page, "document-viewer")

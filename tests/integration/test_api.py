@@ -200,7 +200,7 @@ async def test_text_search_with_filters(client: httpx.AsyncClient, media_dir: Pa
         {"query": ""},
         {"query": "x", "limit": 0},
         {"query": "x", "limit": 10_000},
-        {"query": "x", "media_types": ["document"]},
+        {"query": "x", "media_types": ["spreadsheet"]},
         {"query": "x", "modalities": ["smell"]},
         {"nope": 1},
     ):
