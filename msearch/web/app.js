@@ -187,7 +187,8 @@ function card(hit, index) {
     el("button", { type: "button", class: "card", dataset: { index }, "aria-label": label,
                    onclick: () => viewer.open(state.results, index) },
       hit.thumbnail_url
-        ? el("img", { src: hit.thumbnail_url, alt: "", loading: "lazy", decoding: "async" })
+        ? el("img", { src: hit.thumbnail_url, alt: "", loading: "lazy", decoding: "async",
+                      class: page ? "page" : null })
         : soundTile(hit),
       tag,
       said ? el("span", { class: "said", title: `said at ${clock(said.start)}` },
