@@ -236,7 +236,6 @@ async def build_services(
             owned.extend(optional.values())
             engines = EngineRegistry({EngineKind.VISUAL: engine, **optional})
         engine = engines.get(EngineKind.VISUAL)
-        transcriber, speech_off = await _transcriber(settings)
         orchestrator = ProcessingOrchestrator(
             adapter,
             engines,
@@ -248,7 +247,6 @@ async def build_services(
             roots=lambda: services.media_roots() if services is not None else None,
             extensions=settings.file_monitoring.file_extensions,
             disk=DiskSpaceGuard(data_dir, settings.performance.min_free_disk_mb << 20),
-            transcriber=transcriber,
             speech=settings.speech,
             documents=settings.documents,
         )
@@ -263,7 +261,6 @@ async def build_services(
             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
             lock,
             owned=owned,
-            speech_off=speech_off,
         )
     except BaseException:
         if adapter is not None:
@@ -307,14 +304,23 @@ async def _start_in_background(services: Services, *, watch: bool) -> None:
 async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> None:
     """Load the model, then what needs it: the collection, crash repair, the queue."""
     adapter, orchestrator = services.adapter, services.orchestrator
+    # The transcriber loads (or downloads, once) beside the models, before the queue
+    # starts: no file is processed without it while it is coming.
+    hearing = asyncio.create_task(_transcriber(services.settings))
     try:
         await services.engines.start()
     except ModelUnavailable as exc:
+        hearing.cancel()
         if not allow_degraded:
             raise
         log.error("%s", exc.message)
         services.model_error = exc.message
         return
+    except BaseException:
+        hearing.cancel()
+        raise
+    transcriber, services.speech_off = await hearing
+    orchestrator.use_transcriber(transcriber)
     for kind, engine in services.engines:
         switch = await adapter.activate_model(
             engine.model_id,

@@ -101,23 +101,22 @@ class ProcessingOrchestrator:
             return adapter.model_key(registry.kinds_for(media_type))
 
         self._preflight = Preflight(adapter, self._executor, roots, extensions, model_for)
-        self._pipelines = build_pipelines(
-            PipelineParts(
-                adapter=adapter,
-                engines=engines,
-                settings=settings,
-                video=video or VideoSettings(),
-                audio=audio or AudioSettings(),
-                progress=self._progress,
-                enhancer=enhancer,
-                batch_size=batch_size,
-                image_executor=self._executor,
-                video_executor=self._video_executor,
-                transcriber=transcriber,
-                speech=speech,
-                documents=documents or DocumentSettings(),
-            )
+        self._parts = PipelineParts(
+            adapter=adapter,
+            engines=engines,
+            settings=settings,
+            video=video or VideoSettings(),
+            audio=audio or AudioSettings(),
+            progress=self._progress,
+            enhancer=enhancer,
+            batch_size=batch_size,
+            image_executor=self._executor,
+            video_executor=self._video_executor,
+            transcriber=transcriber,
+            speech=speech,
+            documents=documents or DocumentSettings(),
         )
+        self._pipelines = build_pipelines(self._parts)
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._pending: dict[str, _Work] = {}
         self._workers: list[asyncio.Task[None]] = []
@@ -128,6 +127,14 @@ class ProcessingOrchestrator:
         self._retries: dict[str, asyncio.TimerHandle] = {}
         # Heard each time the queue empties (a model switch ends then).
         self.on_idle: Callable[[], Awaitable[None]] | None = None
+
+    def use_transcriber(self, transcriber: Transcriber | None) -> None:
+        """Hear what is said in files with ``transcriber`` (loaded after the queue was
+        made; None: speech is off). Before ``start``: no file is in flight."""
+        if self._workers:
+            raise RuntimeError("the transcriber is chosen before the queue starts")
+        self._parts = replace(self._parts, transcriber=transcriber)
+        self._pipelines = build_pipelines(self._parts)
 
     async def start(self) -> None:
         if not self._workers:

@@ -189,3 +189,42 @@ async def test_without_a_sound_model_audio_files_are_found_by_their_words(
         assert files["hum.wav"]["audio"]["speech"]["segments"] == 0
         [hit] = await _said(client, "budget")
         assert Path(hit["path"]).name == "talk.wav" and hit["speech"]["start"] >= 0.5
+
+
+async def test_the_server_answers_while_the_transcriber_loads(
+    speech_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A transcriber that takes long to come (Whisper downloading on a first start) does
+    not keep the port shut: /health says "starting" until it is there, then names it."""
+    import threading
+
+    from support.app import wait_for
+
+    from msearch import services as services_module
+    from msearch.api import create_app
+
+    arrived = threading.Event()
+    load = services_module.create_transcriber
+
+    def slowly(settings: SpeechSettings) -> Any:
+        assert arrived.wait(60)
+        return load(settings)
+
+    monkeypatch.setattr(services_module, "create_transcriber", slowly)
+    app = create_app(speech_settings(), engine=tiny_engine, background_start=True)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            waiting = await client.get("/health")
+            assert waiting.status_code == 503 and waiting.json()["status"] == "starting"
+            arrived.set()
+
+            async def ready() -> dict[str, Any] | None:
+                reply = await client.get("/health")
+                return dict(reply.json()) if reply.status_code == 200 else None
+
+            health = await wait_for(ready)
+            assert health["speech"] == {"engine": "pocketsphinx", "transcribed_by": "pocketsphinx"}
+            assert not health["engines_off"]
