@@ -458,6 +458,8 @@ def fuse_by_rank(lists: Sequence[Sequence[StoredHit]], *, by_file: bool) -> list
         hit = ranked[0][1]
         # a file's hits from the other engines: a video's sound next to its scenes
         for _, other in ranked[1:]:
+            if other.page is not None and other.page == hit.page and hit.marked is None:
+                hit.spoken, hit.marked = other.spoken, other.marked  # the page's words
             hit.more.extend([other, *other.more])
             other.more = []
         hit.rank_score = round(fused[key], 6)

@@ -119,6 +119,7 @@ async def test_a_phrase_finds_its_page_and_the_page_shows_it(
         # every engine together: the page's words and its looks fuse into one result
         both = await _search(client, "espresso machine")
         assert both[0]["page"]["number"] == 8 and both[0]["file_id"] == doc["file_id"]
+        assert "<mark>espresso</mark> <mark>machine</mark>" in both[0]["page"]["text"]
         # a page found by its looks shows how its text begins
         seen = await _search(client, "a page", modalities=["visual"], media_types=["document"])
         assert seen and all(h["kind"] == "visual" and h["page"] for h in seen)

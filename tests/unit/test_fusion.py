@@ -60,3 +60,21 @@ async def test_registry_defaults_and_overrides() -> None:
     assert visual.started and other.started
     await registry.stop()
     assert not visual.started and not other.started
+
+
+def test_a_pages_looks_and_words_fuse_into_one_result_showing_the_words() -> None:
+    from msearch.store.records import Passage
+
+    def page(number: int, kind: str, marked: str | None = None) -> StoredHit:
+        hit = _hit("doc", 0.5, kind)
+        hit.page, hit.marked = number, marked
+        if marked is not None:
+            hit.spoken = Passage("page", number - 1, number, number, marked)
+        return hit
+
+    looks = [page(2, "visual"), page(7, "visual")]
+    words = [page(7, "text", "the <mark>budget</mark> meeting")]
+    fused = fuse_by_rank([looks, words], by_file=False)
+    assert [(h.page, h.kind) for h in fused] == [(7, "visual"), (2, "visual")]
+    assert fused[0].marked == "the <mark>budget</mark> meeting"
+    assert fused[1].marked is None and [m.kind for m in fused[0].more] == ["text"]
