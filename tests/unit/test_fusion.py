@@ -72,7 +72,7 @@ def test_a_pages_looks_and_words_fuse_into_one_result_showing_the_words() -> Non
             hit.spoken = Passage("page", number - 1, number, number, marked)
         return hit
 
-    looks = [page(2, "visual"), page(7, "visual")]
+    looks = [page(7, "visual"), page(2, "visual")]  # a tie at rank 1: the looks lead
     words = [page(7, "text", "the <mark>budget</mark> meeting")]
     fused = fuse_by_rank([looks, words], by_file=False)
     assert [(h.page, h.kind) for h in fused] == [(7, "visual"), (2, "visual")]
