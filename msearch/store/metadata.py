@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -61,6 +62,9 @@ _FILE_COLUMNS = (
 _JSON_COLUMNS = ("enhancement", "audio", "document")
 
 Row = tuple[Any, ...]
+
+# Chinese, Japanese and Korean characters: their words are often two characters long.
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 # How much of a page's text a search result shows around the match.
 EXCERPT_CHARS = 240
@@ -148,10 +152,14 @@ def _file_values(record: FileRecord) -> tuple[Any, ...]:
     return tuple(_column_value(record, c) for c in _FILE_COLUMNS)
 
 
+def _like_literal(text: str) -> str:
+    """``text`` as itself in a LIKE pattern (ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _under_folder(folder: str) -> tuple[str, list[Any]]:
     """SQL matching files in ``folder`` or any folder below it."""
-    prefix = folder.rstrip("/") + "/"
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = _like_literal(folder.rstrip("/") + "/")
     return "(folder = ? OR folder LIKE ? ESCAPE '\\')", [folder.rstrip("/") or "/", escaped + "%"]
 
 
@@ -410,13 +418,23 @@ class MetadataStore:
         exclude_file_ids: Sequence[str] = (),
         kinds: Sequence[str] = (),
     ) -> list[PassageHit]:
-        """Passages of indexed files holding every word of ``query`` of three or more
-        characters, anywhere (a part of a word too), the most relevant first."""
-        words = [w for w in query.split() if len(w) >= 3]
-        if not words:
+        """Passages of indexed files holding every word of ``query``, anywhere (a part of
+        a word too), the most relevant first. Words of three or more characters go through
+        the trigram index; shorter ones are looked for only when they are Chinese, Japanese
+        or Korean, where two characters are a word ("预算"), by a scan (English ones, "a",
+        "of", say too little)."""
+        words = query.split()
+        indexed = [w for w in words if len(w) >= 3]
+        scanned = [w for w in words if len(w) < 3 and _CJK.search(w)]
+        if not indexed and not scanned:
             return []
-        match = " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
-        clauses, params = ["passages_fts MATCH ?", "f.status = 'indexed'"], [match]
+        clauses, params = ["f.status = 'indexed'"], []
+        if indexed:
+            clauses.append("passages_fts MATCH ?")
+            params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in indexed))
+        for word in scanned:
+            clauses.append("p.text LIKE ? ESCAPE '\\'")
+            params.append("%" + _like_literal(word) + "%")
         if media_types:
             clauses.append(f"f.media_type IN ({','.join('?' * len(media_types))})")
             params.extend(media_types)
@@ -430,16 +448,25 @@ class MetadataStore:
         if kinds:
             clauses.append(f"p.kind IN ({','.join('?' * len(kinds))})")
             params.extend(kinds)
-        rows = await self._fetchall(
-            'SELECT p.file_id, p.kind, p.idx, p.start, p."end", p.text, p.language, '
-            "highlight(passages_fts, 0, char(1), char(2)), bm25(passages_fts) "
-            "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
-            "JOIN files f ON f.id = p.file_id "
-            f"WHERE {' AND '.join(clauses)} ORDER BY bm25(passages_fts) LIMIT ?",
-            [*params, limit],
-        )
+        columns = 'p.file_id, p.kind, p.idx, p.start, p."end", p.text, p.language'
+        if indexed:
+            sql = (
+                f"SELECT {columns}, highlight(passages_fts, 0, char(1), char(2)), "
+                "bm25(passages_fts) FROM passages_fts "
+                "JOIN passages p ON p.id = passages_fts.rowid JOIN files f ON f.id = p.file_id "
+                f"WHERE {' AND '.join(clauses)} ORDER BY bm25(passages_fts) LIMIT ?"
+            )
+        else:  # no index to rank by: the shortest passages say the most of the words
+            sql = (
+                f"SELECT {columns}, p.text, -1.0 FROM passages p "
+                f"JOIN files f ON f.id = p.file_id WHERE {' AND '.join(clauses)} "
+                "ORDER BY length(p.text), p.file_id, p.idx LIMIT ?"
+            )
+        rows = await self._fetchall(sql, [*params, limit])
         hits = []
         for file_id, kind, idx, start, end, text, language, marked, rank in rows:
+            for word in scanned:
+                marked = re.sub(re.escape(word), lambda m: f"\x01{m.group(0)}\x02", marked)
             if kind == "page":  # a page holds pages of words: the lines around the match
                 marked = excerpt(marked, marked.find("\x01"))
                 marked += "\x02" * (marked.count("\x01") - marked.count("\x02"))

@@ -128,6 +128,20 @@ async def test_passages_are_found_by_any_part_of_a_word_and_leave_with_their_fil
         assert await store.search_passages("budget dog", limit=10) == []  # every word, one passage
         assert await store.search_passages("a b", limit=10) == []  # too short to look for
         assert await store.search_passages('bud"get', limit=10) == []  # quotes are text
+        # Chinese words are often two characters: looked for all the same (English ones not)
+        chinese = FileRecord(id="t3", path="/m/talks/t3.pdf", folder="/m/talks")
+        chinese.media_type = "document"
+        await store.save_file(chinese)
+        page = Passage("page", 0, 1.0, 1.0, "今天的预算会议推迟到星期四", None)
+        await store.mark_indexed(chinese, [], [page])
+        [short] = await store.search_passages("预算", limit=10)
+        assert short.file_id == "t3" and short.marked == "今天的<mark>预算</mark>会议推迟到星期四"
+        [mixed] = await store.search_passages("会议 推迟到星期", limit=10)
+        assert "<mark>会议</mark>" in mixed.marked and "<mark>推迟到星期</mark>" in mixed.marked
+        assert await store.search_passages("预算 晚餐", limit=10) == []  # every word
+        assert await store.search_passages("预算", limit=10, kinds=["speech"]) == []
+        assert await store.search_passages("预%", limit=10) == []  # LIKE's signs are text
+        await store.delete_files(["t3"])
         # replaced when the file is indexed again, gone with the file
         await store.mark_indexed(talk, [], said[1:])
         assert await store.passages_of("t1", "speech") == said[1:]
