@@ -365,18 +365,26 @@ class Searcher:
             : options.limit
         ]
 
-    async def by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:
-        """More like this indexed file; the file itself is left out of the results."""
+    async def by_file(
+        self, file_id: str, options: SearchOptions, *, page: int | None = None
+    ) -> list[StoredHit]:
+        """More like this indexed file; the file itself is left out of the results. With
+        ``page`` (a document's, from 1): more like that page, the document's other pages
+        included."""
         _check_page(options)
         with timed(SEARCH_SECONDS, "file"):
-            return await self._by_file(file_id, options)
+            return await self._by_file(file_id, options, page)
 
-    async def _by_file(self, file_id: str, options: SearchOptions) -> list[StoredHit]:
+    async def _by_file(
+        self, file_id: str, options: SearchOptions, page: int | None
+    ) -> list[StoredHit]:
         record = await self._adapter.get_file(file_id)
         if record is None:
             raise NotFound(f"no file with id {file_id}")
         if record.status != FileStatus.INDEXED:
             raise InvalidRequest(f"file {file_id} is not indexed (status {record.status})")
+        if page is not None:
+            return await self._by_page(record.id, page, record.media_type, options)
         # Each engine compares the file as it embedded it (no vector: it has nothing to say).
         collections = {
             k: self._adapter.serving_collection(k)
@@ -392,6 +400,37 @@ class Searcher:
             raise NotFound(f"file {file_id} has no vector in the index")
         excluded = replace(options, exclude_file_ids=(*options.exclude_file_ids, file_id))
         return await self._ask(vectors, excluded, collections)
+
+    async def _by_page(
+        self, file_id: str, page: int, media_type: str | None, options: SearchOptions
+    ) -> list[StoredHit]:
+        if media_type != "document":
+            raise InvalidRequest(f"file {file_id} is not a document: it has no pages")
+        engines, collections = self._engines_for(QueryKind.IMAGE, options)
+        vectors = {
+            kind: vector
+            for kind, _ in engines
+            if (
+                vector := await self._adapter.file_vector(
+                    file_id, kind, collections[kind], page - 1
+                )
+            )
+            is not None
+        }
+        if not vectors:
+            raise NotFound(f"document {file_id} has no indexed page {page}")
+        hits = await self._ask(vectors, replace(options, limit=options.limit + 1), collections)
+        results = []
+        for hit in hits:
+            if hit.file.id != file_id:
+                results.append(hit)
+                continue
+            # grouped per file, the page may stand for its document or be among its pages
+            pages = [h for h in (hit, *hit.more) if h.page != page]
+            if pages:
+                pages[0].more = pages[1:]
+                results.append(pages[0])
+        return results[: options.limit]
 
 
 def _average(vectors: list[list[float]]) -> list[float]:

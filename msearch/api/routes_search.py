@@ -106,7 +106,8 @@ def _upload_or_file_id(example: str, by_file: type[BaseModel]) -> dict[str, Any]
     openapi_extra=_upload_or_file_id("an example image", ImageSearchByFileRequest),
 )
 async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
-    """Multipart ``file`` (an example image) or JSON ``{"file_id"}`` (more like this)."""
+    """Multipart ``file`` (an example image) or JSON ``{"file_id"}`` (more like this; with
+    ``"page": N``, more like that page of a document)."""
     started = time.perf_counter()
     services.require_ready()
     content_type = request.headers.get("content-type", "")
@@ -115,7 +116,8 @@ async def search_image(request: Request, services: ServicesDep) -> JSONResponse:
             body = ImageSearchByFileRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             raise InvalidRequest(_validation_message(exc)) from exc
-        return _response(await services.searcher.by_file(body.file_id, _options(body)), started)
+        hits = await services.searcher.by_file(body.file_id, _options(body), page=body.page)
+        return _response(hits, started)
     filters, data = await _multipart_query(request, services)
     return _response(await services.searcher.by_image(data, _options(filters)), started)
 

@@ -55,6 +55,8 @@ class TextSearchRequest(SearchFilters):
 
 class ImageSearchByFileRequest(SearchFilters):
     file_id: str = Field(min_length=1, max_length=64)
+    # a document's page (from 1): more like that page
+    page: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class SoundSearchByFileRequest(SearchFilters):

@@ -21,7 +21,7 @@ const state = {
 };
 
 const viewer = new Viewer($("viewer"), {
-  onSimilar: (hit) => searchByFile(hit),
+  onSimilar: (hit, page) => searchByFile(hit, page),
   onClose: (index) => focusCard(index),
 });
 const library = new Library({
@@ -68,7 +68,8 @@ async function runSearch({ append = false } = {}) {
     if (state.example && state.example.upload) {
       answer = await api.searchByUpload(state.example.upload, options);
     } else if (state.example) {
-      answer = await api.searchByFile({ file_id: state.example.fileId, ...options });
+      const page = state.example.page ? { page: state.example.page } : {};
+      answer = await api.searchByFile({ file_id: state.example.fileId, ...page, ...options });
     } else {
       answer = await api.searchText({ query: state.query, ...options });
     }
@@ -107,10 +108,14 @@ function searchByUpload(file) {
   runSearch();
 }
 
-function searchByFile(hit) {
+// More like this file, or (a document's ``page``) like that page.
+function searchByFile(hit, page = null) {
   state.query = "";
   $("q").value = "";
-  setExample({ fileId: hit.file_id, url: hit.thumbnail_url, label: fileName(hit.path) });
+  const url = page ? `/api/v1/files/${encodeURIComponent(hit.file_id)}/thumbnail?page=${page}`
+    : hit.thumbnail_url;
+  const label = page ? `${fileName(hit.path)}, page ${page}` : fileName(hit.path);
+  setExample({ fileId: hit.file_id, page, url, label });
   rememberQuery();
   runSearch();
 }

@@ -24,14 +24,16 @@ export class Viewer {
     this.onClose = onClose;
     this.results = [];
     this.index = -1;
+    this.page = null; // the page of a document shown
     this.part = (name) => dialog.querySelector(`#viewer-${name}`);
     this.part("close").addEventListener("click", () => this.close());
     this.part("prev").addEventListener("click", () => this.show(this.index - 1));
     this.part("next").addEventListener("click", () => this.show(this.index + 1));
     this.part("similar").addEventListener("click", () => {
       const hit = this.results[this.index];
+      const page = this.page;
       this.close();
-      this.onSimilar(hit);
+      this.onSimilar(hit, page);
     });
     dialog.addEventListener("close", () => this.stopMedia());
     dialog.addEventListener("cancel", (event) => {
@@ -69,6 +71,7 @@ export class Viewer {
   }
 
   async show(index) {
+    this.page = null;
     if (index < 0 || index >= this.results.length) return;
     this.stopMedia();
     this.index = index;
@@ -127,6 +130,7 @@ export class Viewer {
 
   // A document's page, screen-sized, and a link that opens the PDF itself there.
   showPage(hit, number) {
+    this.page = number;
     const id = encodeURIComponent(hit.file_id);
     const image = el("img", { src: `/api/v1/files/${id}/preview?page=${number}`,
                               alt: `${fileName(hit.path)}, page ${number}` });

@@ -109,8 +109,22 @@ def _own_server(
 ) -> Iterator[Any]:
     """A server of the test's own on ``library``, once indexed, and a page on it: the
     page's uncaught errors fail the test, its last look is kept."""
-    with _own_server(browser, root, library, request, **env) as page:
+    url, process = _serve(root, library, **env)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _wait_indexed(url)
+        page.goto(url)
         yield page
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"), full_page=True)
+        context.close()
+        process.terminate()
+        process.wait(timeout=30)
+    assert not errors, errors
 
 
 @pytest.fixture(scope="module")
@@ -430,14 +444,9 @@ def test_sounds_play_from_where_they_are_heard(
     tone(library / "beep.wav", 14.0, frequency=2000)
     tone(library / "hum.flac", 6.0, frequency=90)
     video_with_sound(library / "clip.mp4", 6.0)
-    url, process = _serve(root, library, MSEARCH_AUDIO__MODEL=str(tiny_clap_dir))
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        _wait_indexed(url)
-        page.goto(url)
+    with _own_server(
+        browser, root, library, request, MSEARCH_AUDIO__MODEL=str(tiny_clap_dir)
+    ) as page:
         page.select_option("#f-type", "audio")
         page.fill("#q", "a high beep")
         page.keyboard.press("Enter")
@@ -471,13 +480,6 @@ def test_sounds_play_from_where_they_are_heard(
         tag = page.locator(".card", has_text="clip.mp4").first.inner_text()
         assert "▶" in tag, tag
         shot(page, "video-heard")
-    finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"), full_page=True)
-        context.close()
-        process.terminate()
-        process.wait(timeout=30)
-    assert not errors, errors
 
 
 def test_words_said_are_shown_and_played_from_where_they_are_said(
@@ -548,3 +550,9 @@ def test_a_document_page_is_shown_with_its_words(
         assert page.get_attribute("#viewer .open-pdf", "href").endswith("/content#page=4")
         assert "lighthouse" in page.inner_text("#viewer-scenes .line.said.best")
         shot(page, "document-viewer")
+        page.click("#viewer-similar")  # more like the page shown
+        page.wait_for_selector("#example:not([hidden])")
+        assert page.inner_text("#example-label") == "Like logbook.pdf, page 4"
+        page.wait_for_selector(".card")
+        tags = page.locator(".card .tag").all_inner_texts()
+        assert tags and not any(t.startswith("p. 4") for t in tags), tags

@@ -125,6 +125,27 @@ async def test_a_phrase_finds_its_page_and_the_page_shows_it(
         assert seen and all(h["kind"] == "visual" and h["page"] for h in seen)
         assert all(h["page"]["text"].startswith(f"Page {h['page']['number']} ") for h in seen)
 
+        # more like a page: the document's other pages are candidates, the page itself not
+        like = await client.post(
+            "/api/v1/search/image", json={"file_id": doc["file_id"], "page": 7, "limit": 20}
+        )
+        assert like.status_code == 200, like.text
+        found = {
+            (h["file_id"], (h.get("page") or {}).get("number")) for h in like.json()["results"]
+        }
+        assert (doc["file_id"], 7) not in found and len(found) == 10  # 9 pages and the photo
+        grouped = await client.post(
+            "/api/v1/search/image",
+            json={"file_id": doc["file_id"], "page": 7, "group_by_file": True},
+        )
+        [same] = [h for h in grouped.json()["results"] if h["file_id"] == doc["file_id"]]
+        assert same["page"]["number"] != 7
+        assert 7 not in {p["number"] for p in same.get("more_pages", [])}
+        for bad, status in (({"page": 11}, 404), ({"file_id": files["photo.png"]["file_id"]}, 400)):
+            reply = await client.post(
+                "/api/v1/search/image", json={"file_id": doc["file_id"], "page": 1, **bad}
+            )
+            assert reply.status_code == status, reply.text
         thumb = await client.get(hit["thumbnail_url"])
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
         assert (
