@@ -318,3 +318,49 @@ def write_videos(
             slideshow(path, shots)
         written.append((path, specs))
     return written
+
+
+def write_catalogue(path: Path, pages: int, *, seed: int = 13, size: int = 256) -> list[ShapeSpec]:
+    """A PDF of ``pages`` pages, one shape each, drawn under a caption that says what it
+    is: found by its words and by its looks. Written with PDFium (pypdfium2), the library
+    that reads it."""
+    import ctypes
+    import io
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    from msearch.media.documents import PDFIUM_LOCK
+
+    rng = random.Random(seed)
+    specs = [random_spec(rng) for _ in range(pages)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with PDFIUM_LOCK:
+        pdf = pdfium.PdfDocument.new()
+        try:
+            font = pdfium_c.FPDFText_LoadStandardFont(pdf, b"Helvetica")
+            for number, spec in enumerate(specs, start=1):
+                page = pdf.new_page(612, 792)  # US Letter, in points
+                picture = io.BytesIO()
+                render(spec, size, rng).save(picture, "JPEG", quality=90)
+                picture.seek(0)
+                image = pdfium.PdfImage.new(pdf)
+                image.load_jpeg(picture, inline=True)
+                image.set_matrix(pdfium.PdfMatrix().scale(420, 420).translate(96, 150))
+                page.insert_obj(image)
+                caption = (
+                    f"Page {number}: {spec.size} {spec.label} on a {spec.background} background"
+                )
+                encoded = (caption + "\0").encode("utf-16-le")
+                text = pdfium_c.FPDFPageObj_CreateTextObj(pdf, font, 18.0)
+                pdfium_c.FPDFText_SetText(
+                    text, (ctypes.c_ushort * (len(encoded) // 2)).from_buffer_copy(encoded)
+                )
+                pdfium_c.FPDFPageObj_Transform(text, 1, 0, 0, 1, 72, 690)
+                pdfium_c.FPDFPage_InsertObject(page, text)
+                page.gen_content()
+                page.close()
+            pdf.save(str(path))
+        finally:
+            pdf.close()
+    return specs

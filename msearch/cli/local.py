@@ -73,19 +73,21 @@ def serve(settings: Settings) -> int:
 def demo(args: argparse.Namespace, settings: Settings) -> int:
     """Everything a newcomer needs to see search work, offline: a generated library of
     coloured shapes, indexed with the built-in demo model, served."""
-    from msearch.demo import write_library, write_videos
+    from msearch.demo import write_catalogue, write_library, write_videos
     from msearch.demo_sounds import write_sounds
 
     root = args.dir.expanduser().resolve()
     library = root / "library"
     if not library.is_dir() or not any(library.rglob("*.png")):
         echo(
-            f"writing {args.count} demo images, {args.videos} videos with sound and "
-            f"{args.sounds} sounds to {library}"
+            f"writing {args.count} demo images, {args.videos} videos with sound, "
+            f"{args.sounds} sounds and a PDF of {args.pages} pages to {library}"
         )
         write_library(library, args.count)
         write_videos(library / "videos", args.videos)
         write_sounds(library / "sounds", args.sounds)
+        if args.pages:
+            write_catalogue(library / "documents" / "catalogue.pdf", args.pages)
     settings = settings.model_copy(deep=True)
     settings.data_dir = root / "data"
     settings.embedding.model = "demo"
@@ -102,6 +104,7 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
         '-d \'{"query": "a red star", "limit": 5}\'\n'
         f"  msearch search 'a small blue ring' --server {url}\n"
         f"  msearch search 'a siren' --heard --server {url}\n"
+        f"  msearch search 'blue ring' --type document --server {url}\n"
     )
     return serve(settings)
 

@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=240, help="images to generate")
     demo.add_argument("--videos", type=int, default=6, help="short videos to generate")
     demo.add_argument("--sounds", type=int, default=24, help="sound files to generate")
+    demo.add_argument(
+        "--pages", type=int, default=12, help="pages of the demo PDF (0: no document)"
+    )
     listen(demo)
     demo.add_argument("--no-serve", action="store_true", help="index, then exit")
 

@@ -18,7 +18,7 @@ from msearch.errors import CorruptMedia, EncryptedDocument
 
 # PDFium is not thread-safe, not even across documents: every call into it holds this.
 # Pages render in milliseconds, so documents indexed side by side barely wait.
-_PDFIUM = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 
 # A page's text beyond this is not indexed (a page of a PDF bomb can hold megabytes).
 MAX_PAGE_CHARS = 20_000
@@ -64,7 +64,7 @@ def _mentions(path: Path, word: bytes, chunk: int = 1 << 20) -> bool:
 
 @contextmanager
 def _opened(path: Path) -> Generator[pdfium.PdfDocument, None, None]:
-    with _PDFIUM:
+    with PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(str(path))
         except pdfium.PdfiumError as exc:
@@ -82,7 +82,7 @@ def _opened(path: Path) -> Generator[pdfium.PdfDocument, None, None]:
     try:
         yield pdf
     finally:
-        with _PDFIUM:
+        with PDFIUM_LOCK:
             pdf.close()
 
 
@@ -93,7 +93,7 @@ def _meta(value: str | None) -> str | None:
 
 def probe_document(path: Path) -> DocumentInfo:
     """Pages, title and author; a PDF without a page is not a document to index."""
-    with _opened(path) as pdf, _PDFIUM:
+    with _opened(path) as pdf, PDFIUM_LOCK:
         count = len(pdf)
         if count == 0:
             raise CorruptMedia("the PDF has no pages", code="empty_document")
@@ -139,7 +139,7 @@ def read_pages(
     for one page at a time, so other documents interleave."""
     with _opened(path) as pdf:
         for index in range(count):
-            with _PDFIUM:
+            with PDFIUM_LOCK:
                 try:
                     page = _page(pdf, index, min_short, max(min_short, max_long))
                 except pdfium.PdfiumError as exc:
@@ -149,7 +149,7 @@ def read_pages(
 
 def render_page(path: Path, index: int, *, min_short: int) -> Image.Image:
     """One page as a picture (a thumbnail made again)."""
-    with _opened(path) as pdf, _PDFIUM:
+    with _opened(path) as pdf, PDFIUM_LOCK:
         if not 0 <= index < len(pdf):
             raise CorruptMedia(f"the PDF has no page {index + 1}")
         return _page(pdf, index, min_short, MAX_RENDER_SIDE).image

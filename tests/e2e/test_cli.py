@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import pytest
 from support.audio_factory import tone
 from support.cli_helpers import cli_env, run_cli, start_server, stop_server
 from support.media_factory import noise, solid
+
+from msearch.demo import random_spec
 
 
 @pytest.fixture
@@ -244,10 +247,10 @@ def test_demo_command_builds_and_indexes_a_library(tmp_path: Path, tiny_clip_dir
         env,
         "demo",
         str(tmp_path / "demo"),
-        *("--no-serve", "--count", "48", "--videos", "2", "--sounds", "8"),
+        *("--no-serve", "--count", "48", "--videos", "2", "--sounds", "8", "--pages", "6"),
     )
     assert result.returncode == 0, result.stderr
-    assert "58 indexed" in result.stdout
+    assert "59 indexed" in result.stdout
     assert len(list((tmp_path / "demo" / "library").rglob("*.png"))) == 48
     search_env = cli_env(
         tmp_path / "demo" / "data",
@@ -261,6 +264,14 @@ def test_demo_command_builds_and_indexes_a_library(tmp_path: Path, tiny_clip_dir
     heard = run_cli(search_env, "search", "a siren", "--heard", "--type", "audio", "--json")
     results = json.loads(heard.stdout)["results"]
     assert Path(results[0]["path"]).name.startswith("siren"), [r["path"] for r in results]
+    # the demo PDF's pages, by their captions
+    rng = random.Random(13)  # write_catalogue's seed
+    specs = [random_spec(rng) for _ in range(6)]
+    caption = f"{specs[3].size} {specs[3].label} on a {specs[3].background} background"
+    read = run_cli(search_env, "search", caption, "--read", "--json")
+    page = json.loads(read.stdout)["results"][0]
+    assert Path(page["path"]).name == "catalogue.pdf"
+    assert specs[page["page"]["number"] - 1] == specs[3], (page, specs)
 
 
 def test_version_and_help_for_every_option() -> None:
