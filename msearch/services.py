@@ -304,22 +304,18 @@ async def _start_in_background(services: Services, *, watch: bool) -> None:
 async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> None:
     """Load the model, then what needs it: the collection, crash repair, the queue."""
     adapter, orchestrator = services.adapter, services.orchestrator
-    # The transcriber loads (or downloads, once) beside the models, before the queue
-    # starts: no file is processed without it while it is coming.
-    hearing = asyncio.create_task(_transcriber(services.settings))
     try:
         await services.engines.start()
     except ModelUnavailable as exc:
-        hearing.cancel()
         if not allow_degraded:
             raise
         log.error("%s", exc.message)
         services.model_error = exc.message
         return
-    except BaseException:
-        hearing.cancel()
-        raise
-    transcriber, services.speech_off = await hearing
+    # The transcriber loads (or downloads, once) after the models, before the queue starts:
+    # no file is processed without it while it is coming, and a service degraded for want
+    # of its visual model says nothing of speech.
+    transcriber, services.speech_off = await _transcriber(services.settings)
     orchestrator.use_transcriber(transcriber)
     for kind, engine in services.engines:
         switch = await adapter.activate_model(
