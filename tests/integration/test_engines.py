@@ -28,6 +28,7 @@ async def test_an_index_of_the_single_model_era_keeps_its_model_as_the_visual_on
     raw = sqlite3.connect(tmp_path / "m.db")  # as version 3 left it
     raw.execute("ALTER TABLE models DROP COLUMN source")
     raw.execute("ALTER TABLE files DROP COLUMN audio")
+    raw.execute("ALTER TABLE files DROP COLUMN document")  # migration 8
     raw.executescript(  # and without the words of files (migration 7)
         "DROP TRIGGER passages_added; DROP TRIGGER passages_removed; "
         "DROP TABLE passages_fts; DROP TABLE passages;"
