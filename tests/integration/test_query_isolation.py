@@ -65,8 +65,10 @@ async def test_searches_answer_while_videos_index(
         indexed = (
             await client.get("/api/v1/files", params={"status": "indexed", "media_type": "video"})
         ).json()["total"]
-        # the searches did not wait for a single video to be done
-        assert indexed == 0, f"{indexed} videos were indexed before the searches answered"
+        # the searches did not wait behind the videos: most of them are still to be done
+        # (two decode at a time, so one may end while the searches are answered on a
+        # loaded machine; a search queued behind them would see them all done)
+        assert indexed < VIDEOS // 2, f"{indexed} videos were indexed before the searches answered"
         await wait_for(lambda: finished(job), limit_s=300)
         done = (
             await client.get("/api/v1/files", params={"status": "indexed", "media_type": "video"})
