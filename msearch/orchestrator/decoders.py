@@ -17,7 +17,7 @@ from PIL import Image
 from msearch.config import DocumentSettings, PerformanceSettings
 from msearch.errors import CorruptMedia
 from msearch.media.audio import probe_sound
-from msearch.media.documents import DocumentInfo, Page, probe_document, read_pages, square
+from msearch.media.documents import Page, probe_document, read_pages, square
 from msearch.media.images import DecodedImage, decode_image, write_thumbnail
 from msearch.media.video import FFmpegSceneDetector, Keyframe, VideoInfo, probe
 from msearch.orchestrator.context import Frame, ProcessingContext
@@ -229,11 +229,9 @@ class DecodeDocument:
             record.document["partial"] = (
                 f"only the first {count} of {info.pages} pages are indexed (documents.max_pages)"
             )
-        ctx.frames = self._frames(ctx, info, count)
+        ctx.frames = self._frames(ctx, count)
 
-    async def _frames(
-        self, ctx: ProcessingContext, info: DocumentInfo, count: int
-    ) -> AsyncGenerator[Frame, None]:
+    async def _frames(self, ctx: ProcessingContext, count: int) -> AsyncGenerator[Frame, None]:
         source = ctx.opened().reopen_path
         record = ctx.record
         document = record.document or {}
