@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || $(call APT_INSTALL,ffmpeg)
 	@# The web page's end-to-end tests drive Debian's Chromium (Playwright never downloads one).
 	@command -v chromium >/dev/null || $(call APT_INSTALL,chromium)
+	@# ...and a CJK font, so that its tests see Chinese queries and names as users do.
+	@test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc || $(call APT_INSTALL,fonts-noto-cjk)
 	@# Debian's flite speaks the sentences the speech tests look for.
 	@command -v flite >/dev/null || $(call APT_INSTALL,flite)
 	test -x $(PY) || python3 -m venv $(VENV)

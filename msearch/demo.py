@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -106,14 +107,96 @@ def caption(spec: ShapeSpec, rng: random.Random) -> str:
     return text.replace("a orange", "an orange")
 
 
+# The same scenes in Chinese, written as people write it: no spaces, so a tokenizer reads
+# it a character at a time. A shape has the names people give it (星形 or 星星).
+COLOURS_ZH = {
+    "red": "红色",
+    "green": "绿色",
+    "blue": "蓝色",
+    "yellow": "黄色",
+    "orange": "橙色",
+    "purple": "紫色",
+    "black": "黑色",
+    "white": "白色",
+}
+SHAPES_ZH: dict[str, tuple[str, ...]] = {
+    "circle": ("圆形", "圆"),
+    "square": ("正方形", "方块"),
+    "triangle": ("三角形",),
+    "star": ("星形", "星星", "五角星"),
+    "ring": ("圆环", "环形"),
+    "cross": ("十字形", "十字"),
+}
+SIZES_ZH = {"small": "小", "medium": "中等大小的", "large": "大"}
+POSITIONS_ZH = {
+    "center": "中间",
+    "top left corner": "左上角",
+    "top right corner": "右上角",
+    "bottom left corner": "左下角",
+    "bottom right corner": "右下角",
+    "left": "左边",
+    "right": "右边",
+    "top": "上方",
+    "bottom": "下方",
+}
+BACKGROUNDS_ZH = {
+    "grey": "灰色",
+    "light grey": "浅灰色",
+    "dark grey": "深灰色",
+    "beige": "米色",
+    "striped": "条纹",
+    "noisy": "杂色",
+}
+TEMPLATES_ZH = (
+    "一个{colour}的{shape}",
+    "{colour}{shape}",
+    "{colour}的{shape}",
+    "一个{size}{colour}{shape}",
+    "{size}{colour}{shape}",
+    "{background}背景上的{colour}{shape}",
+    "{background}背景上的{size}{colour}{shape}",
+    "{position}的{colour}{shape}",
+    "{position}有一个{colour}的{shape}",
+    "一张{colour}{shape}的图片",
+    "一张{colour}{shape}的照片",
+    "图片里有一个{colour}的{shape}",
+)
+
+
+def caption_zh(spec: ShapeSpec, rng: random.Random) -> str:
+    return rng.choice(TEMPLATES_ZH).format(
+        colour=COLOURS_ZH[spec.colour],
+        shape=rng.choice(SHAPES_ZH[spec.shape]),
+        size=SIZES_ZH[spec.size],
+        position=POSITIONS_ZH[spec.position],
+        background=BACKGROUNDS_ZH[spec.background],
+    )
+
+
+def query(colour: str, shape: str, language: str = "en") -> str:
+    """How a person asks for a colour and shape: "a red star", "一个红色的星形"."""
+    if language == "zh":
+        return f"一个{COLOURS_ZH[colour]}的{SHAPES_ZH[shape][0]}"
+    return f"an {colour} {shape}" if colour == "orange" else f"a {colour} {shape}"
+
+
 def vocabulary() -> list[str]:
+    """Every word of the English captions, then every character of the Chinese ones."""
     words = {"an"}
     for template in TEMPLATES:
         words.update(w for w in template.split() if not w.startswith("{"))
     for group in (COLOURS, SHAPES, SIZES, POSITIONS, BACKGROUNDS):
         for name in group:
             words.update(name.split())
-    return sorted(words)
+    chinese = [
+        *(re.sub(r"\{\w+\}", "", t) for t in TEMPLATES_ZH),
+        *COLOURS_ZH.values(),
+        *SIZES_ZH.values(),
+        *POSITIONS_ZH.values(),
+        *BACKGROUNDS_ZH.values(),
+        *(alias for aliases in SHAPES_ZH.values() for alias in aliases),
+    ]
+    return sorted(words) + sorted(set("".join(chinese)))
 
 
 def _background(size: int, name: str, rng: random.Random, variation: str | None) -> Image.Image:

@@ -21,14 +21,16 @@ def byte_level_vocab(extra_words: Iterable[str] = ()) -> tuple[dict[str, int], l
     words, each reachable through a chain of merges, then the two special tokens."""
     from transformers.models.clip.tokenization_clip import bytes_to_unicode
 
-    symbols = list(bytes_to_unicode().values())
+    byte_symbol = bytes_to_unicode()
+    symbols = list(byte_symbol.values())
     vocab: dict[str, int] = {}
     for s in symbols:
         vocab.setdefault(s, len(vocab))
     for s in symbols:
         vocab.setdefault(s + "</w>", len(vocab))
     merges: list[str] = []
-    for word in extra_words:
+    for text in extra_words:
+        word = "".join(byte_symbol[b] for b in text.encode())  # a Chinese character: 3 bytes
         pieces = [*word[:-1], word[-1] + "</w>"]
         while len(pieces) > 1:
             merged = pieces[0] + pieces[1]
@@ -42,8 +44,18 @@ def byte_level_vocab(extra_words: Iterable[str] = ()) -> tuple[dict[str, int], l
     return vocab, merges
 
 
+# CLIP's own split, except that a Chinese character is a word of its own: Chinese is written
+# without spaces, and a run of characters would otherwise be one word, cut into bytes.
+HAN_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d|\p{Han}|[\p{L}&&[^\p{Han}]]+|[\p{N}]|[^\s\p{L}\p{N}]+"
+
+
 def write_tokenizer_and_processor(
-    out_dir: Path, vocab: dict[str, int], merges: list[str], image_size: int
+    out_dir: Path,
+    vocab: dict[str, int],
+    merges: list[str],
+    image_size: int,
+    *,
+    split_han: bool = False,
 ) -> None:
     from transformers import CLIPImageProcessor, CLIPProcessor, CLIPTokenizerFast
 
@@ -59,6 +71,12 @@ def write_tokenizer_and_processor(
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(
         str(out_dir)
     )
+    if split_han:
+        path = out_dir / "tokenizer.json"
+        spec = json.loads(path.read_text())
+        [split] = [p for p in spec["pre_tokenizer"]["pretokenizers"] if p["type"] == "Split"]
+        split["pattern"] = {"Regex": HAN_SPLIT}
+        path.write_text(json.dumps(spec, ensure_ascii=False))
 
 
 def clip_config(
