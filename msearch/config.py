@@ -43,6 +43,9 @@ class EmbeddingSettings(BaseModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     timeout_s: float = Field(default=120.0, gt=0)
     text_max_tokens: int | None = Field(default=None, ge=1)
+    # The score under which a text query's match is no close match, left out unless a
+    # search asks for a min_score; None: the model's own calibration, if it has one.
+    relevance_floor: float | None = Field(default=None, ge=-1, le=1)
 
     @field_validator("url")
     @classmethod

@@ -73,6 +73,15 @@ class SearchOptions:
         )
 
 
+@dataclass
+class Found:
+    """A page of results, and how many weaker ones the model's relevance floor left out
+    (a text query with no ``min_score`` of its own)."""
+
+    hits: list[StoredHit]
+    weaker: int = 0
+
+
 class Searcher:
     """Queries by text, example image or indexed file, asked of every engine that can read
     them (merged by rank when there are several). Uploaded images are decoded on a small
@@ -143,25 +152,36 @@ class Searcher:
         collections: dict[EngineKind, str],
         *,
         words: str | None = None,
-    ) -> list[StoredHit]:
+        floors: dict[EngineKind, float] | None = None,
+    ) -> Found:
         """One engine: its own ranking. Several: each is asked for the same top
         ``FUSION_DEPTH`` (deeper when the page is), the lists are fused by rank, then
         paged; a fixed depth keeps pages consistent, as a fusion of shorter lists differs.
         ``words``: a text query, also looked for in what is said in files; a ranking of
-        its own, fused with the engines' only when it found something."""
+        its own, fused with the engines' only when it found something. ``floors``: per
+        engine, the score under which its hits are left out (counted as weaker)."""
         _check_page(options)
+        floors = floors or {}
         top = replace(options, offset=0, limit=max(FUSION_DEPTH, options.offset + options.limit))
         worded = await self._worded(words, top) if words is not None else []
         if len(vectors) == 1 and not worded:
             [(kind, vector)] = vectors.items()
-            return await self._with_page_text(
-                await self._search(kind, vector, options, collections[kind])
+            hits, weaker = _above(
+                await self._search(kind, vector, options, collections[kind]), floors.get(kind)
             )
+            return Found(await self._with_page_text(hits), weaker)
         lists = await asyncio.gather(
             *(self._search(k, v, top, collections[k]) for k, v in vectors.items())
         )
-        fused = fuse_by_rank([*lists, worded] if worded else lists, by_file=options.group_by_file)
-        return await self._with_page_text(fused[options.offset : options.offset + options.limit])
+        kept = [_above(hits, floors.get(kind)) for kind, hits in zip(vectors, lists, strict=True)]
+        fused = fuse_by_rank(
+            [*(hits for hits, _ in kept), *([worded] if worded else [])],
+            by_file=options.group_by_file,
+        )
+        page = fused[options.offset : options.offset + options.limit]
+        # what the floor left out of the engines' lists, up to a page of it
+        weaker = min(sum(cut for _, cut in kept), options.limit)
+        return Found(await self._with_page_text(page), weaker)
 
     async def _with_page_text(self, hits: list[StoredHit]) -> list[StoredHit]:
         """A page found by its looks shows how its text begins (when it has any)."""
@@ -253,7 +273,10 @@ class Searcher:
                 best.more.append(hit)
         return list(groups.values())[options.offset : options.offset + options.limit]
 
-    async def by_text(self, query: str, options: SearchOptions) -> list[StoredHit]:
+    async def by_text(self, query: str, options: SearchOptions) -> Found:
+        """Results for what the query's words describe (or are said or written); unless
+        the query sets its own ``min_score``, each calibrated model's matches under its
+        relevance floor are left out, and counted."""
         query = query.strip()
         if not query:
             raise InvalidRequest("the query is empty")
@@ -268,11 +291,17 @@ class Searcher:
                 engines, collections = self._engines_for(QueryKind.TEXT, options)
             vectors = await asyncio.gather(*(self._text_vector(k, e, query) for k, e in engines))
             kinds = [kind for kind, _ in engines]
+            floors = {
+                kind: floor
+                for kind, engine in engines
+                if options.min_score is None and (floor := engine.relevance_floor) is not None
+            }
             return await self._ask(
                 dict(zip(kinds, vectors, strict=True)),
                 options,
                 collections,
                 words=query if words else None,
+                floors=floors,
             )
 
     async def _text_vector(
@@ -312,7 +341,7 @@ class Searcher:
                 vectors = {k: (await e.embed_images([decoded.image]))[0] for k, e in engines}
             finally:
                 decoded.image.close()
-        return await self._ask(vectors, options, collections)
+        return (await self._ask(vectors, options, collections)).hits
 
     async def by_audio(self, data: bytes, options: SearchOptions) -> list[StoredHit]:
         """Sounds like this clip (any format FFmpeg reads; a long one by its first minute)."""
@@ -329,7 +358,7 @@ class Searcher:
                         self._decoder, _decode_clip, data, rate, self._window_s
                     )
                     vectors[kind] = _average(await engine.embed_audio(clips))
-            return await self._ask(vectors, options, {k: collections[k] for k in vectors})
+            return (await self._ask(vectors, options, {k: collections[k] for k in vectors})).hits
 
     async def by_sound_of_file(
         self, file_id: str, start: float, options: SearchOptions
@@ -359,7 +388,7 @@ class Searcher:
         if not vectors:
             raise NotFound(f"file {file_id} has no sound vector in the index")
         wider = replace(options, limit=options.limit + 1)
-        hits = await self._ask(vectors, wider, collections)
+        hits = (await self._ask(vectors, wider, collections)).hits
         itself = windows[index]
         return [h for h in hits if not (h.file.id == file_id and h.heard == itself)][
             : options.limit
@@ -399,7 +428,7 @@ class Searcher:
         if not vectors:
             raise NotFound(f"file {file_id} has no vector in the index")
         excluded = replace(options, exclude_file_ids=(*options.exclude_file_ids, file_id))
-        return await self._ask(vectors, excluded, collections)
+        return (await self._ask(vectors, excluded, collections)).hits
 
     async def _by_page(
         self, file_id: str, page: int, media_type: str | None, options: SearchOptions
@@ -419,7 +448,9 @@ class Searcher:
         }
         if not vectors:
             raise NotFound(f"document {file_id} has no indexed page {page}")
-        hits = await self._ask(vectors, replace(options, limit=options.limit + 1), collections)
+        hits = (
+            await self._ask(vectors, replace(options, limit=options.limit + 1), collections)
+        ).hits
         results = []
         for hit in hits:
             if hit.file.id != file_id:
@@ -461,6 +492,17 @@ def _decode_clip(data: bytes, rate: int, window_s: float) -> list[bytes]:
     if not clips:
         raise InvalidRequest("no sound could be decoded from the upload")
     return clips
+
+
+def _above(hits: list[StoredHit], floor: float | None) -> tuple[list[StoredHit], int]:
+    """The hits scored at or above ``floor`` (their other scenes too), and how many were
+    not; hits come best first, so what is cut is the tail."""
+    if floor is None:
+        return hits, 0
+    kept = [h for h in hits if h.score >= floor]
+    for hit in kept:
+        hit.more = [m for m in hit.more if m.score >= floor]
+    return kept, len(hits) - len(kept)
 
 
 def _check_page(options: SearchOptions) -> None:

@@ -41,12 +41,13 @@ def _options(filters: SearchFilters) -> SearchOptions:
     )
 
 
-def _response(hits: list[StoredHit], started: float) -> JSONResponse:
+def _response(hits: list[StoredHit], started: float, *, weaker: int = 0) -> JSONResponse:
     # Rendered here, not by FastAPI's encoder: under load its walk over every result
     # cost more than the search itself.
     return JSONResponse(
         {
             "results": [search_hit(h) for h in hits],
+            "weaker": weaker,
             "took_ms": round((time.perf_counter() - started) * 1000, 2),
         }
     )
@@ -56,7 +57,8 @@ def _response(hits: list[StoredHit], started: float) -> JSONResponse:
 async def search_text(body: TextSearchRequest, services: ServicesDep) -> JSONResponse:
     started = time.perf_counter()
     services.require_ready()
-    return _response(await services.searcher.by_text(body.query, _options(body)), started)
+    found = await services.searcher.by_text(body.query, _options(body))
+    return _response(found.hits, started, weaker=found.weaker)
 
 
 async def _read_upload(upload: UploadFile, limit_bytes: int) -> bytes:

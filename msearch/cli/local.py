@@ -103,6 +103,7 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
         f"  curl -s -X POST {url}/api/v1/search/text -H 'content-type: application/json' "
         '-d \'{"query": "a red star", "limit": 5}\'\n'
         f"  msearch search 'a small blue ring' --server {url}\n"
+        f"  msearch search '红色的星星' --server {url}\n"
         f"  msearch search 'a siren' --heard --server {url}\n"
         f"  msearch search 'blue ring' --type document --server {url}\n"
     )
@@ -308,14 +309,19 @@ def _say_interrupted(view: JobView, took: float) -> None:
 
 async def _search(services: Services, args: argparse.Namespace) -> int:
     options = _search_options(args)
+    weaker = 0
     if args.image:
         hits = await services.searcher.by_image(args.image.read_bytes(), options)
     elif args.audio:
         hits = await services.searcher.by_audio(args.audio.read_bytes(), options)
     else:
-        hits = await services.searcher.by_text(args.query, options)
+        found = await services.searcher.by_text(args.query, options)
+        hits, weaker = found.hits, found.weaker
     results = _hits_json(hits)
-    echo(json.dumps({"results": results}, indent=2) if args.json else format_results(results))
+    if args.json:
+        echo(json.dumps({"results": results, "weaker": weaker}, indent=2))
+    else:
+        echo(format_results(results, weaker=weaker))
     return EXIT_OK
 
 

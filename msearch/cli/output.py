@@ -24,9 +24,15 @@ def echo_err(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-def format_results(results: list[dict[str, Any]]) -> str:
+def format_results(results: list[dict[str, Any]], *, weaker: int = 0) -> str:
+    """The results as a table; ``weaker``: how many the model's relevance floor left out."""
+    hidden = (
+        f"{weaker} weaker result{'s' if weaker != 1 else ''} left out (--min-score -1 shows them)"
+        if weaker
+        else ""
+    )
     if not results:
-        return "no results"
+        return f"no close matches: {hidden}" if weaker else "no results"
     lines = [f"{'#':>3}  {'score':>6}  {'type':<5}  path"]
     for rank, hit in enumerate(results, start=1):
         scene, heard = hit.get("scene"), hit.get("audio")
@@ -43,6 +49,8 @@ def format_results(results: list[dict[str, Any]]) -> str:
         words = (said or page or {}).get("text")
         if words:
             lines.append(f"{'':>23}\u201c{marked_for_terminal(words)}\u201d")
+    if hidden:
+        lines.append(hidden)
     return "\n".join(lines)
 
 

@@ -165,6 +165,9 @@ def _remote_search(client: ServerClient, args: argparse.Namespace) -> int:
         body = client.request("POST", "/api/v1/search/text", json={"query": args.query, **options})
     else:
         raise InvalidRequest("give a text query, --image FILE or --audio FILE")
-    results = body["results"]  # the local command's JSON: the results alone
-    echo(json.dumps({"results": results}, indent=2) if args.json else format_results(results))
+    results, weaker = body["results"], body.get("weaker", 0)  # as the local command says them
+    if args.json:
+        echo(json.dumps({"results": results, "weaker": weaker}, indent=2))
+    else:
+        echo(format_results(results, weaker=weaker))
     return EXIT_OK

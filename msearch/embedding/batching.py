@@ -53,6 +53,10 @@ class CoalescingEngine:
     def sampling_rate(self) -> int | None:
         return self._inner.sampling_rate
 
+    @property
+    def relevance_floor(self) -> float | None:
+        return self._inner.relevance_floor
+
     async def start(self) -> None:
         await self._inner.start()
 

@@ -22,6 +22,7 @@ from PIL import Image
 from msearch.config import EmbeddingSettings
 from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.calibration import relevance_floor
 from msearch.embedding.models import (
     cached_snapshot,
     is_hub_id,
@@ -212,10 +213,15 @@ class InfinityEngine:
         self._query_lane: _Lane | None = None
         self._dim: int | None = None
         self._input_size = 224
+        self._relevance_floor = relevance_floor(settings)
 
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    @property
+    def relevance_floor(self) -> float | None:
+        return self._relevance_floor
 
     @property
     def dim(self) -> int:
@@ -412,6 +418,10 @@ class _QueryEngine:
     @property
     def input_size(self) -> int:
         return self._owner.input_size
+
+    @property
+    def relevance_floor(self) -> float | None:
+        return self._owner.relevance_floor
 
     @property
     def restarts(self) -> int:

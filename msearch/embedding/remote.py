@@ -21,6 +21,7 @@ from PIL import Image
 
 from msearch.config import EmbeddingSettings
 from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.calibration import relevance_floor
 from msearch.embedding.models import model_label
 from msearch.errors import EmbeddingError, EmbeddingTimeout, ImageRejected, ModelUnavailable
 from msearch.media.images import fit_for_model
@@ -109,6 +110,7 @@ class RemoteInfinityEngine:
         self._model_id = model_label(settings.model)
         self._dim: int | None = None
         self._queries: RemoteInfinityEngine | None = None
+        self._relevance_floor = relevance_floor(settings)
 
     @property
     def model_id(self) -> str:
@@ -123,6 +125,10 @@ class RemoteInfinityEngine:
     @property
     def input_size(self) -> int:
         return _INPUT_SIZE
+
+    @property
+    def relevance_floor(self) -> float | None:
+        return self._relevance_floor
 
     async def start(self) -> None:
         if self._connection is not None:
@@ -241,6 +247,10 @@ class _LazyStart:
     @property
     def input_size(self) -> int:
         return self._owner.input_size
+
+    @property
+    def relevance_floor(self) -> float | None:
+        return self._owner.relevance_floor
 
     async def start(self) -> None:
         async with self._starting:

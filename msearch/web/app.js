@@ -18,6 +18,8 @@ const state = {
   loading: false,
   generation: 0, // a newer search makes older answers stale
   tookMs: 0,
+  weaker: 0, // results the model's relevance floor left out of the last page
+  showWeaker: false, // asked for: the query's weaker matches are shown too
 };
 
 const viewer = new Viewer($("viewer"), {
@@ -43,6 +45,7 @@ function filters() {
   if (folder) options.folder = folder;
   if ($("f-after").value) options.taken_after = `${$("f-after").value}T00:00:00`;
   if ($("f-before").value) options.taken_before = `${$("f-before").value}T23:59:59`;
+  if (state.showWeaker) options.min_score = -1;
   return options;
 }
 
@@ -78,6 +81,7 @@ async function runSearch({ append = false } = {}) {
     state.offset += PAGE;
     state.exhausted = answer.results.length < PAGE;
     state.tookMs = answer.took_ms;
+    state.weaker = answer.weaker || 0;
     render(append ? answer.results : state.results, append);
   } catch (error) {
     if (generation === state.generation) showError(error);
@@ -91,6 +95,7 @@ async function runSearch({ append = false } = {}) {
 
 function searchText(text) {
   state.query = text.trim();
+  state.showWeaker = false;
   setExample(null);
   rememberQuery();
   runSearch();
@@ -217,10 +222,27 @@ function render(hits, append) {
   $("summary").textContent = count
     ? `${count}${state.exhausted ? "" : "+"} result${count === 1 ? "" : "s"} ${what} · ${Math.round(state.tookMs)} ms`
     : "";
-  if (!count) {
+  if (!count && state.weaker) {
+    showMessage("No close matches", `Nothing here looks much like “${state.query}”.`,
+                "info", weakerButton());
+  } else if (!count) {
     showMessage("Nothing matched", "Try other words, another example, or fewer filters.");
   }
   $("more").hidden = state.exhausted;
+  const hidden = count && state.exhausted && state.weaker;
+  $("weaker").hidden = !hidden;
+  if (hidden) {
+    $("weaker").replaceChildren(
+      `${state.weaker} weaker match${state.weaker === 1 ? " is" : "es are"} not shown. `,
+      weakerButton());
+  }
+}
+
+// Weaker matches: what the model scores under its relevance floor, shown when asked.
+function weakerButton() {
+  return el("button", { type: "button", class: "link",
+                        onclick: () => { state.showWeaker = true; runSearch(); } },
+            `Show ${state.weaker} weaker match${state.weaker === 1 ? "" : "es"}`);
 }
 
 function setBusy(busy, append) {
@@ -231,10 +253,10 @@ function setBusy(busy, append) {
   $("more").textContent = busy && append ? "Loading…" : "Load more";
 }
 
-function showMessage(title, text, kind = "info") {
+function showMessage(title, text, kind = "info", action = null) {
   const box = $("message");
   box.className = `message ${kind}`;
-  box.replaceChildren(el("strong", {}, title), el("p", {}, text));
+  box.replaceChildren(el("strong", {}, title), el("p", {}, text), action);
   box.hidden = false;
 }
 
@@ -246,6 +268,7 @@ function showError(error) {
   $("grid").replaceChildren();
   $("summary").textContent = "";
   $("more").hidden = true;
+  $("weaker").hidden = true;
   const unavailable = error instanceof ApiError && error.status === 503;
   showMessage(unavailable ? "Search is not available right now" : "Something went wrong",
               error.message || String(error), "error");
@@ -255,6 +278,7 @@ async function showIntro() {
   $("grid").replaceChildren();
   $("summary").textContent = "";
   $("more").hidden = true;
+  $("weaker").hidden = true;
   try {
     const health = await api.health();
     const files = (health.counts && health.counts.files) || {};

@@ -260,6 +260,9 @@ def test_demo_command_builds_and_indexes_a_library(tmp_path: Path, tiny_clip_dir
     )
     hits = json.loads(run_cli(search_env, "search", "a red star", "--json", "--limit", "1").stdout)
     assert Path(hits["results"][0]["path"]).name.startswith("red-star")
+    # the same in Chinese, as a table
+    table = run_cli(search_env, "search", "红色的星星", "--type", "image", "--limit", "1").stdout
+    assert "red-star" in table.splitlines()[1], table
     # the demo's sounds and the videos' soundtracks, heard by the demo CLAP
     heard = run_cli(search_env, "search", "a siren", "--heard", "--type", "audio", "--json")
     results = json.loads(heard.stdout)["results"]

@@ -188,8 +188,17 @@ def test_a_text_query_shows_a_matching_shape_first(server: Server, page: Any) ->
     shot(page, "text-query")
     assert _card_names(page)[0].startswith("red-star"), _card_names(page)[:5]
     summary = page.inner_text("#summary")
-    assert "results for “a red star”" in summary and " ms" in summary
+    assert "for “a red star”" in summary and " ms" in summary
     assert "?q=a+red+star" in page.url
+    # one red star picture in the library: the model's relevance floor leaves lookalikes
+    # out (a video may show a red star too), and offers them
+    names = _card_names(page)
+    assert all(n.startswith("red-star") or n.endswith(".mp4") for n in names), names
+    assert "weaker matches are not shown" in page.inner_text("#weaker")
+    page.click("#weaker button.link")
+    page.wait_for_function("() => document.querySelectorAll('.card').length > 10")
+    assert _card_names(page)[0].startswith("red-star")
+    assert page.is_hidden("#weaker")
 
     # keyboard only: into the grid, open the viewer, read its metadata, close it
     page.focus(".card >> nth=0")
@@ -350,7 +359,7 @@ def test_the_api_key_is_asked_once_per_browser_session(
         page.fill("#key-input", "open-sesame")
         page.keyboard.press("Enter")
         page.wait_for_selector("#key-dialog", state="hidden")
-        page.fill("#q", "a yellow square")
+        page.fill("#q", "a green square")  # the library: red and green shapes
         page.keyboard.press("Enter")
         page.wait_for_selector(".card img")
         # thumbnails load through the session cookie (an <img> sends no Authorization)
@@ -556,3 +565,36 @@ def test_a_document_page_is_shown_with_its_words(
         page.wait_for_selector(".card")
         tags = page.locator(".card .tag").all_inner_texts()
         assert tags and not any(t.startswith("p. 4") for t in tags), tags
+
+
+def test_a_chinese_query_and_no_close_matches(
+    tmp_path: Path, browser: Any, request: pytest.FixtureRequest
+) -> None:
+    """A query in Chinese finds red stars first, in a CJK font; a query for what the
+    library does not hold says there are no close matches, and shows the weaker ones
+    when asked."""
+    root = tmp_path.resolve()
+    library = root / "library"
+    write_library(library, 8)  # red and green shapes, one of each: no blue at all
+    with _own_server(browser, root, library, request) as page:
+        page.fill("#q", "红色的星星")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".card")
+        assert _card_names(page)[0].startswith("red-star"), _card_names(page)[:5]
+        assert "for “红色的星星”" in page.inner_text("#summary")
+        fonts = page.evaluate("getComputedStyle(document.body).fontFamily")
+        assert "Noto Sans CJK SC" in fonts, fonts
+        # the face that draws the characters is a CJK one (Debian's fonts-noto-cjk)
+        assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK SC\"', '红色的星星')")
+        shot(page, "chinese-query")
+
+        page.fill("#q", "一个蓝色的圆环")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#message:not([hidden])")
+        assert "No close matches" in page.inner_text("#message")
+        assert page.locator(".card").count() == 0
+        shot(page, "no-close-matches")
+        page.click("#message button.link")
+        page.wait_for_selector(".card")
+        assert page.locator(".card").count() == 8  # every file, however weak
+        assert page.is_hidden("#weaker")

@@ -86,7 +86,10 @@ async def test_two_engines_index_into_their_own_collections_and_search_is_fused(
         assert len(collections) == 2
 
         body = (
-            await client.post("/api/v1/search/text", json={"query": "a red circle", "limit": 6})
+            await client.post(
+                "/api/v1/search/text",
+                json={"query": "a red circle", "limit": 6, "min_score": -1},
+            )
         ).json()
         results = body["results"]
         assert len(results) == 6 and {r["kind"] for r in results} <= {"visual", "document"}
@@ -105,10 +108,22 @@ async def test_two_engines_index_into_their_own_collections_and_search_is_fused(
         for result in results:
             [mine] = [h for h in own[result["kind"]] if h.file.id == result["file_id"]]
             assert result["score"] == pytest.approx(mine.score, abs=1e-5)
+        # by default, a calibrated engine's (the demo model's) weak matches are left out of
+        # its own list before the fusion, and counted; the uncalibrated engine's all stay
+        floor = second_engine.relevance_floor
+        assert floor is not None
+        default = (
+            await client.post("/api/v1/search/text", json={"query": "a red circle", "limit": 6})
+        ).json()
+        kept = [h for h in own["document"] if h.score >= floor]
+        expected = fuse_by_rank([own["visual"], kept], by_file=False)
+        assert [r["file_id"] for r in default["results"]] == [h.file.id for h in expected][:6]
+        assert default["weaker"] == len(own["document"]) - len(kept) > 0
 
         paged = (
             await client.post(
-                "/api/v1/search/text", json={"query": "a red circle", "limit": 2, "offset": 2}
+                "/api/v1/search/text",
+                json={"query": "a red circle", "limit": 2, "offset": 2, "min_score": -1},
             )
         ).json()["results"]
         assert [r["file_id"] for r in paged] == [r["file_id"] for r in results[2:4]]
@@ -164,7 +179,7 @@ async def test_an_engine_added_to_an_index_embeds_every_file_while_search_answer
         [switch] = services.adapter.switches
         assert (switch.kind, switch.old_model) == ("document", None)
         # the visual collection keeps answering for the files waiting for the new engine
-        hits = await services.searcher.by_text("a red circle", SearchOptions(limit=10))
+        hits = (await services.searcher.by_text("a red circle", SearchOptions(limit=10))).hits
         assert len({h.file.id for h in hits}) == 4
         await services.orchestrator.wait_idle()
         assert services.adapter.switches == []

@@ -82,7 +82,7 @@ async def test_search_keeps_the_old_model_until_the_new_index_is_complete(
         # every file is waiting for the new model, and search still finds every one of
         # them, ranked by the old model (the query embedded by the old model)
         assert (await services.adapter.status_counts()).get("indexed", 0) == 0
-        hits = await services.searcher.by_text("a red circle", SearchOptions(limit=10))
+        hits = (await services.searcher.by_text("a red circle", SearchOptions(limit=10))).hits
         assert sorted(h.file.id for h in hits) == sorted(file_ids)
         own = await services.adapter.search(tiny_query, limit=10, collection=old_collection)
         assert [h.file.id for h in hits] == [h.file.id for h in own]
@@ -101,7 +101,9 @@ async def test_search_keeps_the_old_model_until_the_new_index_is_complete(
         assert counts == {"indexed": 4}
         # queries now go to the new model and its collection
         [demo_query] = await demo_engine.embed_texts(["a red circle"])
-        hits = await services.searcher.by_text("a red circle", SearchOptions(limit=10))
+        # (every file, however weak a match: the demo model's floor would cut noise images)
+        everything = SearchOptions(limit=10, min_score=-1)
+        hits = (await services.searcher.by_text("a red circle", everything)).hits
         own = await services.adapter.search(demo_query, limit=10)
         assert [h.file.id for h in hits] == [h.file.id for h in own]
         for hit, mine in zip(hits, own, strict=True):
@@ -125,7 +127,7 @@ async def test_a_switch_cut_short_resumes_and_completes(
     services = await build_services(settings, engine=demo_engine)
     try:
         # resumed, not restarted: still searchable from the old collection meanwhile
-        hits = await services.searcher.by_text("a red circle", SearchOptions(limit=10))
+        hits = (await services.searcher.by_text("a red circle", SearchOptions(limit=10))).hits
         assert sorted(h.file.id for h in hits) == sorted(file_ids)
 
         async def switched() -> bool:
@@ -184,12 +186,12 @@ async def test_sound_search_keeps_the_old_sound_model_during_its_switch(
         [switch] = services.adapter.switches
         assert (switch.kind, switch.old_model) == ("audio", old_model)
         assert list(services.outgoing) == [EngineKind.AUDIO]
-        hits = await services.searcher.by_text("a high beep", sounds)
+        hits = (await services.searcher.by_text("a high beep", sounds)).hits
         assert sorted({h.file.id for h in hits}) == sorted(r.id for r in records)
         gate.set()
         await services.orchestrator.wait_idle()
         assert services.adapter.switches == [] and services.outgoing == {}
-        hits = await services.searcher.by_text("a high beep", sounds)
+        hits = (await services.searcher.by_text("a high beep", sounds)).hits
         assert sorted({h.file.id for h in hits}) == sorted(r.id for r in records)
     finally:
         await services.aclose()

@@ -380,11 +380,13 @@ async def test_scenes_less_similar_than_unrelated_are_no_match(
         found = await adapter._vectors.retrieve_vectors(adapter.collection, ids)
         first, second = np.array(found[ids[0]]), np.array(found[ids[1]])
         query = (first - second) / np.linalg.norm(first - second)
-        [hit] = await services.searcher._ask(
-            {EngineKind.VISUAL: query.tolist()},
-            SearchOptions(group_by_file=True, media_types=("video",)),
-            {EngineKind.VISUAL: adapter.serving_collection(EngineKind.VISUAL)},
-        )
+        [hit] = (
+            await services.searcher._ask(
+                {EngineKind.VISUAL: query.tolist()},
+                SearchOptions(group_by_file=True, media_types=("video",)),
+                {EngineKind.VISUAL: adapter.serving_collection(EngineKind.VISUAL)},
+            )
+        ).hits
     finally:
         await services.aclose()
     assert hit.scene is not None and hit.scene.index == 0

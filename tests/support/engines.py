@@ -31,6 +31,10 @@ class HashEngine:
     def input_size(self) -> int:
         return 16
 
+    @property
+    def relevance_floor(self) -> float | None:
+        return None
+
     async def start(self) -> None:
         self.started = True
 
