@@ -51,6 +51,11 @@ def tiny_chinese_clip_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_siglip_dir() -> Path:
+    return _built("tiny-siglip", "make_tiny_siglip.py")
+
+
+@pytest.fixture(scope="session")
 def tiny_whisper_dir() -> Path:
     """``hf/`` for transformers, ``ct2/`` for faster-whisper."""
     return _built("tiny-whisper", "make_tiny_whisper.py", made="ct2/model.bin")

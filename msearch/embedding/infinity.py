@@ -94,6 +94,34 @@ def _mend_chinese_clip(model: Any) -> None:
     model.get_text_features = get_text_features
 
 
+class _TextsPaddedToContext:
+    """A processor whose texts are always padded to ``max_length`` (the rest as is)."""
+
+    def __init__(self, processor: Any) -> None:
+        self._processor = processor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._processor, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("text") is not None:
+            kwargs["padding"] = "max_length"
+        return self._processor(*args, **kwargs)
+
+
+def _pad_siglip_texts(replica: Any) -> None:
+    """SigLIP pools a text at its *last* position and was trained on texts padded to its
+    whole context (64 tokens for the multilingual checkpoint). Infinity pads a batch to
+    its longest text, so a shorter query's vector changed with its batch-mates and never
+    equalled SigLIP's own (cos 0.81 for a 60-character query): pad every text to the
+    context, as SigLIP's processor is meant to be called."""
+    model = getattr(replica, "model", None)
+    model_type = str(getattr(getattr(model, "config", None), "model_type", ""))
+    processor = getattr(replica, "processor", None)
+    if model_type.startswith("siglip") and processor is not None:
+        replica.processor = _TextsPaddedToContext(processor)
+
+
 def _is_clap(model: Any) -> bool:
     return "clap" in str(getattr(getattr(model, "config", None), "model_type", ""))
 
@@ -326,6 +354,7 @@ class InfinityEngine:
         self._place_audio_models(engine)
         for replica in getattr(engine, "_model_replicas", []):
             _mend_chinese_clip(getattr(replica, "model", None))
+            _pad_siglip_texts(replica)
         return engine
 
     def _place_audio_models(self, engine: Any) -> None:

@@ -76,3 +76,34 @@ async def test_a_chinese_query_travels_the_api_intact(
             assert np.allclose([r["score"] for r in results], expected, atol=2e-3)
     finally:
         await engine.stop()
+
+
+async def test_a_multilingual_siglip_equals_transformers(tiny_siglip_dir: Path) -> None:
+    """SigLIP (google/siglip-base-patch16-256-multilingual's architecture) pools a text at
+    its last position: served by Infinity, a short and a long query embedded in one batch
+    each equal SigLIP's own computation (texts padded to the whole context), and so do
+    images."""
+    from transformers import AutoProcessor, SiglipModel
+
+    processor = AutoProcessor.from_pretrained(str(tiny_siglip_dir))
+    assert processor.tokenizer.tokenize(SHORT) == list(SHORT)
+    images = [noise(80, 60, seed=2), Image.new("RGB", (30, 90), "blue")]
+    engine = InfinityEngine(
+        EmbeddingSettings(model=str(tiny_siglip_dir), device="cpu", timeout_s=60)
+    )
+    await engine.start()
+    try:
+        assert engine.input_size == 32  # read through the mended processor
+        ours_text = np.array(await engine.embed_texts([SHORT, LONG, "a red star"]))
+        ours_image = np.array(await engine.embed_images(images))
+    finally:
+        await engine.stop()
+    model = SiglipModel.from_pretrained(str(tiny_siglip_dir)).eval()
+    texts = processor(text=[SHORT, LONG, "a red star"], padding="max_length", return_tensors="pt")
+    assert texts["input_ids"].shape[1] == 64  # the context: the 60 characters and </s> fit
+    with torch.no_grad():
+        text = torch.nn.functional.normalize(model.get_text_features(**texts), dim=-1)
+        pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+        image = torch.nn.functional.normalize(model.get_image_features(pixel_values=pixels), dim=-1)
+    assert np.all((ours_text * text.numpy()).sum(axis=1) >= 0.999)
+    assert np.all((ours_image * image.numpy()).sum(axis=1) >= 0.999)
