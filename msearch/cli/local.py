@@ -24,9 +24,9 @@ from msearch.cli.output import (
     echo,
     echo_err,
     format_folders,
-    format_results,
     print_job,
     print_reset,
+    print_results,
     print_status,
     print_transcript,
 )
@@ -318,10 +318,7 @@ async def _search(services: Services, args: argparse.Namespace) -> int:
         found = await services.searcher.by_text(args.query, options)
         hits, weaker = found.hits, found.weaker
     results = _hits_json(hits)
-    if args.json:
-        echo(json.dumps({"results": results, "weaker": weaker}, indent=2))
-    else:
-        echo(format_results(results, weaker=weaker))
+    print_results(results, weaker=weaker, as_json=args.json)
     return EXIT_OK
 
 

@@ -54,6 +54,15 @@ def format_results(results: list[dict[str, Any]], *, weaker: int = 0) -> str:
     return "\n".join(lines)
 
 
+def print_results(results: list[dict[str, Any]], *, weaker: int, as_json: bool) -> None:
+    """A search's results, the same locally and through a server (``--json``: the results
+    and how many weaker ones were left out)."""
+    if as_json:
+        echo(json.dumps({"results": results, "weaker": weaker}, indent=2))
+    else:
+        echo(format_results(results, weaker=weaker))
+
+
 def marked_for_terminal(marked: str) -> str:
     """A matched line as the API marks it (HTML-escaped, <mark> tags) for a terminal:
     the matches between [ and ]."""

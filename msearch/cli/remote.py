@@ -20,9 +20,9 @@ from msearch.cli.output import (
     confirmed,
     echo,
     format_folders,
-    format_results,
     print_job,
     print_reset,
+    print_results,
     print_status,
     print_transcript,
 )
@@ -165,9 +165,5 @@ def _remote_search(client: ServerClient, args: argparse.Namespace) -> int:
         body = client.request("POST", "/api/v1/search/text", json={"query": args.query, **options})
     else:
         raise InvalidRequest("give a text query, --image FILE or --audio FILE")
-    results, weaker = body["results"], body.get("weaker", 0)  # as the local command says them
-    if args.json:
-        echo(json.dumps({"results": results, "weaker": weaker}, indent=2))
-    else:
-        echo(format_results(results, weaker=weaker))
+    print_results(body["results"], weaker=body.get("weaker", 0), as_json=args.json)
     return EXIT_OK
