@@ -14,6 +14,15 @@ from typing import Any
 import msearch  # noqa: F401  # its import hook keeps an installed torchvision from breaking transformers
 
 SPECIAL_TOKENS = ["<|startoftext|>", "<|endoftext|>"]
+# The towers of the tiny random models the tests load (CLIP, Chinese-CLIP, SigLIP): real
+# architectures, as small as they go.
+TINY_TOWER: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+}
+TINY_VISION: dict[str, Any] = {**TINY_TOWER, "image_size": 32, "patch_size": 8}
 
 
 def byte_level_vocab(extra_words: Iterable[str] = ()) -> tuple[dict[str, int], list[str]]:
@@ -76,7 +85,7 @@ def write_tokenizer_and_processor(
         spec = json.loads(path.read_text())
         [split] = [p for p in spec["pre_tokenizer"]["pretokenizers"] if p["type"] == "Split"]
         split["pattern"] = {"Regex": HAN_SPLIT}
-        path.write_text(json.dumps(spec, ensure_ascii=False))
+        path.write_text(json.dumps(spec, ensure_ascii=False, indent=2) + "\n")
 
 
 def clip_config(
