@@ -13,7 +13,12 @@ Meaningless semantically. Deterministic for a given seed.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from clip_builder import TINY_TOWER, TINY_VISION
 
 import msearch  # noqa: F401  # its import hook keeps an installed torchvision from breaking transformers
 
@@ -47,22 +52,8 @@ def build(out_dir: Path, *, seed: int = 0, dim: int = 64) -> Path:
         model_max_length=512,
     )
     config = ChineseCLIPConfig(
-        text_config={
-            "vocab_size": len(tokens),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 512,
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        text_config={"vocab_size": len(tokens), **TINY_TOWER, "max_position_embeddings": 512},
+        vision_config=TINY_VISION,
         projection_dim=dim,
     )
     torch.manual_seed(seed)

@@ -15,7 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from clip_builder import byte_level_vocab, clip_config, write_tokenizer_and_processor
+from clip_builder import (
+    TINY_TOWER,
+    TINY_VISION,
+    byte_level_vocab,
+    clip_config,
+    write_tokenizer_and_processor,
+)
 
 WORDS = ["a", "the", "photo", "of", "dog", "cat", "red", "blue", "on", "beach", "sunset"]
 
@@ -27,20 +33,8 @@ def build(out_dir: Path, *, seed: int = 0, dim: int = 64) -> Path:
     vocab, merges = byte_level_vocab(WORDS)
     config = clip_config(
         len(vocab),
-        text={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-        },
-        vision={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        text=TINY_TOWER,
+        vision=TINY_VISION,
         projection_dim=dim,
     )
     torch.manual_seed(seed)

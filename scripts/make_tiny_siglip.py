@@ -13,19 +13,25 @@ checkpoint. Meaningless semantically. Deterministic for a given seed.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from clip_builder import TINY_TOWER, TINY_VISION
+from make_tiny_chinese_clip import SPECIAL as BERT_SPECIAL
+from make_tiny_chinese_clip import vocabulary as chinese_clip_vocabulary
 
 import msearch  # noqa: F401  # its import hook keeps an installed torchvision from breaking transformers
 
 SPECIAL = ["<pad>", "</s>", "<unk>"]
-WORDS = ["a", "red", "star", "blue", "circle", "photo", "of", "the", "on", "grey", "background"]
 CONTEXT = 64  # the multilingual checkpoint's text context
 
 
 def vocabulary() -> list[str]:
-    ascii_tokens = [chr(c) for c in range(33, 127)]
-    ideographs = [chr(c) for c in range(0x4E00, 0xA000)]
-    return list(dict.fromkeys([*SPECIAL, *WORDS, *ascii_tokens, *ideographs, "，", "。"]))
+    """Chinese-CLIP's tiny vocabulary (ASCII, a few words, every CJK ideograph), with
+    SigLIP's special tokens instead of BERT's."""
+    return list(dict.fromkeys([*SPECIAL, *chinese_clip_vocabulary()[len(BERT_SPECIAL) :]]))
 
 
 def build(out_dir: Path, *, seed: int = 0) -> Path:
@@ -59,22 +65,12 @@ def build(out_dir: Path, *, seed: int = 0) -> Path:
     config = SiglipConfig(
         text_config={
             "vocab_size": len(tokens),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
+            **TINY_TOWER,
             "max_position_embeddings": CONTEXT,
             "pad_token_id": tokens.index("<pad>"),
             "eos_token_id": tokens.index("</s>"),
         },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config=TINY_VISION,
     )
     torch.manual_seed(seed)
     SiglipModel(config).eval().save_pretrained(str(out_dir), safe_serialization=True)
