@@ -12,6 +12,7 @@ from msearch.config import Settings
 from msearch.datadir import DataDirLock
 from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.batching import CoalescingEngine
 from msearch.embedding.factory import create_engine
 from msearch.embedding.infinity import InfinityEngine
 from msearch.embedding.models import BUILTIN_SOUND_MODELS, resolve_model
@@ -161,11 +162,12 @@ def _engine_of(settings: Settings, kind: EngineKind, model: str) -> EmbeddingEng
     cache_dir = settings.data_dir / "cache"
     if kind == EngineKind.AUDIO:  # sound is embedded in-process, also with embedding.url
         audio = settings.audio.model_copy(update={"model": model})
-        return InfinityEngine(
+        inner = InfinityEngine(
             audio.engine_settings(settings.embedding, BUILTIN_SOUND_MODELS),
             cache_dir=cache_dir,
             setting="audio.model",
         )
+        return CoalescingEngine(inner, max_batch=audio.batch_size)
     return create_engine(
         settings.embedding.model_copy(update={"model": model}), cache_dir=cache_dir
     )

@@ -1,41 +1,126 @@
-"""Coalesce concurrent image-embedding calls into full batches.
+"""Coalesce concurrent embedding calls (pictures, windows of sound) into full batches.
 
-Files finish decoding one at a time, so an engine that batches whatever is queued (as
-Infinity does) mostly sees batches of one or two: on a CPU that halves throughput. This
-wrapper sends work at once when the engine is idle (no added latency), and while it is
-busy gathers every call that arrives into the next batch (up to ``max_batch`` images). A
-further batch joins the one running (up to ``max_in_flight``, so the engine can prepare
-it during the forward pass) only once it is full.
+Files finish decoding one at a time and a file's sound is handed over a window at a
+time, so an engine that batches whatever is queued (as Infinity does) mostly sees batches
+of one or two: on a CPU that halves throughput. This wrapper sends work at once when the
+engine is idle (no added latency), and while it is busy gathers every call that arrives
+into the next batch (up to ``max_batch`` inputs). A further batch joins the one running
+(up to ``max_in_flight``, so the engine can prepare it during the forward pass) only once
+it is full.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from PIL import Image
 
 from msearch.embedding.base import EmbeddingEngine
 from msearch.errors import EmbeddingError, EmbeddingTimeout
 
+T = TypeVar("T")
+Vectors = list[list[float]]
+
 
 @dataclass
-class _Request:
-    images: list[Image.Image]
-    done: asyncio.Future[list[list[float]]]
+class _Request(Generic[T]):
+    inputs: list[T]
+    done: asyncio.Future[Vectors]
+
+
+class _Gatherer(Generic[T]):
+    """Full batches of one kind of input for ``embed``."""
+
+    def __init__(
+        self, embed: Callable[[list[T]], Awaitable[Vectors]], max_batch: int, max_in_flight: int
+    ) -> None:
+        self._embed = embed
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._waiting: deque[_Request[T]] = deque()
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, inputs: list[T]) -> Vectors:
+        if not inputs:
+            return []
+        request = _Request(list(inputs), asyncio.get_running_loop().create_future())
+        self._waiting.append(request)
+        self._dispatch()
+        return await request.done
+
+    def _waiting_inputs(self) -> int:
+        return sum(len(r.inputs) for r in self._waiting)
+
+    def _dispatch(self) -> None:
+        while self._waiting and (
+            self._in_flight == 0
+            or (self._in_flight < self._max_in_flight and self._waiting_inputs() >= self._max_batch)
+        ):
+            batch = [self._waiting.popleft()]
+            size = len(batch[0].inputs)
+            while self._waiting and size + len(self._waiting[0].inputs) <= self._max_batch:
+                request = self._waiting.popleft()
+                batch.append(request)
+                size += len(request.inputs)
+            self._in_flight += 1
+            task = asyncio.create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[_Request[T]]) -> None:
+        try:
+            vectors = await self._embed([i for r in batch for i in r.inputs])
+        except EmbeddingError as exc:
+            if len(batch) > 1 and not isinstance(exc, EmbeddingTimeout):
+                await self._one_by_one(batch)  # only the culprit's caller fails
+            else:
+                _fail(batch, exc)
+        except BaseException as exc:  # every caller of the batch learns what happened
+            _fail(batch, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        else:
+            start = 0
+            for request in batch:
+                end = start + len(request.inputs)
+                if not request.done.done():
+                    request.done.set_result(vectors[start:end])
+                start = end
+        finally:
+            self._in_flight -= 1
+            self._dispatch()
+
+    async def _one_by_one(self, batch: list[_Request[T]]) -> None:
+        """A batch failed: each caller's inputs alone, so that one bad image or clip (or
+        one bad query) never fails the files that happened to share its batch."""
+        for request in batch:
+            try:
+                vectors = await self._embed(request.inputs)
+            except EmbeddingError as exc:
+                _fail([request], exc)
+            else:
+                if not request.done.done():
+                    request.done.set_result(vectors)
+
+
+def _fail(batch: list[_Request[T]], exc: BaseException) -> None:
+    for request in batch:
+        if not request.done.done():
+            request.done.set_exception(exc)
 
 
 class CoalescingEngine:
-    """An EmbeddingEngine wrapper; texts and sounds pass straight through."""
+    """An EmbeddingEngine wrapper; texts (queries) pass straight through."""
 
     def __init__(self, inner: EmbeddingEngine, *, max_batch: int, max_in_flight: int = 2) -> None:
         self._inner = inner
-        self._max_batch = max_batch
-        self._max_in_flight = max_in_flight
-        self._waiting: deque[_Request] = deque()
-        self._in_flight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._images = _Gatherer(inner.embed_images, max_batch, max_in_flight)
+        self._clips = _Gatherer(inner.embed_audio, max_batch, max_in_flight)
 
     @property
     def model_id(self) -> str:
@@ -66,77 +151,11 @@ class CoalescingEngine:
     def for_queries(self) -> EmbeddingEngine:
         return self._inner.for_queries()  # queries are never batched with indexing
 
-    async def embed_texts(self, texts: list[str]) -> list[list[float]]:
+    async def embed_texts(self, texts: list[str]) -> Vectors:
         return await self._inner.embed_texts(texts)
 
-    async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
-        # a file's windows come in batches already: nothing to gather
-        return await self._inner.embed_audio(clips)
+    async def embed_images(self, images: list[Image.Image]) -> Vectors:
+        return await self._images(images)
 
-    async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
-        if not images:
-            return []
-        request = _Request(list(images), asyncio.get_running_loop().create_future())
-        self._waiting.append(request)
-        self._dispatch()
-        return await request.done
-
-    def _waiting_images(self) -> int:
-        return sum(len(r.images) for r in self._waiting)
-
-    def _dispatch(self) -> None:
-        while self._waiting and (
-            self._in_flight == 0
-            or (self._in_flight < self._max_in_flight and self._waiting_images() >= self._max_batch)
-        ):
-            batch = [self._waiting.popleft()]
-            size = len(batch[0].images)
-            while self._waiting and size + len(self._waiting[0].images) <= self._max_batch:
-                request = self._waiting.popleft()
-                batch.append(request)
-                size += len(request.images)
-            self._in_flight += 1
-            task = asyncio.create_task(self._run(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, batch: list[_Request]) -> None:
-        try:
-            vectors = await self._inner.embed_images([i for r in batch for i in r.images])
-        except EmbeddingError as exc:
-            if len(batch) > 1 and not isinstance(exc, EmbeddingTimeout):
-                await self._one_by_one(batch)  # only the culprit's caller fails
-            else:
-                _fail(batch, exc)
-        except BaseException as exc:  # every caller of the batch learns what happened
-            _fail(batch, exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-        else:
-            start = 0
-            for request in batch:
-                end = start + len(request.images)
-                if not request.done.done():
-                    request.done.set_result(vectors[start:end])
-                start = end
-        finally:
-            self._in_flight -= 1
-            self._dispatch()
-
-    async def _one_by_one(self, batch: list[_Request]) -> None:
-        """A batch failed: each caller's images alone, so that one bad image (or one
-        bad query) never fails the files that happened to share its batch."""
-        for request in batch:
-            try:
-                vectors = await self._inner.embed_images(request.images)
-            except EmbeddingError as exc:
-                _fail([request], exc)
-            else:
-                if not request.done.done():
-                    request.done.set_result(vectors)
-
-
-def _fail(batch: list[_Request], exc: BaseException) -> None:
-    for request in batch:
-        if not request.done.done():
-            request.done.set_exception(exc)
+    async def embed_audio(self, clips: list[bytes]) -> Vectors:
+        return await self._clips(clips)

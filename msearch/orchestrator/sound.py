@@ -2,7 +2,8 @@
 type (CLAP): the whole of an audio file, the soundtrack of a video.
 
 FFmpeg decodes on a thread of the long-running pool; windows reach the event loop through
-a small queue as they are embedded, a batch at a time, so an hour of sound never sits in
+a small queue and go to the engine one by one, a bounded number ahead (the engine's
+coalescer batches them with other files' windows), so an hour of sound never sits in
 memory. A video's silent stretches are left out (nothing is heard there); a video whose
 sound cannot be decoded is still indexed by its pictures, and its record says why it has no
 sound vectors.
@@ -10,7 +11,9 @@ sound vectors.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections import deque
 from collections.abc import Generator
 from concurrent.futures import Executor
 
@@ -18,7 +21,7 @@ from msearch.config import AudioSettings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import MediaError
-from msearch.media.audio import SoundWindow, stream_windows, wav_bytes
+from msearch.media.audio import stream_windows, wav_bytes
 from msearch.orchestrator.context import ProcessingContext
 from msearch.orchestrator.progress import Step
 from msearch.orchestrator.threaded import threaded
@@ -78,11 +81,18 @@ class EmbedSound:
         skip_silence = self._media_type != "audio"
         vectors: list[list[float]] = []
         spans: list[tuple[float, float]] = []
+        # Each window is handed over alone as soon as it is decoded: the engine's coalescer
+        # starts an idle model on the first one and fills its batches with every file's
+        # windows while it is busy. Waiting for a batch of this file's own (45 s of sound)
+        # kept the model idle for the first quarter-second of every file.
+        embedding: deque[tuple[tuple[float, float], asyncio.Future[list[list[float]]]]] = deque()
+        # this file's windows in the engine at once; with a batch decoded ahead of them,
+        # three batches of sound are held, as when a file's windows went over in batches
+        ahead = 2 * self._settings.batch_size
 
-        def batches(
+        def clips(
             stop: threading.Event,
-        ) -> Generator[tuple[list[SoundWindow], list[bytes]], None, None]:
-            batch: list[SoundWindow] = []
+        ) -> Generator[tuple[tuple[float, float], bytes], None, None]:
             for window in stream_windows(
                 original.reopen_path,
                 rate=rate,
@@ -93,16 +103,29 @@ class EmbedSound:
             ):
                 if skip_silence and window.silent:
                     continue
-                batch.append(window)
-                if len(batch) >= self._settings.batch_size:
-                    yield batch, [wav_bytes(w.samples, rate) for w in batch]
-                    batch = []
-            if batch:
-                yield batch, [wav_bytes(w.samples, rate) for w in batch]
+                yield (
+                    (round(window.start, 3), round(window.end, 3)),
+                    wav_bytes(window.samples, rate),
+                )
 
-        async for windows, clips in threaded(self._executor, batches):
-            vectors.extend(await engine.embed_audio(clips))
-            spans.extend((round(w.start, 3), round(w.end, 3)) for w in windows)
+        async def collect_oldest() -> None:
+            span, embedded = embedding.popleft()
+            vectors.extend(await embedded)
+            spans.append(span)
+
+        try:
+            async for span, clip in threaded(
+                self._executor, clips, queue_size=self._settings.batch_size
+            ):
+                embedding.append((span, asyncio.ensure_future(engine.embed_audio([clip]))))
+                if len(embedding) >= ahead:
+                    await collect_oldest()
+            while embedding:
+                await collect_oldest()
+        finally:
+            for _, embedded in embedding:  # left early: nobody waits for these any more
+                embedded.cancel()
+            await asyncio.gather(*(e for _, e in embedding), return_exceptions=True)
         if not spans and self._media_type == "audio":
             raise MediaError("no sound could be decoded from the file", code="corrupt_media")
         assert ctx.record.audio is not None

@@ -4,6 +4,8 @@ where they are heard; bad sound fails alone, with a code, and the engine keeps a
 
 from __future__ import annotations
 
+import asyncio
+import io
 import resource
 import shutil
 from collections.abc import Callable
@@ -11,14 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import soundfile
 from support.app import api_client, index_through_api
 from support.audio_factory import tone, video_with_sound
 
-from msearch.config import Settings
+from msearch.config import EmbeddingSettings, Settings
+from msearch.embedding.batching import CoalescingEngine
 from msearch.embedding.infinity import InfinityEngine
-from msearch.media.audio import stream_windows
+from msearch.embedding.registry import EngineKind, EngineRegistry
+from msearch.media.audio import stream_windows, wav_bytes
 from msearch.media.detect import DetectedType, MediaType, detect_file, settle_container
+from msearch.services import build_services
 
 
 @pytest.fixture
@@ -93,6 +100,70 @@ def test_windows_cover_every_second_and_short_sound_is_repeated(tmp_path: Path) 
     third = window.samples[: 3 * 48_000]
     assert abs(window.samples[3 * 48_000 : 6 * 48_000] - third).max() < 1e-6  # repeated
     assert not window.silent
+
+
+@pytest.mark.parametrize("shape", [(48_000,), (44_100, 2)])
+def test_a_window_handed_to_the_model_is_a_wav_libsndfile_reads_back(
+    shape: tuple[int, ...],
+) -> None:
+    samples = np.random.default_rng(7).uniform(-1, 1, shape).astype(np.float32)
+    clip = wav_bytes(samples, 48_000)
+    read, rate = soundfile.read(io.BytesIO(clip), dtype="float32")
+    assert rate == 48_000 and np.array_equal(read, samples)
+    assert soundfile.info(io.BytesIO(clip)).subtype == "FLOAT"
+
+
+class SlowRecording:
+    """The real sound engine, a fifth of a second slower per call (a busy model), noting
+    the size of every batch it is given."""
+
+    def __init__(self, engine: InfinityEngine) -> None:
+        self.engine = engine
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
+        self.batches.append(len(clips))
+        await asyncio.sleep(0.2)
+        return await self.engine.embed_audio(clips)
+
+
+async def test_windows_of_several_files_fill_the_models_batches(
+    audio_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    tiny_clap_dir: Path,
+    media_dir: Path,
+) -> None:
+    """The model starts on a file's first window, and while it is busy the windows of
+    every file indexing fill its next batches (each file handing over batches of its own
+    left a partial one per file, and the model idle until a file had decoded 45 s)."""
+    paths = [tone(media_dir / f"tone{i}.flac", 21.0, frequency=300 + 200 * i) for i in range(3)]
+    clap = InfinityEngine(EmbeddingSettings(model=str(tiny_clap_dir), device="cpu", timeout_s=60))
+    await clap.start()
+    recording = SlowRecording(clap)
+    engines = EngineRegistry(
+        {
+            EngineKind.VISUAL: tiny_engine,
+            EngineKind.AUDIO: CoalescingEngine(recording, max_batch=4),  # type: ignore[arg-type]
+        }
+    )
+    settings = audio_settings(audio={"batch_size": 4}, speech={"enabled": False})
+    services = await build_services(settings, engines=engines)
+    try:
+        done = await services.orchestrator.batch_process_files(paths)
+    finally:
+        await services.aclose()
+        await clap.stop()
+    assert all(r.status == "indexed" for r in done), [r.error for r in done]
+    windows = sum(len(r.sound_windows) for r in done)
+    assert windows == 30  # 0-4, 2-6, ... 16-20, and 17-21 for each file
+    assert sum(recording.batches) == windows
+    assert recording.batches[0] == 1, recording.batches  # an idle model starts at once
+    assert max(recording.batches) == 4
+    # full batches but for the first and the end's remainders
+    assert sum(1 for size in recording.batches if size < 4) <= 3, recording.batches
 
 
 async def test_sound_is_indexed_and_found_where_it_is_heard(
