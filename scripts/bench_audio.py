@@ -6,7 +6,9 @@ Writes ``--files`` recordings (44.1 kHz stereo FLAC, tones, sweeps and noise) of
 in all, then in one run: (1) the floor, the sound engine embedding the same windows already
 decoded to WAV bytes, in the pipeline's batches; (2) ``msearch``'s pipeline indexing the files
 from scratch (probe, FFmpeg decode to 48 kHz mono, windows, embed, persist). Both are seconds
-of audio per second of wall time; their ratio is the pipeline's overhead. Last line: JSON.
+of audio per second of wall time; their ratio is the pipeline's overhead. The two are
+measured in turn ``--rounds`` times (this machine's speed drifts by several percent within
+a minute) and the median ratio is the figure. Last line: JSON.
 (``scripts/make_tiny_clap.py DIR --full`` writes a full-size random CLAP.)
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,30 +109,47 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--hop", type=float, default=5.0)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="floor and pipeline measured in turn this often"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "scripts"))
     from make_tiny_clip import build as build_clip
 
+    floors: list[float] = []
+    pipelines: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = _write(folder, args.files, args.minutes)
         visual = build_clip(folder / "tiny-clip")
-        floor = asyncio.run(_floor(args.model, paths[1:], args.window, args.hop, args.batch))
-        pipeline, windows = asyncio.run(
-            _pipeline(args.model, visual, paths, folder / "data", args.window, args.hop, args.batch)
-        )
+        for round_ in range(args.rounds):
+            # in turn, so that a noisy neighbour slows both sides of a round alike
+            floors.append(
+                asyncio.run(_floor(args.model, paths[1:], args.window, args.hop, args.batch))
+            )
+            data = folder / f"data-{round_}"
+            pipeline, windows = asyncio.run(
+                _pipeline(args.model, visual, paths, data, args.window, args.hop, args.batch)
+            )
+            pipelines.append(pipeline)
+            print(
+                f"round {round_ + 1}: floor {floors[-1]:.1f} s of audio/s, pipeline "
+                f"{pipeline:.1f} s of audio/s, ratio {pipeline / floors[-1]:.3f} "
+                f"({windows} windows)",
+                flush=True,
+            )
+    ratios = [p / f for p, f in zip(pipelines, floors, strict=True)]
     result = {
         "model": Path(args.model).name,
         "audio_minutes": round(args.minutes * (args.files - 1) / args.files, 2),
         "windows": windows,
-        "floor_audio_s_per_s": round(floor, 1),
-        "pipeline_audio_s_per_s": round(pipeline, 1),
-        "ratio": round(pipeline / floor, 3),
+        "rounds": args.rounds,
+        "floor_audio_s_per_s": [round(f, 1) for f in floors],
+        "pipeline_audio_s_per_s": [round(p, 1) for p in pipelines],
+        "ratios": [round(r, 3) for r in ratios],
+        "median_ratio": round(statistics.median(ratios), 3),
     }
-    print(
-        f"floor {floor:.1f} s of audio/s, pipeline {pipeline:.1f} s of audio/s, "
-        f"ratio {pipeline / floor:.2f} ({windows} windows)"
-    )
+    print(f"median ratio {result['median_ratio']:.3f} over {args.rounds} rounds")
     print(json.dumps(result))
 
 
