@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export INFINITY_HOME := $(CURDIR)/build/infinity
-STAMP := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt Makefile | sha1sum | cut -c1-12)
 # A real Infinity server (`infinity_emb v2`) for the remote-embedding tests. Its `server`
 # extra pins uvicorn, click and rich below msearch's, so it lives in a virtualenv of its own.
 INFINITY_SERVER := build/infinity-server
@@ -19,7 +19,7 @@ APT_INSTALL = { echo "installing $(1) with apt-get"; \
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || $(call APT_INSTALL,ffmpeg)
 	@# The web page's end-to-end tests drive Debian's Chromium (Playwright never downloads one).
 	@command -v chromium >/dev/null || $(call APT_INSTALL,chromium)
@@ -33,6 +33,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q torch==2.13.0
 	@# basicsr's sdist build asks for torch: the build environment gets the same pin.
 	$(PIP) install -q --build-constraint constraints.txt -e '.[embed,video,speech,enhance,bench,dev]'
+	@# ColQwen2 pages (documents.model): colpali-engine 0.3.8, the release for torch 2.13, asks
+	@# for transformers 4.47 but runs on this stack's 4.57 with msearch/embedding/colpali.py's
+	@# mends; without its dependencies, so that pip keeps the stack's transformers.
+	$(PIP) install -q --no-deps colpali-engine==0.3.8
 	rm -f $(VENV)/.setup-*
 	touch $@
 

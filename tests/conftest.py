@@ -56,6 +56,11 @@ def tiny_siglip_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_colqwen2_dir() -> Path:
+    return _built("tiny-colqwen2", "make_tiny_colqwen2.py")
+
+
+@pytest.fixture(scope="session")
 def tiny_whisper_dir() -> Path:
     """``hf/`` for transformers, ``ct2/`` for faster-whisper."""
     return _built("tiny-whisper", "make_tiny_whisper.py", made="ct2/model.bin")

@@ -23,6 +23,7 @@ from msearch.config import EmbeddingSettings
 from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.calibration import relevance_floor
+from msearch.embedding.colpali import is_col_model, mend_colpali_engine
 from msearch.embedding.models import (
     cached_snapshot,
     is_hub_id,
@@ -332,6 +333,8 @@ class InfinityEngine:
                     unreachable_model(self._settings.model, reason, self._setting)
                 )
         refuse_fused_clap(source)
+        if is_col_model(source):
+            mend_colpali_engine()
         options: dict[str, Any] = {
             "model_name_or_path": source,
             "engine": "torch",
