@@ -13,10 +13,12 @@ import asyncio
 import copy
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from msearch.config import EmbeddingSettings
@@ -45,7 +47,25 @@ from msearch.metrics import EMBED_SECONDS, timed
 log = logging.getLogger(__name__)
 
 
+MultiVector = list[list[float]]
+
+
+def _token_vectors(embeddings: list[Any]) -> list[MultiVector]:
+    """Each input's token vectors without the all-zero rows a batch padded it with
+    (Infinity returns a page padded to its batch's longest)."""
+    kept = []
+    for embedding in embeddings:
+        rows = np.asarray(embedding, dtype=np.float32)
+        kept.append(rows[np.abs(rows).sum(axis=1) > 0].tolist())
+    return kept
+
+
 def _image_input_size(replica: Any) -> int | None:
+    max_pixels = getattr(getattr(replica, "processor", None), "max_pixels", None)
+    if isinstance(max_pixels, int):
+        # Qwen2-VL's processors take a pixel budget (ColQwen2: 768 merged 28-px patches),
+        # not a side: pages are decoded no larger than that budget's square
+        return math.isqrt(max_pixels)
     processor = getattr(getattr(replica, "processor", None), "image_processor", None)
     sides: list[int] = []
     for attr in ("crop_size", "size"):
@@ -241,6 +261,7 @@ class InfinityEngine:
         self._lane: _Lane | None = None
         self._query_lane: _Lane | None = None
         self._dim: int | None = None
+        self._multivector = False
         self._input_size = 224
         self._relevance_floor = relevance_floor(settings)
 
@@ -261,6 +282,12 @@ class InfinityEngine:
     @property
     def input_size(self) -> int:
         return self._input_size
+
+    @property
+    def multivector(self) -> bool:
+        """Whether the model gives a vector per token (ColPali, ColQwen2: document pages
+        through ``embed_pages`` and ``embed_query_tokens``) rather than one per input."""
+        return self._multivector
 
     @property
     def restarts(self) -> int:
@@ -288,8 +315,10 @@ class InfinityEngine:
         engine = await asyncio.to_thread(self._load)
         await engine.astart()
         self._lane = _Lane(engine, self._settings.timeout_s, "indexing")
-        probe = await self._lane.call(engine.embed(sentences=["msearch"]))
-        self._dim = len(probe[0][0])
+        probe, _ = await self._lane.call(engine.embed(sentences=["msearch"]))
+        shape = np.shape(probe[0])
+        self._multivector = len(shape) == 2
+        self._dim = int(shape[-1])
         replicas = getattr(engine, "_model_replicas", None) or [None]
         self._input_size = _image_input_size(replicas[0]) or self._input_size
         log.info(
@@ -391,6 +420,15 @@ class InfinityEngine:
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         return await self._embed_images(self._require_lane(), images)
 
+    async def embed_pages(self, images: list[Image.Image]) -> list[MultiVector]:
+        """A multi-vector model's vectors of each page image, one per token it kept."""
+        self._require_multivector()
+        return _token_vectors(await self._image_arrays(self._require_lane(), images))
+
+    async def embed_query_tokens(self, texts: list[str]) -> list[MultiVector]:
+        self._require_multivector()
+        return _token_vectors(await self._text_arrays(self._require_lane(), texts))
+
     async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
         return await self._embed_audio(self._require_lane(), clips)
 
@@ -407,13 +445,21 @@ class InfinityEngine:
         return [list(map(float, e)) for e in embeddings]
 
     async def _embed_texts(self, lane: _Lane, texts: list[str]) -> list[list[float]]:
+        self._require_single_vector()
+        return [list(map(float, e)) for e in await self._text_arrays(lane, texts)]
+
+    async def _text_arrays(self, lane: _Lane, texts: list[str]) -> list[Any]:
         if not texts:
             return []
         with timed(EMBED_SECONDS, "text"):
             embeddings, _ = await lane.call(lane.engine.embed(sentences=list(texts)))
-        return [list(map(float, e)) for e in embeddings]
+        return list(embeddings)
 
     async def _embed_images(self, lane: _Lane, images: list[Image.Image]) -> list[list[float]]:
+        self._require_single_vector()
+        return [list(map(float, e)) for e in await self._image_arrays(lane, images)]
+
+    async def _image_arrays(self, lane: _Lane, images: list[Image.Image]) -> list[Any]:
         if not images:
             return []
         for image in images:
@@ -424,7 +470,18 @@ class InfinityEngine:
         fitted = [_own_copy(image, fit_for_model(image, self._input_size)) for image in images]
         with timed(EMBED_SECONDS, "image"):
             embeddings, _ = await lane.call(lane.engine.image_embed(images=fitted))
-        return [list(map(float, e)) for e in embeddings]
+        return list(embeddings)
+
+    def _require_single_vector(self) -> None:
+        if self._multivector:
+            raise ModelUnavailable(
+                f"{self.model_id} gives a vector per token: it embeds document pages "
+                "(documents.model), not pictures or queries of the visual search"
+            )
+
+    def _require_multivector(self) -> None:
+        if not self._multivector:
+            raise ModelUnavailable(f"{self.model_id} gives one vector per input, not per token")
 
     def _require_lane(self) -> _Lane:
         if self._lane is None:
@@ -474,6 +531,11 @@ class _QueryEngine:
 
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         return await self._owner._embed_images(await self._owner._query_lane_started(), images)
+
+    async def embed_query_tokens(self, texts: list[str]) -> list[MultiVector]:
+        self._owner._require_multivector()
+        lane = await self._owner._query_lane_started()
+        return _token_vectors(await self._owner._text_arrays(lane, texts))
 
     @property
     def sampling_rate(self) -> int | None:

@@ -1,14 +1,17 @@
-"""ColQwen2 through Infinity on this stack: colpali-engine 0.3.8 with msearch's mends."""
+"""ColQwen2 through Infinity on this stack (colpali-engine 0.3.8 with msearch's mends): a
+vector per token of a page or a query, padding rows left out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 from msearch.config import EmbeddingSettings
 from msearch.embedding.infinity import InfinityEngine
+from msearch.errors import ModelUnavailable
 
 
 def _pages() -> list[Image.Image]:
@@ -31,32 +34,32 @@ async def test_a_tiny_colqwen2_served_by_infinity_equals_colpali_engine(
     import torch
     from colpali_engine.models import ColQwen2, ColQwen2Processor
 
-    # msearch's loader: the mends, then Infinity's own ColQwen2 path
+    queries = ["a bar chart", "saffron risotto recipe"]
     engine = InfinityEngine(
         EmbeddingSettings(model=str(tiny_colqwen2_dir), device="cpu", batch_size=4)
-    )._load()
-    await engine.astart()
+    )
+    await engine.start()
     try:
-        pages, _ = await engine.image_embed(images=_pages())
-        queries, _ = await engine.embed(sentences=["a bar chart", "saffron risotto recipe"])
+        assert engine.multivector and engine.dim == 128
+        # both pages in one batch: the small one is padded to the chart's length there
+        pages = await engine.embed_pages(_pages())
+        asked = await engine.for_queries().embed_query_tokens(queries)
+        with pytest.raises(ModelUnavailable, match="vector per token"):
+            await engine.embed_images(_pages())
+        with pytest.raises(ModelUnavailable, match="vector per token"):
+            await engine.embed_texts(queries)
     finally:
-        await engine.astop()
+        await engine.stop()
 
     model = ColQwen2.from_pretrained(str(tiny_colqwen2_dir)).eval()
     processor = ColQwen2Processor.from_pretrained(str(tiny_colqwen2_dir))
     with torch.no_grad():
-        expected_pages = [model(**processor.process_images([page]))[0].numpy() for page in _pages()]
-        expected_queries = [
-            model(**processor.process_queries([q]))[0].numpy()
-            for q in ("a bar chart", "saffron risotto recipe")
-        ]
-    served = [np.asarray(p, dtype=np.float32) for p in pages]
-    assert all(p.shape[1] == 128 for p in served)
-    # the small page was padded to the chart's length in the batch: its extra rows are
-    # all zero (what is stored must leave them out), its own rows equal colpali-engine's
-    assert len(served[1]) == len(served[0]) > len(_rows(served[1]))
-    for got, want in zip(served, expected_pages, strict=True):
-        assert np.allclose(_rows(got), _rows(want), atol=1e-5)
-        assert np.allclose(np.linalg.norm(_rows(got), axis=1), 1.0, atol=1e-5)
-    for got, want in zip(queries, expected_queries, strict=True):
-        assert np.allclose(_rows(np.asarray(got, dtype=np.float32)), _rows(want), atol=1e-5)
+        expected_pages = [model(**processor.process_images([p]))[0].numpy() for p in _pages()]
+        expected_queries = [model(**processor.process_queries([q]))[0].numpy() for q in queries]
+    for got, want in zip(pages, expected_pages, strict=True):
+        # the padding rows are gone, each kept row equals colpali-engine's and is unit length
+        assert np.allclose(np.asarray(got), _rows(want), atol=1e-5)
+        assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert len(pages[1]) < len(pages[0])
+    for got, want in zip(asked, expected_queries, strict=True):
+        assert np.allclose(np.asarray(got), _rows(want), atol=1e-5)
