@@ -19,7 +19,14 @@ import qdrant_edge as qe
 from msearch.config import QdrantSettings
 from msearch.errors import StoreError
 from msearch.store.records import VectorFilter, VectorHit, VectorPoint
-from msearch.store.vectors import FLOAT_FIELDS, KEYWORD_FIELDS, RESULT_FIELDS
+from msearch.store.vectors import (
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    POOLED,
+    RESULT_FIELDS,
+    TOKENS,
+    pooled,
+)
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -61,6 +68,7 @@ class EdgeVectorStore:
         self._root = root
         self._settings = settings
         self._shards: dict[str, Any] = {}
+        self._multivector: set[str] = set()
         self._lock = threading.Lock()
         # Searches have threads of their own: indexing's writes never hold them up.
         self._reads = ThreadPoolExecutor(4, thread_name_prefix="msearch-qdrant-read")
@@ -70,11 +78,27 @@ class EdgeVectorStore:
     async def _in(self, pool: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
 
-    def _config(self, dim: int | None) -> qe.EdgeConfig:
+    def _config(self, dim: int | None, multivector: bool = False) -> qe.EdgeConfig:
+        vectors: Any = None
+        if dim is not None and multivector:
+            vectors = {
+                TOKENS: qe.EdgeVectorParams(
+                    size=dim,
+                    distance=qe.Distance.Cosine,
+                    multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+                    # it reranks: no index
+                    hnsw_config=qe.HnswIndexConfig(
+                        m=0,
+                        ef_construct=self._settings.hnsw_ef_construct,
+                        full_scan_threshold=10_000,
+                    ),
+                ),
+                POOLED: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            }
+        elif dim is not None:
+            vectors = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
         return qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
-            if dim is not None
-            else None,
+            vectors=vectors,
             hnsw_config=qe.HnswIndexConfig(
                 m=self._settings.hnsw_m,
                 ef_construct=self._settings.hnsw_ef_construct,
@@ -96,11 +120,11 @@ class EdgeVectorStore:
                 self._shards[name] = shard
             return shard
 
-    def _create(self, path: Path, dim: int) -> None:
+    def _create(self, path: Path, dim: int, multivector: bool) -> None:
         """Build a complete empty collection beside ``path``, then move it in: a crash
         leaves either no collection or a whole one, never a half-made one."""
         staging = self._root / f"{_STAGING}{path.name}-{uuid.uuid4().hex[:8]}"
-        shard = qe.EdgeShard.create(str(staging), self._config(dim))
+        shard = qe.EdgeShard.create(str(staging), self._config(dim, multivector))
         try:
             for field in KEYWORD_FIELDS:
                 shard.update(
@@ -115,26 +139,28 @@ class EdgeVectorStore:
             shard.close()
         staging.rename(path)
 
-    def _ensure(self, name: str, dim: int) -> None:
+    def _ensure(self, name: str, dim: int, multivector: bool) -> None:
         path = self._root / name
         with self._lock:
+            if multivector:
+                self._multivector.add(name)
             if name in self._shards:
                 return
             try:
                 self._root.mkdir(parents=True, exist_ok=True)
                 self._remove_leftovers(name)
                 if path.is_dir() and any(path.iterdir()):
-                    shard = self._load_or_repair(path, dim)
+                    shard = self._load_or_repair(path, dim, multivector)
                 else:
                     if path.exists():
                         path.rmdir()
-                    self._create(path, dim)
+                    self._create(path, dim, multivector)
                     shard = qe.EdgeShard.load(str(path))
             except Exception as exc:
                 raise StoreError(f"cannot open vector collection {name!r}: {exc}") from exc
             self._shards[name] = shard
 
-    def _load_or_repair(self, path: Path, dim: int) -> Any:
+    def _load_or_repair(self, path: Path, dim: int, multivector: bool) -> Any:
         """Load a collection; one that cannot be loaded (a crash while it was written by an
         older msearch, a damaged disk) is set aside and replaced by an empty one. Its
         files' vectors are then missing, and reconciliation re-indexes them from the
@@ -151,15 +177,15 @@ class EdgeVectorStore:
                 aside,
             )
             path.rename(aside)
-        self._create(path, dim)
+        self._create(path, dim, multivector)
         return qe.EdgeShard.load(str(path))
 
     def _remove_leftovers(self, name: str) -> None:
         for leftover in self._root.glob(f"{_STAGING}{name}-*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
-    async def ensure_collection(self, name: str, dim: int) -> None:
-        await self._in(self._writes, self._ensure, name, dim)
+    async def ensure_collection(self, name: str, dim: int, *, multivector: bool = False) -> None:
+        await self._in(self._writes, self._ensure, name, dim, multivector)
 
     def _list(self) -> list[str]:
         if not self._root.is_dir():
@@ -185,7 +211,13 @@ class EdgeVectorStore:
         if not points:
             return
         shard = self._shard(name)
-        edge_points = [qe.Point(p.id, p.vector, p.payload) for p in points]
+        if name in self._multivector:
+            edge_points = [
+                qe.Point(p.id, {TOKENS: p.tokens or [p.vector], POOLED: p.vector}, p.payload)
+                for p in points
+            ]
+        else:
+            edge_points = [qe.Point(p.id, p.vector, p.payload) for p in points]
         await self._in(self._writes, shard.update, qe.UpdateOperation.upsert_points(edge_points))
 
     async def delete_points(self, name: str, ids: list[str]) -> None:
@@ -223,16 +255,48 @@ class EdgeVectorStore:
         score_threshold: float | None = None,
     ) -> list[VectorHit]:
         shard = self._shard(name)
+        using = POOLED if name in self._multivector else None
         request = qe.QueryRequest(
             limit=limit,
             offset=offset or None,
-            query=qe.Query.Nearest(vector),
+            query=qe.Query.Nearest(vector, using=using),
             filter=_edge_filter(filter),
             # the folder list for filters ("dirs") is the costliest part to convert
             with_payload=list(RESULT_FIELDS),
             with_vector=False,
             score_threshold=score_threshold,
             params=qe.SearchParams(hnsw_ef=max(self._settings.search_ef, limit + offset)),
+        )
+        points = await self._in(self._reads, shard.query, request)
+        return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+    async def search_tokens(
+        self,
+        name: str,
+        tokens: list[list[float]],
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: VectorFilter | None = None,
+        candidates: int = 200,
+    ) -> list[VectorHit]:
+        shard = self._shard(name)
+        wanted = max(candidates, limit + offset)
+        request = qe.QueryRequest(
+            limit=limit,
+            offset=offset or None,
+            prefetches=[
+                qe.Prefetch(
+                    limit=wanted,
+                    query=qe.Query.Nearest(pooled(tokens), using=POOLED),
+                    filter=_edge_filter(filter),
+                    params=qe.SearchParams(hnsw_ef=max(self._settings.search_ef, wanted)),
+                )
+            ],
+            query=qe.Query.Nearest(tokens, using=TOKENS),
+            filter=_edge_filter(filter),
+            with_payload=list(RESULT_FIELDS),
+            with_vector=False,
         )
         points = await self._in(self._reads, shard.query, request)
         return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
@@ -261,7 +325,14 @@ class EdgeVectorStore:
             return {}
         shard = self._shard(name)
         records = await self._in(self._reads, shard.retrieve, list(ids), False, True)
-        return {str(r.id): list(r.vector) for r in records if r.vector is not None}
+        vectors = {}
+        for record in records:
+            vector = record.vector
+            if isinstance(vector, dict):  # a multi-vector collection's point: its summary
+                vector = vector.get(POOLED)
+            if vector is not None:
+                vectors[str(record.id)] = list(vector)
+        return vectors
 
     async def count(self, name: str) -> int:
         shard = self._shard(name)

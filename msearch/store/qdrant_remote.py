@@ -13,7 +13,7 @@ from qdrant_client import models as qm
 from msearch.config import QdrantSettings
 from msearch.errors import StoreError
 from msearch.store.records import VectorFilter, VectorHit, VectorPoint
-from msearch.store.vectors import FLOAT_FIELDS, KEYWORD_FIELDS
+from msearch.store.vectors import FLOAT_FIELDS, KEYWORD_FIELDS, POOLED, TOKENS, pooled
 
 _SCROLL_PAGE = 2048
 
@@ -54,6 +54,7 @@ class RemoteVectorStore:
         self._client = client
         self._settings = settings
         self._known: set[str] = set()
+        self._multivector: set[str] = set()
 
     @classmethod
     def connect(cls, settings: QdrantSettings) -> RemoteVectorStore:
@@ -77,13 +78,28 @@ class RemoteVectorStore:
                 raise StoreError(f"qdrant is unavailable: {exc}") from exc
             raise
 
-    def _ensure(self, name: str, dim: int) -> None:
+    def _ensure(self, name: str, dim: int, multivector: bool) -> None:
+        if multivector:
+            self._multivector.add(name)
         if name in self._known:
             return
         if not self._client.collection_exists(name):
+            vectors: Any = qm.VectorParams(size=dim, distance=qm.Distance.COSINE)
+            if multivector:
+                vectors = {
+                    TOKENS: qm.VectorParams(
+                        size=dim,
+                        distance=qm.Distance.COSINE,
+                        multivector_config=qm.MultiVectorConfig(
+                            comparator=qm.MultiVectorComparator.MAX_SIM
+                        ),
+                        hnsw_config=qm.HnswConfigDiff(m=0),  # it reranks: no index
+                    ),
+                    POOLED: qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
+                }
             self._client.create_collection(
                 name,
-                vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
+                vectors_config=vectors,
                 hnsw_config=qm.HnswConfigDiff(
                     m=self._settings.hnsw_m, ef_construct=self._settings.hnsw_ef_construct
                 ),
@@ -94,8 +110,8 @@ class RemoteVectorStore:
                 self._client.create_payload_index(name, field, qm.PayloadSchemaType.FLOAT)
         self._known.add(name)
 
-    async def ensure_collection(self, name: str, dim: int) -> None:
-        await self._run(self._ensure, name, dim)
+    async def ensure_collection(self, name: str, dim: int, *, multivector: bool = False) -> None:
+        await self._run(self._ensure, name, dim, multivector)
 
     async def list_collections(self) -> list[str]:
         response = await self._run(self._client.get_collections)
@@ -112,9 +128,15 @@ class RemoteVectorStore:
                 name,
                 wait=True,
                 points=[
-                    qm.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points
+                    qm.PointStruct(id=p.id, vector=self._vectors(name, p), payload=p.payload)
+                    for p in points
                 ],
             )
+
+    def _vectors(self, name: str, point: VectorPoint) -> Any:
+        if name in self._multivector:
+            return {TOKENS: point.tokens or [point.vector], POOLED: point.vector}
+        return point.vector
 
     async def clear(self, name: str) -> None:
         await self._run(
@@ -156,6 +178,7 @@ class RemoteVectorStore:
             self._client.query_points,
             name,
             query=vector,
+            using=POOLED if name in self._multivector else None,
             limit=limit,
             offset=offset or None,
             query_filter=_client_filter(filter),
@@ -163,6 +186,39 @@ class RemoteVectorStore:
             with_vectors=False,
             score_threshold=score_threshold,
             search_params=qm.SearchParams(hnsw_ef=max(self._settings.search_ef, limit + offset)),
+        )
+        return [
+            VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points
+        ]
+
+    async def search_tokens(
+        self,
+        name: str,
+        tokens: list[list[float]],
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: VectorFilter | None = None,
+        candidates: int = 200,
+    ) -> list[VectorHit]:
+        wanted = max(candidates, limit + offset)
+        response = await self._run(
+            self._client.query_points,
+            name,
+            prefetch=qm.Prefetch(
+                query=pooled(tokens),
+                using=POOLED,
+                limit=wanted,
+                filter=_client_filter(filter),
+                params=qm.SearchParams(hnsw_ef=max(self._settings.search_ef, wanted)),
+            ),
+            query=tokens,
+            using=TOKENS,
+            limit=limit,
+            offset=offset or None,
+            query_filter=_client_filter(filter),
+            with_payload=True,
+            with_vectors=False,
         )
         return [
             VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points
@@ -194,7 +250,14 @@ class RemoteVectorStore:
         records = await self._run(
             self._client.retrieve, name, ids=list(ids), with_payload=False, with_vectors=True
         )
-        return {str(r.id): list(r.vector) for r in records if isinstance(r.vector, list)}
+        vectors = {}
+        for record in records:
+            vector = record.vector
+            if isinstance(vector, dict):  # a multi-vector collection's point: its summary
+                vector = vector.get(POOLED)
+            if isinstance(vector, list):
+                vectors[str(record.id)] = list(vector)
+        return vectors
 
     async def count(self, name: str) -> int:
         response = await self._run(self._client.count, name, exact=True)

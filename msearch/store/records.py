@@ -177,8 +177,9 @@ class JobRecord:
 @dataclass(frozen=True)
 class VectorPoint:
     id: str
-    vector: list[float]
+    vector: list[float]  # in a multi-vector collection, the tokens' normalised mean
     payload: dict[str, Any]
+    tokens: list[list[float]] | None = None  # a multi-vector collection's vectors
 
 
 @dataclass(frozen=True)

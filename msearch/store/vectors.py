@@ -7,6 +7,8 @@ import re
 import uuid
 from typing import Protocol
 
+import numpy as np
+
 from msearch.store.records import VectorFilter, VectorHit, VectorPoint
 
 # Payload fields with an index: every field a search can filter on.
@@ -42,6 +44,20 @@ def collection_name(model_id: str, model_source: str, dim: int) -> str:
     return f"msearch_{slug}_{digest}_{dim}"
 
 
+# A multi-vector collection's two vectors per point: every token (scored by MaxSim, no
+# index: it reranks) and their mean (an HNSW index finds the candidates).
+TOKENS = "tokens"
+POOLED = "pooled"
+
+
+def pooled(tokens: list[list[float]]) -> list[float]:
+    """The normalised mean of token vectors: a page's (or a query's) one-vector summary."""
+    mean = np.asarray(tokens, dtype=np.float64).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    unit: list[float] = (mean / norm if norm > 0 else mean).tolist()
+    return unit
+
+
 def ancestor_dirs(folder: str) -> list[str]:
     """``/a/b/c`` -> ``["/", "/a", "/a/b", "/a/b/c"]``: a folder filter is one keyword match."""
     parts = [p for p in folder.split("/") if p]
@@ -57,7 +73,10 @@ class VectorStore(Protocol):
     new instance on the same location.
     """
 
-    async def ensure_collection(self, name: str, dim: int) -> None: ...
+    async def ensure_collection(self, name: str, dim: int, *, multivector: bool = False) -> None:
+        """``multivector``: points carry ``tokens`` (a vector per token, ``dim`` each)
+        beside their pooled ``vector``, and are found with ``search_tokens``."""
+        ...
 
     async def list_collections(self) -> list[str]: ...
 
@@ -83,6 +102,22 @@ class VectorStore(Protocol):
         filter: VectorFilter | None = None,
         score_threshold: float | None = None,
     ) -> list[VectorHit]: ...
+
+    async def search_tokens(
+        self,
+        name: str,
+        tokens: list[list[float]],
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: VectorFilter | None = None,
+        candidates: int = 200,
+    ) -> list[VectorHit]:
+        """A multi-vector collection's points by MaxSim with the query's ``tokens`` (for
+        each query token its best match among a point's tokens, summed), among the
+        ``candidates`` whose pooled vectors are nearest the query's: exact when the
+        collection holds no more points than that."""
+        ...
 
     async def file_point_ids(self, name: str) -> dict[str, set[str]]:
         """Every point id grouped by its payload's file_id (for reconciliation)."""

@@ -13,7 +13,7 @@ from msearch.config import QdrantSettings
 from msearch.store.qdrant_edge import EdgeVectorStore
 from msearch.store.qdrant_remote import RemoteVectorStore
 from msearch.store.records import VectorFilter, VectorPoint
-from msearch.store.vectors import VectorStore, ancestor_dirs, point_id
+from msearch.store.vectors import VectorStore, ancestor_dirs, point_id, pooled
 
 DIM = 8
 Factory = Callable[[], VectorStore]
@@ -190,4 +190,61 @@ async def test_optimized_edge_index_still_finds_neighbours(tmp_path: Path) -> No
     await store.optimize("c")
     hits = await store.search("c", _unit(list(vectors[1234])), limit=1)
     assert hits[0].payload["file_id"] == "f1234"
+    await store.close()
+
+
+def _tokens(rng: np.random.Generator, count: int) -> list[list[float]]:
+    rows = rng.normal(size=(count, DIM))
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).tolist()
+
+
+def _maxsim(query: list[list[float]], page: list[list[float]]) -> float:
+    return float((np.asarray(query) @ np.asarray(page).T).max(axis=1).sum())
+
+
+async def test_multivector_pages_rank_as_numpy_maxsim_does(store_factory: Factory) -> None:
+    """A page per point with a vector per token (ColQwen2's layout): MaxSim in the store
+    equals MaxSim in numpy; the pooled first stage only narrows the candidates."""
+    rng = np.random.default_rng(11)
+    pages = {f"doc{i}": _tokens(rng, int(rng.integers(3, 13))) for i in range(30)}
+    store = store_factory()
+    await store.ensure_collection("docs", DIM, multivector=True)
+    await store.upsert(
+        "docs",
+        [
+            VectorPoint(
+                point_id(name, 0),
+                pooled(tokens),
+                {**_point(name, tokens[0]).payload, "media_type": "document", "page": 1},
+                tokens=tokens,
+            )
+            for name, tokens in pages.items()
+        ],
+    )
+    query = _tokens(rng, 4)
+    expected = sorted(pages, key=lambda name: -_maxsim(query, pages[name]))
+
+    hits = await store.search_tokens("docs", query, limit=5)
+    assert [h.payload["file_id"] for h in hits] == expected[:5]
+    for hit in hits:
+        assert hit.score == pytest.approx(_maxsim(query, pages[hit.payload["file_id"]]), abs=1e-4)
+    later = await store.search_tokens("docs", query, limit=5, offset=5)
+    assert [h.payload["file_id"] for h in later] == expected[5:10]
+
+    # a first stage of 6: MaxSim order among the 6 pages whose means are nearest
+    means = sorted(pages, key=lambda name: -float(np.dot(pooled(query), pooled(pages[name]))))
+    narrowed = await store.search_tokens("docs", query, limit=3, candidates=6)
+    among = sorted(means[:6], key=lambda name: -_maxsim(query, pages[name]))
+    assert [h.payload["file_id"] for h in narrowed] == among[:3]
+
+    kept = VectorFilter(exclude_file_ids=tuple(expected[:2]))
+    filtered = await store.search_tokens("docs", query, limit=3, filter=kept)
+    assert [h.payload["file_id"] for h in filtered] == expected[2:5]
+    # one-vector search and retrieval see the pooled vector
+    [best] = await store.search("docs", pooled(pages["doc7"]), limit=1)
+    assert best.payload["file_id"] == "doc7"
+    stored = await store.retrieve_vectors("docs", [point_id("doc7", 0)])
+    assert np.allclose(stored[point_id("doc7", 0)], pooled(pages["doc7"]), atol=1e-5)
+    await store.delete_files("docs", ["doc0"])
+    assert await store.count("docs") == 29
     await store.close()
