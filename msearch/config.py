@@ -222,12 +222,36 @@ class SpeechSettings(BaseModel):
 
 class DocumentSettings(BaseModel):
     """PDFs: each page found by its words (its text layer) and its looks (the visual model
-    sees the page)."""
+    sees the page); with ``model`` (a ColQwen2 or ColPali checkpoint, e.g.
+    ``vidore/colqwen2-v1.0-merged``, or its local directory) also by a vector per token of
+    the page, matched against a vector per token of the query (MaxSim). That model reads
+    tables and dense text the visual one cannot, at about a minute a page on a CPU: off
+    unless set."""
 
     enabled: bool = True
     # pages beyond these are left out (the document is indexed, and says so): a PDF of
     # thousands of pages costs no more than this many
     max_pages: int = Field(default=500, ge=1)
+    model: str | None = None
+    batch_size: int = Field(default=4, ge=1, le=64)
+    # pages whose pooled vectors are nearest the query's, ranked by MaxSim
+    candidates: int = Field(default=200, ge=1, le=10_000)
+
+    @field_validator("model")
+    @classmethod
+    def _local_model_exists(cls, value: str | None) -> str | None:
+        local = ("/", "./", "../", "~")
+        if value and value.startswith(local) and not Path(value).expanduser().is_dir():
+            raise ValueError(f"there is no model directory at {value}")
+        return value or None
+
+    def engine_settings(self, embedding: EmbeddingSettings) -> EmbeddingSettings:
+        """The in-process engine's settings for the page model (embedding's device, dtype
+        and timeout)."""
+        assert self.model is not None
+        return embedding.model_copy(
+            update={"model": self.model, "url": None, "batch_size": self.batch_size}
+        )
 
 
 class EnhancementSettings(BaseModel):

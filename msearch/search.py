@@ -7,15 +7,16 @@ import html
 import itertools
 import tempfile
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from msearch.config import PerformanceSettings
-from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.base import EmbeddingEngine, MultiVectorEngine
 from msearch.embedding.registry import READS, EngineKind, EngineRegistry, QueryKind
 from msearch.errors import InvalidRequest, MediaError, MSearchError, NotFound
 from msearch.media.audio import stream_windows, wav_bytes
@@ -82,6 +83,17 @@ class Found:
     weaker: int = 0
 
 
+# A query as an engine embeds it: one vector, or a vector per token (a multi-vector model).
+QueryVector = list[float] | list[list[float]]
+
+
+def _split(query: QueryVector) -> tuple[list[float], list[list[float]] | None]:
+    """(the vector, None) for a one-vector query; ([], its tokens) for a multi-vector one."""
+    if query and isinstance(query[0], list):
+        return [], query
+    return cast(list[float], query), None
+
+
 class Searcher:
     """Queries by text, example image or indexed file, asked of every engine that can read
     them (merged by rank when there are several). Uploaded images are decoded on a small
@@ -94,9 +106,12 @@ class Searcher:
         settings: PerformanceSettings,
         *,
         window_s: float = 10.0,
+        page_candidates: int = 200,
     ) -> None:
         self._adapter = adapter
         self._window_s = window_s  # an uploaded clip is heard in windows of this length
+        # a multi-vector model ranks by MaxSim this many pages nearest its query's mean
+        self._page_candidates = page_candidates
         self._engines = engines.for_queries()
         self._settings = settings
         self._decoder = ThreadPoolExecutor(
@@ -104,7 +119,7 @@ class Searcher:
         )
         self._decodes = asyncio.Semaphore(settings.query_workers)
         # Text queries come back (the next page, a popular search): their vectors are kept.
-        self._text_vectors: OrderedDict[tuple[EngineKind, str], list[float]] = OrderedDict()
+        self._text_vectors: OrderedDict[tuple[EngineKind, str], QueryVector] = OrderedDict()
 
     def close(self) -> None:
         self._decoder.shutdown(wait=False, cancel_futures=True)
@@ -147,7 +162,7 @@ class Searcher:
 
     async def _ask(
         self,
-        vectors: dict[EngineKind, list[float]],
+        vectors: Mapping[EngineKind, QueryVector],
         options: SearchOptions,
         collections: dict[EngineKind, str],
         *,
@@ -241,8 +256,9 @@ class Searcher:
         return hits
 
     async def _search(
-        self, kind: EngineKind, vector: list[float], options: SearchOptions, collection: str
+        self, kind: EngineKind, query: QueryVector, options: SearchOptions, collection: str
     ) -> list[StoredHit]:
+        vector, tokens = _split(query)
         if not options.group_by_file:
             return await self._adapter.search(
                 vector,
@@ -252,6 +268,8 @@ class Searcher:
                 min_score=options.min_score,
                 kind=kind,
                 collection=collection,
+                tokens=tokens,
+                candidates=self._page_candidates,
             )
         # One result per file (its best scene), the file's other matching scenes attached.
         # Scenes of one video crowd the top, so a deeper window of vectors is grouped.
@@ -263,6 +281,8 @@ class Searcher:
             min_score=options.min_score,
             kind=kind,
             collection=collection,
+            tokens=tokens,
+            candidates=self._page_candidates,
         )
         groups: dict[str, StoredHit] = {}
         for hit in hits:
@@ -306,11 +326,14 @@ class Searcher:
 
     async def _text_vector(
         self, kind: EngineKind, engine: EmbeddingEngine, query: str
-    ) -> list[float]:
+    ) -> QueryVector:
         key = (kind, query)
         vector = self._text_vectors.get(key)
         if vector is None:
-            [vector] = await engine.embed_texts([query])
+            if isinstance(engine, MultiVectorEngine) and engine.multivector:
+                [vector] = await engine.embed_query_tokens([query])
+            else:
+                [vector] = await engine.embed_texts([query])
             self._text_vectors[key] = vector
             if len(self._text_vectors) > _TEXT_CACHE:
                 self._text_vectors.popitem(last=False)

@@ -11,7 +11,7 @@ from typing import Any
 from msearch.config import Settings
 from msearch.datadir import DataDirLock
 from msearch.devices import resolve_device
-from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.base import EmbeddingEngine, is_multivector
 from msearch.embedding.batching import CoalescingEngine
 from msearch.embedding.factory import create_engine
 from msearch.embedding.infinity import InfinityEngine
@@ -153,6 +153,10 @@ def _optional_engines(settings: Settings) -> dict[EngineKind, EmbeddingEngine]:
     engines: dict[EngineKind, EmbeddingEngine] = {}
     if settings.audio.enabled:
         engines[EngineKind.AUDIO] = _engine_of(settings, EngineKind.AUDIO, settings.audio.model)
+    if settings.documents.enabled and settings.documents.model:
+        engines[EngineKind.DOCUMENT] = _engine_of(
+            settings, EngineKind.DOCUMENT, settings.documents.model
+        )
     return engines
 
 
@@ -168,6 +172,13 @@ def _engine_of(settings: Settings, kind: EngineKind, model: str) -> EmbeddingEng
             setting="audio.model",
         )
         return CoalescingEngine(inner, max_batch=audio.batch_size)
+    if kind == EngineKind.DOCUMENT:  # pages are embedded in-process, a batch at a time
+        documents = settings.documents.model_copy(update={"model": model})
+        return InfinityEngine(
+            documents.engine_settings(settings.embedding),
+            cache_dir=cache_dir,
+            setting="documents.model",
+        )
     return create_engine(
         settings.embedding.model_copy(update={"model": model}), cache_dir=cache_dir
     )
@@ -258,7 +269,11 @@ async def build_services(
             engines,
             orchestrator,
             Searcher(
-                adapter, engines, settings.performance, window_s=settings.audio.window_seconds
+                adapter,
+                engines,
+                settings.performance,
+                window_s=settings.audio.window_seconds,
+                page_candidates=settings.documents.candidates,
             ),
             FolderMonitor(adapter, orchestrator, settings.file_monitoring),
             lock,
@@ -327,6 +342,7 @@ async def _start(services: Services, *, allow_degraded: bool, watch: bool) -> No
             kind=kind,
             source=_model_setting(services.settings, kind),
             media_types=services.engines.media_types_of(kind),
+            multivector=is_multivector(engine),
         )
         if switch is not None:
             await _keep_answering_with_old_model(services, switch)
@@ -393,4 +409,6 @@ def _model_setting(settings: Settings, kind: EngineKind) -> str | None:
         return settings.embedding.model
     if kind == EngineKind.AUDIO:
         return settings.audio.model
+    if kind == EngineKind.DOCUMENT:
+        return settings.documents.model
     return None

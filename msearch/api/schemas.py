@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 MediaTypeName = Literal["image", "video", "audio", "document"]
 # What was seen (the visual engine), heard (the sound engine), said (speech) or written
 # (a document's text).
-Modality = Literal["visual", "audio", "speech", "text"]
+Modality = Literal["visual", "audio", "speech", "text", "document"]
 
 
 class ProcessRequest(BaseModel):

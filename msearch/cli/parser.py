@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         const="text",
         help="only what is written (the text of documents' pages)",
     )
+    search.add_argument(
+        "--pages",
+        dest="modalities",
+        action="append_const",
+        const="document",
+        help="only the page model's matches (documents.model: ColQwen2)",
+    )
     search.add_argument("--folder", help="only files under this folder")
     search.add_argument("--min-score", type=float, help="only results at least this similar")
     as_json(search)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
+
+# A vector per token of an input (ColPali, ColQwen2).
+MultiVector = list[list[float]]
 
 
 class EmbeddingEngine(Protocol):
@@ -57,3 +60,20 @@ class EmbeddingEngine(Protocol):
         failure domain of its own (a query that breaks it never fails indexing, and
         queries never queue behind indexing's batches); otherwise itself."""
         ...
+
+
+@runtime_checkable
+class MultiVectorEngine(Protocol):
+    """An engine whose model gives a vector per token (document pages and the queries for
+    them), found by MaxSim rather than by one vector's cosine."""
+
+    @property
+    def multivector(self) -> bool: ...
+
+    async def embed_pages(self, images: list[Image.Image]) -> list[MultiVector]: ...
+
+    async def embed_query_tokens(self, texts: list[str]) -> list[MultiVector]: ...
+
+
+def is_multivector(engine: object) -> bool:
+    return isinstance(engine, MultiVectorEngine) and engine.multivector

@@ -23,7 +23,7 @@ from PIL import Image
 
 from msearch.config import EmbeddingSettings
 from msearch.devices import resolve_device
-from msearch.embedding.base import EmbeddingEngine
+from msearch.embedding.base import EmbeddingEngine, MultiVector
 from msearch.embedding.calibration import relevance_floor
 from msearch.embedding.colpali import is_col_model, mend_colpali_engine
 from msearch.embedding.models import (
@@ -45,9 +45,6 @@ from msearch.media.images import fit_for_model
 from msearch.metrics import EMBED_SECONDS, timed
 
 log = logging.getLogger(__name__)
-
-
-MultiVector = list[list[float]]
 
 
 def _token_vectors(embeddings: list[Any]) -> list[MultiVector]:
@@ -513,6 +510,10 @@ class _QueryEngine:
         return self._owner.relevance_floor
 
     @property
+    def multivector(self) -> bool:
+        return self._owner.multivector
+
+    @property
     def restarts(self) -> int:
         lane = self._owner._query_lane
         return lane.restarts if lane else 0
@@ -536,6 +537,11 @@ class _QueryEngine:
         self._owner._require_multivector()
         lane = await self._owner._query_lane_started()
         return _token_vectors(await self._owner._text_arrays(lane, texts))
+
+    async def embed_pages(self, images: list[Image.Image]) -> list[MultiVector]:
+        self._owner._require_multivector()
+        lane = await self._owner._query_lane_started()
+        return _token_vectors(await self._owner._image_arrays(lane, images))
 
     @property
     def sampling_rate(self) -> int | None:

@@ -37,7 +37,7 @@ READS: dict[EngineKind, frozenset[QueryKind]] = {
     EngineKind.VISUAL: frozenset({QueryKind.TEXT, QueryKind.IMAGE}),
     EngineKind.AUDIO: frozenset({QueryKind.TEXT, QueryKind.AUDIO}),
     EngineKind.SPEECH: frozenset({QueryKind.TEXT}),
-    EngineKind.DOCUMENT: frozenset({QueryKind.TEXT, QueryKind.IMAGE}),
+    EngineKind.DOCUMENT: frozenset({QueryKind.TEXT}),
 }
 
 # The pictures of which media types each kind of engine embeds, by default (media types by
@@ -46,7 +46,7 @@ EMBEDS: dict[EngineKind, frozenset[str]] = {
     EngineKind.VISUAL: frozenset({"image", "video", "document"}),
     EngineKind.AUDIO: frozenset(),
     EngineKind.SPEECH: frozenset(),
-    EngineKind.DOCUMENT: frozenset(),
+    EngineKind.DOCUMENT: frozenset({"document"}),
 }
 
 

@@ -33,6 +33,8 @@ class ProcessingContext:
     scenes: list[SceneRecord] = field(default_factory=list)
     # per engine kind: one vector per image, or per scene, or per window of sound
     vectors: dict[str, list[list[float]]] = field(default_factory=dict)
+    # per multi-vector engine kind: a vector per token of each page
+    tokens: dict[str, list[list[list[float]]]] = field(default_factory=dict)
     # per engine kind that hears: the (start, end) of each window embedded, in seconds
     windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     # what is said in it (the transcriber's segments); ``transcribed`` once that is known,

@@ -14,7 +14,9 @@ from contextlib import aclosing
 from functools import partial
 from typing import Any, Protocol
 
-from msearch.embedding.base import EmbeddingEngine
+from PIL import Image
+
+from msearch.embedding.base import EmbeddingEngine, MultiVector, MultiVectorEngine
 from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia, UnsupportedType
 from msearch.media.detect import detect_file, settle_container
 from msearch.media.enhance import Enhancement, ImageEnhancer
@@ -226,13 +228,28 @@ class Embed:
     async def _embed(self, ctx: ProcessingContext, batch: list[Frame]) -> None:
         images = [f.image for f in batch]
         try:
-            embedded = await asyncio.gather(*(e.embed_images(images) for _, e in self._engines))
+            embedded = await asyncio.gather(
+                *(self._one_engine(e, images) for _, e in self._engines)
+            )
         finally:
             for image in images:
                 image.close()
-        for (kind, _), vectors in zip(self._engines, embedded, strict=True):
-            ctx.vectors.setdefault(kind, []).extend(vectors)
+        for (kind, _), (vectors, pages) in zip(self._engines, embedded, strict=True):
+            if pages is not None:
+                ctx.tokens.setdefault(kind, []).extend(pages)
+            else:
+                ctx.vectors.setdefault(kind, []).extend(vectors)
         ctx.scenes.extend(f.scene for f in batch if f.scene is not None)
+
+    @staticmethod
+    async def _one_engine(
+        engine: EmbeddingEngine, images: list[Image.Image]
+    ) -> tuple[list[list[float]], list[MultiVector] | None]:
+        """A vector per picture, or (a multi-vector model's) a vector per token of each
+        page."""
+        if isinstance(engine, MultiVectorEngine) and engine.multivector:
+            return [], await engine.embed_pages(images)
+        return await engine.embed_images(images), None
 
     def cleanup(self, ctx: ProcessingContext) -> None:
         return None
@@ -245,7 +262,7 @@ class Persist:
         self._adapter = adapter
 
     def applies(self, ctx: ProcessingContext) -> bool:
-        return bool(ctx.vectors) or ctx.transcribed
+        return bool(ctx.vectors) or bool(ctx.tokens) or ctx.transcribed
 
     async def run(self, ctx: ProcessingContext) -> None:
         await self._adapter.commit_indexed(
@@ -256,6 +273,7 @@ class Persist:
             previous=ctx.previous,
             model=ctx.model,
             passages=ctx.passages,
+            tokens=ctx.tokens,
         )
 
     def cleanup(self, ctx: ProcessingContext) -> None:

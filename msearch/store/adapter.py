@@ -30,9 +30,10 @@ from msearch.store.records import (
     PassageHit,
     SceneRecord,
     VectorFilter,
+    VectorHit,
     VectorPoint,
 )
-from msearch.store.vectors import VectorStore, ancestor_dirs, point_id
+from msearch.store.vectors import VectorStore, ancestor_dirs, point_id, pooled
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,7 @@ class UnifiedDatabaseAdapter:
         kind: str = VISUAL,
         source: str | None = None,
         media_types: Iterable[str] | None = None,
+        multivector: bool = False,
     ) -> ModelSwitch | None:
         """Make ``collection`` the one written for this kind of engine (``source``: where
         its model loads from). When the kind's index was built by another model, a switch
@@ -184,8 +186,10 @@ class UnifiedDatabaseAdapter:
         new collection while searches keep reading the old one, complete, until
         ``finish_switches`` swaps them. Two models' vectors are never mixed in one
         collection. ``media_types``: the files the kind embeds (all when None), the only
-        ones a switch re-queues. Returns the switch under way, if any."""
-        await self._vectors.ensure_collection(collection, dim)
+        ones a switch re-queues. ``multivector``: the model gives a vector per token
+        (``commit_indexed``'s ``tokens``, found with ``search``'s token queries). Returns
+        the switch under way, if any."""
+        await self._vectors.ensure_collection(collection, dim, multivector=multivector)
         current = (await self._metadata.get_models()).get(kind)
         pending = (await self._metadata.get_models(next_ones=True)).get(kind)
         self._collections[kind], self._model_ids[kind] = collection, model_id
@@ -359,14 +363,20 @@ class UnifiedDatabaseAdapter:
         previous: FileRecord | None = None,
         model: str | None = None,
         passages: Sequence[Passage] = (),
+        tokens: Mapping[str, list[list[list[float]]]] | None = None,
     ) -> None:
         """Store a processed file: vectors first (idempotent ids), then the metadata that
         says ``indexed``. ``vectors`` holds each engine kind's: one per scene (``scenes``;
         one vector for an image), or for the kinds in ``windows`` one per window of sound
-        (start, end). ``previous`` (the file's last record: how many points it had) is
-        looked up when not given; ``model`` is what the record says embedded it;
-        ``passages`` (what is said in it) replace the file's old ones."""
+        (start, end); ``tokens`` a multi-vector kind's, one per page. ``previous`` (the
+        file's last record: how many points it had) is looked up when not given;
+        ``model`` is what the record says embedded it; ``passages`` (what is said in it)
+        replace the file's old ones."""
         windows = windows or {}
+        tokens = tokens or {}
+        for kind, pages in tokens.items():
+            if len(pages) != len(scenes):
+                raise ValueError(f"one {kind} multi-vector per page is required")
         for kind, embedded in vectors.items():
             expected = len(windows[kind]) if kind in windows else len(scenes)
             if (kind in windows or scenes) and len(embedded) != expected:
@@ -387,6 +397,15 @@ class UnifiedDatabaseAdapter:
                     else self._payload(record, scenes[i] if scenes else None),
                 )
                 for i, vector in enumerate(embedded)
+            ]
+            points += [
+                VectorPoint(
+                    point_id(record.id, i),
+                    pooled(page),
+                    self._payload(record, scenes[i]),
+                    tokens=page,
+                )
+                for i, page in enumerate(tokens.get(kind, []))
             ]
             if points:
                 await self._vectors.upsert(collection, points)
@@ -624,17 +643,32 @@ class UnifiedDatabaseAdapter:
         min_score: float | None = None,
         kind: str = VISUAL,
         collection: str | None = None,
+        tokens: list[list[float]] | None = None,
+        candidates: int = 200,
     ) -> list[StoredHit]:
         """``collection``: the one the query vector was made for (``serving_collection``
-        when the query began), so that a switch meanwhile cannot mix two models."""
-        hits = await self._vectors.search(
-            collection or self.serving_collection(kind),
-            vector,
-            limit=limit,
-            offset=offset,
-            filter=filter,
-            score_threshold=min_score,
-        )
+        when the query began), so that a switch meanwhile cannot mix two models.
+        ``tokens``: a multi-vector model's query (``vector`` is then unused), matched by
+        MaxSim among the ``candidates`` pages nearest its mean."""
+        name = collection or self.serving_collection(kind)
+        if tokens is not None:
+            hits = await self._vectors.search_tokens(
+                name, tokens, limit=limit, offset=offset, filter=filter, candidates=candidates
+            )
+            # the mean of each query token's best match: a cosine's scale, whatever the
+            # query's length, so that min_score means what it does for one vector
+            hits = [VectorHit(h.id, h.score / len(tokens), h.payload) for h in hits]
+            if min_score is not None:
+                hits = [h for h in hits if h.score >= min_score]
+        else:
+            hits = await self._vectors.search(
+                name,
+                vector,
+                limit=limit,
+                offset=offset,
+                filter=filter,
+                score_threshold=min_score,
+            )
         # What a result shows travels in the payload; SQLite only says which files are
         # indexed now (not being deleted or re-indexed), in one small query.
         # During a switch every file waits to be embedded again; the collections being

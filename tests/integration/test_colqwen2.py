@@ -3,15 +3,20 @@ vector per token of a page or a query, padding rows left out."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from support.app import api_client, index_through_api
+from support.pdf_factory import text_page, write_pdf
 
-from msearch.config import EmbeddingSettings
+from msearch.config import EmbeddingSettings, Settings
 from msearch.embedding.infinity import InfinityEngine
+from msearch.embedding.registry import EngineKind
 from msearch.errors import ModelUnavailable
+from msearch.media.documents import read_pages, square
 
 
 def _pages() -> list[Image.Image]:
@@ -63,3 +68,62 @@ async def test_a_tiny_colqwen2_served_by_infinity_equals_colpali_engine(
     assert len(pages[1]) < len(pages[0])
     for got, want in zip(asked, expected_queries, strict=True):
         assert np.allclose(np.asarray(got), _rows(want), atol=1e-5)
+
+
+async def test_pages_are_found_through_a_page_model_beside_their_words_and_looks(
+    make_settings: Callable[..., Settings],
+    tiny_engine: InfinityEngine,
+    tiny_colqwen2_dir: Path,
+    media_dir: Path,
+) -> None:
+    """With ``documents.model`` set, every page gets a vector per token in a multi-vector
+    collection of its own, and a text query's tokens find pages by MaxSim, fused with the
+    visual model's and the words' rankings; a changed PDF replaces its pages there too."""
+    phrases = ["quarterly revenue table", "saffron risotto recipe", "a bar chart of sales"]
+    pdf = write_pdf(
+        media_dir / "report.pdf", [text_page(f"Page {i + 1}", p) for i, p in enumerate(phrases)]
+    )
+    settings = make_settings(
+        documents={"model": str(tiny_colqwen2_dir), "batch_size": 2},
+        audio={"enabled": False},
+        speech={"enabled": False},
+    )
+    async with api_client(settings, tiny_engine) as client:
+        record = (await index_through_api(client, [pdf]))["report.pdf"]
+        assert record["status"] == "indexed", record
+        services = client.app.state.services  # type: ignore[attr-defined]
+        adapter = services.adapter
+        collection = adapter.serving_collection("document")
+        assert await adapter._vectors.count(collection) == 3
+
+        # the page model alone: its ranking is MaxSim of the query's tokens (numpy, over
+        # the tokens the engine gives each page), averaged over the query's tokens
+        engine = services.engines.get(EngineKind.DOCUMENT)
+        [query] = await engine.embed_query_tokens(["saffron risotto recipe"])
+        # the pictures the pipeline made of the pages: rendered as large as the largest
+        # model (or the thumbnail) needs, padded to a square
+        side = max(tiny_engine.input_size, engine.input_size, settings.performance.thumbnail_size)
+        pages = await engine.embed_pages(
+            [square(p.image) for p in read_pages(pdf, count=3, min_short=side)]
+        )
+        maxsim = [float((np.asarray(query) @ np.asarray(p).T).max(axis=1).mean()) for p in pages]
+        reply = await client.post(
+            "/api/v1/search/text",
+            json={"query": "saffron risotto recipe", "modalities": ["document"], "min_score": -1},
+        )
+        assert reply.status_code == 200, reply.text
+        hits = reply.json()["results"]
+        order = sorted(range(3), key=lambda i: -maxsim[i])
+        assert [h["page"]["number"] for h in hits] == [i + 1 for i in order]
+        for hit in hits:
+            assert hit["score"] == pytest.approx(maxsim[hit["page"]["number"] - 1], abs=1e-3)
+
+        # everything together: the words find page 2 first
+        reply = await client.post("/api/v1/search/text", json={"query": "saffron risotto"})
+        assert reply.json()["results"][0]["page"]["number"] == 2
+
+        # one page now: the page model's collection holds one point for the file
+        write_pdf(pdf, [text_page("Page 1", "only this page is left")])
+        record = (await index_through_api(client, [pdf]))["report.pdf"]
+        assert record["status"] == "indexed"
+        assert await adapter._vectors.count(collection) == 1

@@ -81,6 +81,10 @@ def test_invalid_values_are_rejected(tmp_path: Path) -> None:
             "embedding:\n  model: ./no-such-model\n",
             "setting embedding.model: there is no model directory at ./no-such-model",
         ),
+        (
+            "documents:\n  model: /no/such/colqwen2\n",
+            "setting documents.model: there is no model directory at /no/such/colqwen2",
+        ),
     ],
 )
 def test_config_mistakes_name_the_setting(tmp_path: Path, yaml_text: str, message: str) -> None:
