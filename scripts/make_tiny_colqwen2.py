@@ -1,14 +1,15 @@
 """Write a tiny random ColQwen2 (Hugging Face format) for plumbing and parity tests.
 
-    python scripts/make_tiny_colqwen2.py OUT_DIR [--seed 0]
+    python scripts/make_tiny_colqwen2.py OUT_DIR [--seed 0] [--page-tokens 64]
 
 Architecturally colpali-engine's ``ColQwen2`` like ``vidore/colqwen2-v1.0-merged``: a
 Qwen2-VL (a ViT of 14-px patches merged 2×2, and a Qwen2 decoder with multimodal rope) whose
 last hidden states are projected to 128 dimensions and normalised per token. Two decoder
 layers of width 64 and two vision blocks of width 32, a byte-level BPE tokenizer of a few
 hundred tokens with Qwen2-VL's special tokens, and a Qwen2-VL image processor that keeps
-pages between 4 and 64 merged patches, so that Infinity loads it by path like the real
-checkpoint. Meaningless semantically. Deterministic for a given seed.
+pages between 4 and ``--page-tokens`` merged patches (the real checkpoint's 768 for a
+benchmark's storage), so that Infinity loads it by path like the real checkpoint.
+Meaningless semantically. Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ CORPUS = [
 ]
 
 
-def build(out_dir: Path, *, seed: int = 0) -> Path:
+def build(out_dir: Path, *, seed: int = 0, page_tokens: int = 64) -> Path:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2TokenizerFast, Qwen2VLConfig
@@ -64,11 +65,11 @@ def build(out_dir: Path, *, seed: int = 0) -> Path:
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL}
     processor = ColQwen2Processor(
         image_processor=Qwen2VLImageProcessor(
-            min_pixels=4 * 28 * 28, max_pixels=64 * 28 * 28, patch_size=14, merge_size=2
+            min_pixels=4 * 28 * 28, max_pixels=page_tokens * 28 * 28, patch_size=14, merge_size=2
         ),
         tokenizer=tokenizer,
         video_processor=Qwen2VLVideoProcessor(),
-        num_image_tokens=64,
+        num_image_tokens=page_tokens,
     )
     processor.save_pretrained(out_dir)
     config = Qwen2VLConfig(
@@ -112,8 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--page-tokens", type=int, default=64)
     args = parser.parse_args()
-    print(build(args.out_dir, seed=args.seed))
+    print(build(args.out_dir, seed=args.seed, page_tokens=args.page_tokens))
 
 
 if __name__ == "__main__":
