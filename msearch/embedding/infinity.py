@@ -23,7 +23,7 @@ from PIL import Image
 
 from msearch.config import EmbeddingSettings
 from msearch.devices import resolve_device
-from msearch.embedding.base import EmbeddingEngine, MultiVector
+from msearch.embedding.base import EmbeddingEngine, PageTokens, QueryTokens
 from msearch.embedding.calibration import relevance_floor
 from msearch.embedding.colpali import is_col_model, mend_colpali_engine
 from msearch.embedding.models import (
@@ -47,13 +47,13 @@ from msearch.metrics import EMBED_SECONDS, timed
 log = logging.getLogger(__name__)
 
 
-def _token_vectors(embeddings: list[Any]) -> list[MultiVector]:
+def _token_vectors(embeddings: list[Any]) -> list[PageTokens]:
     """Each input's token vectors without the all-zero rows a batch padded it with
     (Infinity returns a page padded to its batch's longest)."""
     kept = []
     for embedding in embeddings:
         rows = np.asarray(embedding, dtype=np.float32)
-        kept.append(rows[np.abs(rows).sum(axis=1) > 0].tolist())
+        kept.append(rows[np.abs(rows).sum(axis=1) > 0])
     return kept
 
 
@@ -417,14 +417,15 @@ class InfinityEngine:
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         return await self._embed_images(self._require_lane(), images)
 
-    async def embed_pages(self, images: list[Image.Image]) -> list[MultiVector]:
+    async def embed_pages(self, images: list[Image.Image]) -> list[PageTokens]:
         """A multi-vector model's vectors of each page image, one per token it kept."""
         self._require_multivector()
         return _token_vectors(await self._image_arrays(self._require_lane(), images))
 
-    async def embed_query_tokens(self, texts: list[str]) -> list[MultiVector]:
+    async def embed_query_tokens(self, texts: list[str]) -> list[QueryTokens]:
         self._require_multivector()
-        return _token_vectors(await self._text_arrays(self._require_lane(), texts))
+        arrays = _token_vectors(await self._text_arrays(self._require_lane(), texts))
+        return [rows.tolist() for rows in arrays]
 
     async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
         return await self._embed_audio(self._require_lane(), clips)
@@ -533,12 +534,13 @@ class _QueryEngine:
     async def embed_images(self, images: list[Image.Image]) -> list[list[float]]:
         return await self._owner._embed_images(await self._owner._query_lane_started(), images)
 
-    async def embed_query_tokens(self, texts: list[str]) -> list[MultiVector]:
+    async def embed_query_tokens(self, texts: list[str]) -> list[QueryTokens]:
         self._owner._require_multivector()
         lane = await self._owner._query_lane_started()
-        return _token_vectors(await self._owner._text_arrays(lane, texts))
+        arrays = _token_vectors(await self._owner._text_arrays(lane, texts))
+        return [rows.tolist() for rows in arrays]
 
-    async def embed_pages(self, images: list[Image.Image]) -> list[MultiVector]:
+    async def embed_pages(self, images: list[Image.Image]) -> list[PageTokens]:
         self._owner._require_multivector()
         lane = await self._owner._query_lane_started()
         return _token_vectors(await self._owner._image_arrays(lane, images))

@@ -6,6 +6,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from msearch.media.detect import DetectedType
@@ -34,7 +36,7 @@ class ProcessingContext:
     # per engine kind: one vector per image, or per scene, or per window of sound
     vectors: dict[str, list[list[float]]] = field(default_factory=dict)
     # per multi-vector engine kind: a vector per token of each page
-    tokens: dict[str, list[list[list[float]]]] = field(default_factory=dict)
+    tokens: dict[str, list[npt.NDArray[np.float32]]] = field(default_factory=dict)
     # per engine kind that hears: the (start, end) of each window embedded, in seconds
     windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     # what is said in it (the transcriber's segments); ``transcribed`` once that is known,

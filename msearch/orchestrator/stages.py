@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from msearch.embedding.base import EmbeddingEngine, MultiVector, MultiVectorEngine
+from msearch.embedding.base import EmbeddingEngine, MultiVectorEngine, PageTokens
 from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia, UnsupportedType
 from msearch.media.detect import detect_file, settle_container
 from msearch.media.enhance import Enhancement, ImageEnhancer
@@ -244,7 +244,7 @@ class Embed:
     @staticmethod
     async def _one_engine(
         engine: EmbeddingEngine, images: list[Image.Image]
-    ) -> tuple[list[list[float]], list[MultiVector] | None]:
+    ) -> tuple[list[list[float]], list[PageTokens] | None]:
         """A vector per picture, or (a multi-vector model's) a vector per token of each
         page."""
         if isinstance(engine, MultiVectorEngine) and engine.multivector:

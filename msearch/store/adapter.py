@@ -17,6 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from msearch.errors import ModelUnavailable, StoreError
 from msearch.store.cache import MediaCache
 from msearch.store.metadata import NEXT, MetadataStore
@@ -363,7 +366,7 @@ class UnifiedDatabaseAdapter:
         previous: FileRecord | None = None,
         model: str | None = None,
         passages: Sequence[Passage] = (),
-        tokens: Mapping[str, list[list[list[float]]]] | None = None,
+        tokens: Mapping[str, list[npt.NDArray[np.float32]]] | None = None,
     ) -> None:
         """Store a processed file: vectors first (idempotent ids), then the metadata that
         says ``indexed``. ``vectors`` holds each engine kind's: one per scene (``scenes``;

@@ -57,6 +57,11 @@ def _edge_filter(flt: VectorFilter | None) -> qe.Filter | None:
     return qe.Filter(must=must or None, must_not=must_not or None)
 
 
+def _tokens(point: VectorPoint) -> Any:
+    """A point's token vectors as Qdrant Edge takes them (an array is not copied)."""
+    return point.tokens if point.tokens is not None else [point.vector]
+
+
 def _file_filter(file_ids: list[str]) -> qe.Filter:
     return qe.Filter(must=[qe.FieldCondition("file_id", match=qe.MatchAny(file_ids))])
 
@@ -213,8 +218,7 @@ class EdgeVectorStore:
         shard = self._shard(name)
         if name in self._multivector:
             edge_points = [
-                qe.Point(p.id, {TOKENS: p.tokens or [p.vector], POOLED: p.vector}, p.payload)
-                for p in points
+                qe.Point(p.id, {TOKENS: _tokens(p), POOLED: p.vector}, p.payload) for p in points
             ]
         else:
             edge_points = [qe.Point(p.id, p.vector, p.payload) for p in points]

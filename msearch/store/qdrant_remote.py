@@ -7,6 +7,7 @@ import asyncio
 import warnings
 from typing import Any
 
+import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
@@ -135,7 +136,8 @@ class RemoteVectorStore:
 
     def _vectors(self, name: str, point: VectorPoint) -> Any:
         if name in self._multivector:
-            return {TOKENS: point.tokens or [point.vector], POOLED: point.vector}
+            tokens = point.tokens if point.tokens is not None else [point.vector]
+            return {TOKENS: np.asarray(tokens, dtype=np.float32).tolist(), POOLED: point.vector}
         return point.vector
 
     async def clear(self, name: str) -> None:

@@ -7,6 +7,9 @@ from enum import StrEnum
 from pathlib import PurePath
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 
 class FileStatus(StrEnum):
     QUEUED = "queued"
@@ -179,7 +182,8 @@ class VectorPoint:
     id: str
     vector: list[float]  # in a multi-vector collection, the tokens' normalised mean
     payload: dict[str, Any]
-    tokens: list[list[float]] | None = None  # a multi-vector collection's vectors
+    # a multi-vector collection's vectors (tokens × dimensions)
+    tokens: npt.NDArray[np.float32] | list[list[float]] | None = None
 
 
 @dataclass(frozen=True)

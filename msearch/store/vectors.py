@@ -8,6 +8,7 @@ import uuid
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from msearch.store.records import VectorFilter, VectorHit, VectorPoint
 
@@ -50,7 +51,7 @@ TOKENS = "tokens"
 POOLED = "pooled"
 
 
-def pooled(tokens: list[list[float]]) -> list[float]:
+def pooled(tokens: npt.ArrayLike) -> list[float]:
     """The normalised mean of token vectors: a page's (or a query's) one-vector summary."""
     mean = np.asarray(tokens, dtype=np.float64).mean(axis=0)
     norm = float(np.linalg.norm(mean))
