@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import cast
 
 from msearch.config import PerformanceSettings
-from msearch.embedding.base import EmbeddingEngine, MultiVectorEngine
+from msearch.embedding.base import EmbeddingEngine, is_multivector
 from msearch.embedding.registry import READS, EngineKind, EngineRegistry, QueryKind
 from msearch.errors import InvalidRequest, MediaError, MSearchError, NotFound
 from msearch.media.audio import stream_windows, wav_bytes
@@ -330,7 +330,7 @@ class Searcher:
         key = (kind, query)
         vector = self._text_vectors.get(key)
         if vector is None:
-            if isinstance(engine, MultiVectorEngine) and engine.multivector:
+            if is_multivector(engine):
                 [vector] = await engine.embed_query_tokens([query])
             else:
                 [vector] = await engine.embed_texts([query])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -80,5 +80,5 @@ class MultiVectorEngine(Protocol):
     async def embed_query_tokens(self, texts: list[str]) -> list[QueryTokens]: ...
 
 
-def is_multivector(engine: object) -> bool:
+def is_multivector(engine: object) -> TypeGuard[MultiVectorEngine]:
     return isinstance(engine, MultiVectorEngine) and engine.multivector

@@ -39,7 +39,7 @@ def mend_colpali_engine() -> None:
         from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLModel
     except ImportError:
         return
-    if "embed_tokens" not in vars(Qwen2VLModel) and not hasattr(Qwen2VLModel, "embed_tokens"):
+    if not hasattr(Qwen2VLModel, "embed_tokens"):
         Qwen2VLModel.embed_tokens = property(  # type: ignore[attr-defined]
             lambda self: self.language_model.embed_tokens
         )

@@ -419,13 +419,10 @@ class InfinityEngine:
 
     async def embed_pages(self, images: list[Image.Image]) -> list[PageTokens]:
         """A multi-vector model's vectors of each page image, one per token it kept."""
-        self._require_multivector()
-        return _token_vectors(await self._image_arrays(self._require_lane(), images))
+        return await self._embed_pages(self._require_lane(), images)
 
     async def embed_query_tokens(self, texts: list[str]) -> list[QueryTokens]:
-        self._require_multivector()
-        arrays = _token_vectors(await self._text_arrays(self._require_lane(), texts))
-        return [rows.tolist() for rows in arrays]
+        return await self._embed_query_tokens(self._require_lane(), texts)
 
     async def embed_audio(self, clips: list[bytes]) -> list[list[float]]:
         return await self._embed_audio(self._require_lane(), clips)
@@ -441,6 +438,14 @@ class InfinityEngine:
         with timed(EMBED_SECONDS, "audio"):
             embeddings, _ = await lane.call(lane.engine.audio_embed(audios=list(clips)))
         return [list(map(float, e)) for e in embeddings]
+
+    async def _embed_pages(self, lane: _Lane, images: list[Image.Image]) -> list[PageTokens]:
+        self._require_multivector()
+        return _token_vectors(await self._image_arrays(lane, images))
+
+    async def _embed_query_tokens(self, lane: _Lane, texts: list[str]) -> list[QueryTokens]:
+        self._require_multivector()
+        return [rows.tolist() for rows in _token_vectors(await self._text_arrays(lane, texts))]
 
     async def _embed_texts(self, lane: _Lane, texts: list[str]) -> list[list[float]]:
         self._require_single_vector()
@@ -535,15 +540,11 @@ class _QueryEngine:
         return await self._owner._embed_images(await self._owner._query_lane_started(), images)
 
     async def embed_query_tokens(self, texts: list[str]) -> list[QueryTokens]:
-        self._owner._require_multivector()
         lane = await self._owner._query_lane_started()
-        arrays = _token_vectors(await self._owner._text_arrays(lane, texts))
-        return [rows.tolist() for rows in arrays]
+        return await self._owner._embed_query_tokens(lane, texts)
 
     async def embed_pages(self, images: list[Image.Image]) -> list[PageTokens]:
-        self._owner._require_multivector()
-        lane = await self._owner._query_lane_started()
-        return _token_vectors(await self._owner._image_arrays(lane, images))
+        return await self._owner._embed_pages(await self._owner._query_lane_started(), images)
 
     @property
     def sampling_rate(self) -> int | None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from msearch.embedding.base import EmbeddingEngine, MultiVectorEngine, PageTokens
+from msearch.embedding.base import EmbeddingEngine, PageTokens, is_multivector
 from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia, UnsupportedType
 from msearch.media.detect import detect_file, settle_container
 from msearch.media.enhance import Enhancement, ImageEnhancer
@@ -247,7 +247,7 @@ class Embed:
     ) -> tuple[list[list[float]], list[PageTokens] | None]:
         """A vector per picture, or (a multi-vector model's) a vector per token of each
         page."""
-        if isinstance(engine, MultiVectorEngine) and engine.multivector:
+        if is_multivector(engine):
             return [], await engine.embed_pages(images)
         return await engine.embed_images(images), None
 
