@@ -61,7 +61,9 @@ def serve(settings: Settings) -> int:
             "and every change (processing, reset) is refused",
             host,
         )
-    app = create_app(settings, owner={"url": f"http://{host}:{port}"}, background_start=True)
+    app = create_app(
+        settings, owner={"url": f"http://{host}:{port}"}, background_start=True, freeze_heap=True
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=settings.api.access_log)
     fatal = getattr(app.state, "fatal", None)
     if fatal is not None:

@@ -38,11 +38,13 @@ class CountingEngine:
 
 
 @asynccontextmanager
-async def api_client(settings: Settings, engine: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def api_client(
+    settings: Settings, engine: Any, **app_options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     """Real HTTP through the ASGI app, with its lifespan (services) running."""
     from msearch.api import create_app
 
-    app = create_app(settings, engine=engine)
+    app = create_app(settings, engine=engine, **app_options)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
