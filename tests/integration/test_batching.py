@@ -12,7 +12,7 @@ from support.media_factory import noise
 
 from msearch.embedding.batching import CoalescingEngine
 from msearch.embedding.infinity import InfinityEngine
-from msearch.errors import EmbeddingError
+from msearch.errors import EmbeddingError, EmbeddingTimeout
 
 
 class Recording:
@@ -22,6 +22,7 @@ class Recording:
         self.engine = engine
         self.batches: list[int] = []
         self.fail_next = False
+        self.failure: EmbeddingError = EmbeddingError("engine restarted")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.engine, name)
@@ -30,7 +31,7 @@ class Recording:
         self.batches.append(len(images))
         if self.fail_next:
             self.fail_next = False
-            raise EmbeddingError("engine restarted")
+            raise self.failure
         return list(await self.engine.embed_images(images))
 
 
@@ -43,8 +44,31 @@ async def test_concurrent_calls_are_merged_and_answers_stay_in_order(
     results = await asyncio.gather(*[coalescer.embed_images([im]) for im in images])
     direct = await tiny_engine.embed_images(images)
     assert np.allclose([r[0] for r in results], direct, atol=1e-5)
-    assert sum(recording.batches) == 20 and max(recording.batches) == 8
-    assert len(recording.batches) <= 4  # 1 at once (idle engine), then full batches
+    assert recording.batches == [8, 8, 4]  # full ones at once, then the remainder
+
+
+async def test_an_idle_engine_waits_a_moment_for_a_partial_batch_to_fill(
+    tiny_engine: InfinityEngine,
+) -> None:
+    """A job's first image (or window of sound) waits ``gather_s`` for the next ones
+    instead of going alone; a full batch does not wait, nor does a lone request forever."""
+    recording = Recording(tiny_engine)
+    patient = CoalescingEngine(recording, max_batch=8, gather_s=30.0)  # type: ignore[arg-type]
+    images = [noise(40, 40, seed=i) for i in range(8)]
+    first = asyncio.ensure_future(patient.embed_images(images[:1]))
+    await asyncio.sleep(0.05)
+    assert recording.batches == [] and not first.done()
+    rest = asyncio.ensure_future(patient.embed_images(images[1:3]))
+    await asyncio.sleep(0.05)
+    assert recording.batches == []
+    filled = await asyncio.wait_for(patient.embed_images(images[3:]), 20)  # 8: full
+    assert recording.batches == [8] and len(filled) == 5
+    assert len(await first) == 1 and len(await rest) == 2
+
+    brief = CoalescingEngine(recording, max_batch=8, gather_s=0.05)  # type: ignore[arg-type]
+    alone = await asyncio.wait_for(brief.embed_images(images[:1]), 20)
+    assert np.allclose(alone, await tiny_engine.embed_images(images[:1]), atol=1e-5)
+    assert recording.batches == [8, 1]
 
 
 async def test_an_engine_error_reaches_every_caller_of_the_batch(
@@ -53,10 +77,12 @@ async def test_an_engine_error_reaches_every_caller_of_the_batch(
     recording = Recording(tiny_engine)
     coalescer = CoalescingEngine(recording, max_batch=4)  # type: ignore[arg-type]
     recording.fail_next = True
+    recording.failure = EmbeddingTimeout("the engine did not answer")  # not retried
     outcomes = await asyncio.gather(
         *[coalescer.embed_images([noise(20, 20, seed=i)]) for i in range(3)], return_exceptions=True
     )
-    assert isinstance(outcomes[0], EmbeddingError)
+    assert recording.batches == [3]
+    assert all(isinstance(outcome, EmbeddingTimeout) for outcome in outcomes), outcomes
     # later calls work: the coalescer is not left stuck
     assert len(await coalescer.embed_images([noise(20, 20)])) == 1
     with pytest.raises(EmbeddingError):
