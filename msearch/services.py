@@ -18,6 +18,7 @@ from msearch.embedding.infinity import InfinityEngine
 from msearch.embedding.models import BUILTIN_SOUND_MODELS, resolve_model
 from msearch.embedding.registry import EngineKind, EngineRegistry
 from msearch.errors import ModelUnavailable
+from msearch.heap import collect_frozen
 from msearch.media.enhance import ImageEnhancer
 from msearch.orchestrator import ProcessingOrchestrator
 from msearch.orchestrator.diskspace import DiskSpaceGuard
@@ -105,6 +106,7 @@ class Services:
             outgoing = self.outgoing.pop(EngineKind(kind), None)
             if outgoing is not None:
                 await outgoing.stop()
+                collect_frozen()  # a server froze the old model with its start-up
 
     async def aclose(self) -> None:
         try:

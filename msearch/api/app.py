@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -30,6 +29,7 @@ from msearch.api.security import FailedKeyThrottle, SessionStore, host_allowed
 from msearch.config import Settings
 from msearch.embedding.base import EmbeddingEngine
 from msearch.embedding.registry import EngineRegistry
+from msearch.heap import freeze_long_lived
 from msearch.services import Services, build_services
 
 
@@ -38,15 +38,6 @@ def _exit_if_fatal(app: FastAPI, services: Services) -> None:
     if services.fatal is not None:
         app.state.fatal = services.fatal
         os.kill(os.getpid(), signal.SIGTERM)
-
-
-def freeze_startup_heap() -> None:
-    """Modules and models live as long as the server: out of the collector's reach, a
-    full collection no longer walks their half a million objects. It took ~200 ms every
-    ~5 s under load, the event loop stopped, and every request in flight waited for it
-    (the p99 of search under load was that pause)."""
-    gc.collect()
-    gc.freeze()
 
 
 def create_app(
@@ -79,9 +70,9 @@ def create_app(
             services.starting.add_done_callback(lambda _: _exit_if_fatal(app, services))
         if freeze_heap:
             if services.starting is None:
-                freeze_startup_heap()
+                freeze_long_lived()
             else:
-                services.starting.add_done_callback(lambda _: freeze_startup_heap())
+                services.starting.add_done_callback(lambda _: freeze_long_lived())
         try:
             yield
         finally:
