@@ -413,9 +413,16 @@ def test_failed_files_can_be_retried_from_the_library(server: Server, page: Any)
     shot(page, "failed-file")
     failure.locator("button.retry").click()
     page.wait_for_selector("#retry-state:has-text('Retrying 1 file')")
-    failure.wait_for(state="detached", timeout=60_000)
-    files = httpx.get(f"{server.url}/api/v1/files", params={"folder": str(folder)}).json()
-    assert [f["status"] for f in files["files"]] == ["indexed"]
+    failure.wait_for(state="detached", timeout=60_000)  # it left the failures: queued
+
+    def statuses() -> list[str]:
+        files = httpx.get(f"{server.url}/api/v1/files", params={"folder": str(folder)}).json()
+        return [f["status"] for f in files["files"]]
+
+    deadline = time.monotonic() + 60
+    while statuses() != ["indexed"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert statuses() == ["indexed"]
     httpx.delete(f"{server.url}/api/v1/folders/{added.json()['id']}", timeout=30)
 
 
