@@ -1,8 +1,9 @@
 """Infinity (``infinity-emb``) in Python-native mode: no HTTP, the engine lives in-process.
 
 Infinity is dormant upstream and has sharp edges this module guards against
-(see shared ENVIRONMENT.md): a worker-thread exception wedges every later request, so each
-call has a timeout and a timed-out engine is restarted; CLIP text is truncated at
+(see shared ENVIRONMENT.md): a worker-thread exception wedged every later request, so a
+failing model step now fails its batch alone (``containment``), each call has a timeout
+and a timed-out engine is restarted; CLIP text is truncated at
 ``config.max_length`` (20 in transformers 4.x) unless we raise it to the text tower's real
 context length.
 """
@@ -26,6 +27,7 @@ from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine, PageTokens, QueryTokens
 from msearch.embedding.calibration import relevance_floor
 from msearch.embedding.colpali import is_col_model, mend_colpali_engine
+from msearch.embedding.containment import contain_failures, raise_contained
 from msearch.embedding.models import (
     cached_snapshot,
     is_hub_id,
@@ -175,8 +177,11 @@ class _Lane:
         self.restarts = 0
 
     async def call(self, awaitable: Any) -> Any:
+        """``(embeddings, usage)`` of an Infinity call."""
         try:
-            return await asyncio.wait_for(awaitable, timeout=self._timeout_s)
+            embeddings, usage = await asyncio.wait_for(awaitable, timeout=self._timeout_s)
+            raise_contained(embeddings)
+            return embeddings, usage
         except TimeoutError:
             await self._restart()
             raise EmbeddingTimeout(
@@ -232,6 +237,7 @@ def _query_twin(engine: Any) -> Any:
         for attr in ("processor", "tokenizer"):
             if hasattr(replica, attr):
                 setattr(mine, attr, copy.deepcopy(getattr(replica, attr)))
+        contain_failures(mine)  # its own steps, with its own processors
         replicas.append(mine)
     twin._model_replicas = replicas
     return twin
@@ -384,6 +390,7 @@ class InfinityEngine:
         for replica in getattr(engine, "_model_replicas", []):
             _mend_chinese_clip(getattr(replica, "model", None))
             _pad_siglip_texts(replica)
+            contain_failures(replica)
         return engine
 
     def _place_audio_models(self, engine: Any) -> None:

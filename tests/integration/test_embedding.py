@@ -106,6 +106,46 @@ async def test_wedged_engine_times_out_restarts_and_recovers(tiny_clip_dir: Path
     await engine.stop()
 
 
+async def test_a_model_step_that_raises_fails_its_batch_alone(
+    tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A processor or forward pass raising in Infinity's worker thread ended the thread:
+    its callers and every later one waited out the whole timeout for a restart. Now the
+    batch's callers learn at once, the thread lives on, and nothing is restarted."""
+    engine = InfinityEngine(
+        EmbeddingSettings(model=str(tiny_clip_dir), device="cpu", timeout_s=600)
+    )
+    await engine.start()
+    try:
+        images = [noise(32, 32, seed=i) for i in range(3)]
+        expected = await engine.embed_images(images)
+        replica: Any = engine._engine._model_replicas[0]
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise ValueError("the processor refuses this batch")
+
+        monkeypatch.setattr(replica, "processor", refuse)
+        with pytest.raises(EmbeddingError, match="preprocessing: ValueError: the processor"):
+            await asyncio.wait_for(engine.embed_images(images), 60)
+        monkeypatch.undo()
+        monkeypatch.setattr(replica.model, "get_image_features", refuse)
+        with pytest.raises(EmbeddingError, match="the forward pass: ValueError"):
+            await asyncio.wait_for(engine.embed_images(images), 60)
+        monkeypatch.undo()
+        again = await asyncio.wait_for(engine.embed_images(images), 60)
+        assert np.allclose(again, expected, atol=1e-6) and engine.restarts == 0
+        # the query lane's twin has steps of its own, bound to its own processor
+        queries = engine.for_queries()
+        assert len(await queries.embed_texts(["a dog"])) == 1
+        twin: Any = engine._query_lane.engine._model_replicas[0]  # type: ignore[union-attr]
+        monkeypatch.setattr(twin, "processor", refuse)
+        with pytest.raises(EmbeddingError, match="preprocessing"):
+            await asyncio.wait_for(queries.embed_texts(["a dog"]), 60)
+        assert len(await engine.embed_texts(["a dog"])) == 1  # indexing's processor is fine
+    finally:
+        await engine.stop()
+
+
 async def test_queries_and_indexing_are_separate_failure_domains(tiny_clip_dir: Path) -> None:
     """The query lane shares the weights, not the batch handler: while indexing's lane is
     wedged, queries answer, and a query that wedges its lane fails no indexing call."""
@@ -130,6 +170,7 @@ async def test_queries_and_indexing_are_separate_failure_domains(tiny_clip_dir: 
 
         query_replica: Any = engine._query_lane.engine._model_replicas[0]  # type: ignore[union-attr]
         assert query_replica.model is indexing.model  # one copy of the weights
+        query_original = query_replica.encode_core
         query_replica.encode_core = explode
         broken_query = asyncio.create_task(queries.embed_images([noise(32, 32)]))
         vectors = await engine.embed_images([noise(32, 32, seed=i) for i in range(4)])
@@ -137,7 +178,7 @@ async def test_queries_and_indexing_are_separate_failure_domains(tiny_clip_dir: 
         with pytest.raises(EmbeddingTimeout):
             await broken_query
         assert engine.restarts == 1 and queries.restarts == 1  # type: ignore[attr-defined]
-        del query_replica.encode_core  # back to the class's method
+        query_replica.encode_core = query_original
         assert len(await queries.embed_images([noise(32, 32)])) == 1
     finally:
         await engine.stop()
