@@ -29,7 +29,7 @@ Samples = npt.NDArray[np.float32]
 _BYTES_PER_SAMPLE = 4
 _WAVE_FORMAT_IEEE_FLOAT = 3
 # Tags worth showing, in the order a listing would.
-_TAGS = ("title", "artist", "album", "album_artist", "genre", "date", "comment")
+TAGS = ("title", "artist", "album", "album_artist", "genre", "date", "comment")
 # A soundtrack window quieter than this (peak, full scale 1.0) is digital silence: a
 # video's silent stretch says nothing to search for.
 SILENCE_PEAK = 1e-4
@@ -79,7 +79,7 @@ def sound_of(data: dict[str, Any]) -> SoundInfo | None:
         codec=str(stream.get("codec_name") or "unknown"),
         sample_rate=int(stream.get("sample_rate") or 0),
         channels=int(stream.get("channels") or 0),
-        tags={k: lowered[k][:200] for k in _TAGS if lowered.get(k)},
+        tags={k: lowered[k][:200] for k in TAGS if lowered.get(k)},
     )
 
 

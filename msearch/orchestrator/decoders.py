@@ -16,9 +16,10 @@ from PIL import Image
 
 from msearch.config import DocumentSettings, PerformanceSettings
 from msearch.errors import CorruptMedia
-from msearch.media.audio import probe_sound
+from msearch.media.audio import SoundInfo, probe_sound
 from msearch.media.documents import Page, probe_document, read_pages, square
 from msearch.media.images import DecodedImage, decode_image, write_thumbnail
+from msearch.media.sound_headers import read_sound_header
 from msearch.media.video import FFmpegSceneDetector, Keyframe, VideoInfo, probe
 from msearch.orchestrator.context import Frame, ProcessingContext
 from msearch.orchestrator.progress import STEP_FRACTION, ProgressSink, Step
@@ -159,6 +160,11 @@ class DecodeVideo:
         return None
 
 
+def _probe_sound(path: Path, fd: int) -> SoundInfo:
+    """A WAV's or FLAC's header read here (no process to start), anything else ffprobed."""
+    return read_sound_header(path) or probe_sound(path, pass_fds=(fd,))
+
+
 class DecodeAudio:
     """Probe the sound (codec, rate, channels, tags); its windows are decoded as the sound
     stage embeds them. An audio file has no picture and no thumbnail."""
@@ -175,7 +181,7 @@ class DecodeAudio:
         original = ctx.opened()
         loop = asyncio.get_running_loop()
         sound = await loop.run_in_executor(
-            self._executor, partial(probe_sound, original.reopen_path, pass_fds=(original.fd,))
+            self._executor, partial(_probe_sound, original.reopen_path, original.fd)
         )
         record = ctx.record
         record.duration = sound.duration or None
