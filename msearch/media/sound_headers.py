@@ -10,6 +10,7 @@ know, an ID3 chunk, a length the header does not give) returns None, and ffprobe
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import IO
@@ -54,7 +55,7 @@ def _wav(file: IO[bytes]) -> SoundInfo | None:
     fmt: tuple[int, int, int, int, int] | None = None  # codec tag, channels, rate, align, bits
     data: tuple[int, int] | None = None  # where the samples start, their length
     tags: dict[str, str] = {}
-    size = _file_size(file)
+    size = os.fstat(file.fileno()).st_size
     for _ in range(_MAX_CHUNKS):
         header = file.read(8)
         if len(header) < 8:
@@ -185,10 +186,3 @@ def _vorbis_comments(body: bytes) -> dict[str, str]:
 
 def _shown(tags: dict[str, str]) -> dict[str, str]:
     return {key: tags[key][:200] for key in TAGS if tags.get(key)}
-
-
-def _file_size(file: IO[bytes]) -> int:
-    here = file.tell()
-    size = file.seek(0, 2)
-    file.seek(here)
-    return size
