@@ -1,4 +1,4 @@
-"""colpali-engine 0.3.8's ColQwen2 on this stack's transformers.
+"""colpali-engine 0.3.8's ColQwen2 and ColPali on this stack's transformers.
 
 0.3.8 is the colpali-engine release for torch 2.13 (Infinity 0.0.78 loads ColPali-family
 models through it), and it was written for transformers 4.47. Transformers 4.52 moved
@@ -7,6 +7,14 @@ Qwen2-VL's language model under ``model.language_model`` and its rope index onto
 declares read-only. Three names are given back here, before Infinity loads a model; none
 changes what is computed (the token embeddings, the rope index and the image token's id
 are the same objects and numbers, found where they now live).
+
+4.52 also nested PaliGemma's towers one level deeper (``model.model.vision_tower`` where
+ColPali's checkpoints, saved by 4.47, say ``model.vision_tower``). Transformers maps a
+PaliGemma checkpoint's old names itself, but ColPali wraps PaliGemma and asks for no
+mapping, so a real ColPali would load as a random model with a warning. ColPali is given
+the mapping, and its forward pass asks PaliGemma for the last token's logits only: the
+logits are never used, and for every token of a page they are a 257,216-wide row each
+(about 1 GB a page in float32).
 """
 
 from __future__ import annotations
@@ -32,13 +40,14 @@ def is_col_model(source: str) -> bool:
 
 
 def mend_colpali_engine() -> None:
-    """Make colpali-engine 0.3.8's ColQwen2 and its processor work on transformers 4.57
-    (idempotent; nothing to do where colpali-engine is not installed)."""
+    """Make colpali-engine 0.3.8's ColQwen2, its processor and ColPali work on
+    transformers 4.57 (idempotent; nothing to do where colpali-engine is not installed)."""
     try:
-        from colpali_engine.models import ColQwen2, ColQwen2Processor
+        from colpali_engine.models import ColPali, ColQwen2, ColQwen2Processor
         from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLModel
     except ImportError:
         return
+    _mend_colpali(ColPali)
     if not hasattr(Qwen2VLModel, "embed_tokens"):
         Qwen2VLModel.embed_tokens = property(  # type: ignore[attr-defined]
             lambda self: self.language_model.embed_tokens
@@ -54,3 +63,27 @@ def mend_colpali_engine() -> None:
         # Qwen2VLProcessor.__init__ stores the id it looks up; ColQwen2's property looks
         # the same id up from the same tokenizer, so the stored one can be let go.
         ColQwen2Processor.image_token_id = property(token_id.fget, lambda self, value: None)
+
+
+# ColPali's checkpoint names (transformers 4.47's PaliGemma inside ``model``) to where
+# 4.57 keeps those weights; saving with the mapping writes the old names back.
+COLPALI_CHECKPOINT_NAMES = {
+    r"^model\.language_model\.model\.": "model.model.language_model.",
+    r"^model\.vision_tower\.": "model.model.vision_tower.",
+    r"^model\.multi_modal_projector\.": "model.model.multi_modal_projector.",
+    r"^model\.language_model\.lm_head\.": "model.lm_head.",
+}
+
+
+def _mend_colpali(colpali: Any) -> None:
+    if getattr(colpali, "_msearch_mended", False):
+        return
+    colpali._checkpoint_conversion_mapping = dict(COLPALI_CHECKPOINT_NAMES)
+    forward = colpali.forward
+
+    def last_logits_only(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("logits_to_keep", 1)
+        return forward(self, *args, **kwargs)
+
+    colpali.forward = last_logits_only
+    colpali._msearch_mended = True

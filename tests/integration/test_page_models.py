@@ -1,10 +1,12 @@
-"""ColQwen2 through Infinity on this stack (colpali-engine 0.3.8 with msearch's mends): a
-vector per token of a page or a query, padding rows left out."""
+"""ColQwen2 and ColPali through Infinity on this stack (colpali-engine 0.3.8 with msearch's
+mends): a vector per token of a page or a query, padding rows left out, every weight of a
+checkpoint saved under the real models' names loaded."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,20 +35,26 @@ def _rows(multivector: np.ndarray) -> np.ndarray:
     return multivector[np.abs(multivector).sum(axis=-1) > 0]
 
 
-async def test_a_tiny_colqwen2_served_by_infinity_equals_colpali_engine(
-    tiny_colqwen2_dir: Path,
-) -> None:
-    import torch
-    from colpali_engine.models import ColQwen2, ColQwen2Processor
+def _assert_every_weight_loaded(model: Any, checkpoint: Path) -> None:
+    """Each tensor of the checkpoint is in the loaded model (a name the model does not
+    know would leave a randomly initialised weight in its place, with only a warning)."""
+    from safetensors.torch import load_file
 
-    queries = ["a bar chart", "saffron risotto recipe"]
-    engine = InfinityEngine(
-        EmbeddingSettings(model=str(tiny_colqwen2_dir), device="cpu", batch_size=4)
-    )
+    loaded = list(model.state_dict().values())
+    for name, tensor in load_file(checkpoint / "model.safetensors").items():
+        assert any(w.shape == tensor.shape and bool((w == tensor).all()) for w in loaded), (
+            f"{name} was not loaded"
+        )
+
+
+async def _served_by_infinity(
+    model_dir: Path, queries: list[str]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    engine = InfinityEngine(EmbeddingSettings(model=str(model_dir), device="cpu", batch_size=4))
     await engine.start()
     try:
         assert engine.multivector and engine.dim == 128
-        # both pages in one batch: the small one is padded to the chart's length there
+        # both pages in one batch: the shorter one is padded to the longer one's length
         pages = await engine.embed_pages(_pages())
         asked = await engine.for_queries().embed_query_tokens(queries)
         with pytest.raises(ModelUnavailable, match="vector per token"):
@@ -55,19 +63,71 @@ async def test_a_tiny_colqwen2_served_by_infinity_equals_colpali_engine(
             await engine.embed_texts(queries)
     finally:
         await engine.stop()
+    return [np.asarray(p) for p in pages], [np.asarray(q) for q in asked]
+
+
+def _assert_equal_tokens(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    for mine, theirs in zip(got, want, strict=True):
+        # the padding rows are gone, each kept row equals colpali-engine's and is unit length
+        assert np.allclose(mine, _rows(theirs), atol=1e-5)
+        assert np.allclose(np.linalg.norm(mine, axis=1), 1.0, atol=1e-5)
+
+
+async def test_a_tiny_colqwen2_served_by_infinity_equals_colpali_engine(
+    tiny_colqwen2_dir: Path,
+) -> None:
+    import torch
+    from colpali_engine.models import ColQwen2, ColQwen2Processor
+
+    queries = ["a bar chart", "saffron risotto recipe"]
+    pages, asked = await _served_by_infinity(tiny_colqwen2_dir, queries)
 
     model = ColQwen2.from_pretrained(str(tiny_colqwen2_dir)).eval()
+    # saved as vidore/colqwen2-v1.0-merged is: Qwen2-VL's names of transformers 4.47
+    _assert_every_weight_loaded(model, tiny_colqwen2_dir)
     processor = ColQwen2Processor.from_pretrained(str(tiny_colqwen2_dir))
     with torch.no_grad():
         expected_pages = [model(**processor.process_images([p]))[0].numpy() for p in _pages()]
         expected_queries = [model(**processor.process_queries([q]))[0].numpy() for q in queries]
-    for got, want in zip(pages, expected_pages, strict=True):
-        # the padding rows are gone, each kept row equals colpali-engine's and is unit length
-        assert np.allclose(np.asarray(got), _rows(want), atol=1e-5)
-        assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    _assert_equal_tokens(pages, expected_pages)
+    # a Qwen2-VL page is as many tokens as its shape needs: the small page has fewer
     assert len(pages[1]) < len(pages[0])
-    for got, want in zip(asked, expected_queries, strict=True):
-        assert np.allclose(np.asarray(got), _rows(want), atol=1e-5)
+    _assert_equal_tokens(asked, expected_queries)
+
+
+async def test_a_colpali_checkpoint_loads_whole_and_infinity_equals_colpali_engine(
+    tiny_colpali_dir: Path,
+) -> None:
+    """A ColPali saved as the real ones are (PaliGemma's names of transformers 4.47) loads
+    every weight on this stack, and Infinity gives what colpali-engine computes."""
+    import torch
+    from colpali_engine.models import ColPali, ColPaliProcessor
+    from safetensors import safe_open
+
+    with safe_open(str(tiny_colpali_dir / "model.safetensors"), "pt") as weights:
+        names = list(weights.keys())
+    assert any(n.startswith("model.language_model.model.layers.0.") for n in names)
+    assert any(n.startswith("model.vision_tower.vision_model.") for n in names)
+
+    queries = ["a bar chart", "saffron risotto recipe"]
+    pages, asked = await _served_by_infinity(tiny_colpali_dir, queries)
+
+    model = ColPali.from_pretrained(str(tiny_colpali_dir)).eval()
+    _assert_every_weight_loaded(model, tiny_colpali_dir)
+    processor = ColPaliProcessor.from_pretrained(str(tiny_colpali_dir))
+    logits_rows: list[int] = []
+    model.model.lm_head.register_forward_hook(
+        lambda _module, inputs, _output: logits_rows.append(inputs[0].shape[1])
+    )
+    with torch.no_grad():
+        expected_pages = [model(**processor.process_images([p]))[0].numpy() for p in _pages()]
+        expected_queries = [model(**processor.process_queries([q]))[0].numpy() for q in queries]
+    _assert_equal_tokens(pages, expected_pages)
+    # every page is the same 16 patches after the processor's resize, plus its prompt
+    assert len(pages[0]) == len(pages[1]) > 16
+    _assert_equal_tokens(asked, expected_queries)
+    # PaliGemma computed the vocabulary's logits for the last token only
+    assert logits_rows == [1] * 4
 
 
 async def test_pages_are_found_through_a_page_model_beside_their_words_and_looks(
