@@ -318,7 +318,17 @@ class InfinityEngine:
         engine = await asyncio.to_thread(self._load)
         await engine.astart()
         self._lane = _Lane(engine, self._settings.timeout_s, "indexing")
-        probe, _ = await self._lane.call(engine.embed(sentences=["msearch"]))
+        try:
+            probe, _ = await self._lane.call(engine.embed(sentences=["msearch"]))
+        except BaseException as exc:
+            # Infinity's worker threads would outlive the engine and hold the process open
+            # at exit (a 'msearch serve' that cannot embed would never end)
+            await self.stop()
+            if isinstance(exc, EmbeddingError) and not isinstance(exc, ModelUnavailable):
+                raise ModelUnavailable(
+                    f"{self.model_id} loads but cannot embed: {exc.message}"
+                ) from exc
+            raise
         shape = np.shape(probe[0])
         self._multivector = len(shape) == 2
         self._dim = int(shape[-1])

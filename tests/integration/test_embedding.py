@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,37 @@ async def test_a_model_step_that_raises_fails_its_batch_alone(
         assert len(await engine.embed_texts(["a dog"])) == 1  # indexing's processor is fine
     finally:
         await engine.stop()
+
+
+async def test_a_model_that_loads_but_cannot_embed_is_unavailable_and_let_go(
+    tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up's first embedding failing left Infinity's worker threads running: the
+    process could not end (a 'msearch serve' whose model cannot embed hung at exit). Now
+    the engine stops them and says the model is unavailable, which the service reports."""
+    from infinity_emb.transformer.vision.torch_vision import TIMM
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("this processor has no chat template")
+
+    monkeypatch.setattr(TIMM, "encode_pre", refuse)
+    before = set(threading.enumerate())
+    engine = InfinityEngine(EmbeddingSettings(model=str(tiny_clip_dir), device="cpu"))
+    with pytest.raises(ModelUnavailable, match=r"loads but cannot embed: .*no chat template"):
+        await asyncio.wait_for(engine.start(), 120)
+    for _ in range(100):
+        # (the event loop's own executor, which loaded the model, keeps its idle threads)
+        left = [
+            t
+            for t in set(threading.enumerate()) - before
+            if t.is_alive() and not t.name.startswith("asyncio_")
+        ]
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    assert not left, left
+    with pytest.raises(ModelUnavailable, match="not running"):
+        await engine.embed_texts(["a dog"])
 
 
 async def test_queries_and_indexing_are_separate_failure_domains(tiny_clip_dir: Path) -> None:
