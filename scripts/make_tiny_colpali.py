@@ -18,10 +18,11 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import Any
 
 import msearch  # noqa: F401  # its import hook keeps an installed torchvision from breaking transformers
 
-SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>"]
+SPECIAL = ["<unk>", "<pad>", "<eos>", "<bos>"]
 # what the processor writes around a page and a query, so that their words are tokens
 CORPUS = [
     "Describe the image.\n",
@@ -44,23 +45,29 @@ def _checkpoint_name(name: str) -> str:
     return name
 
 
+def sentencepiece_bpe(corpus: list[str], special: list[str], vocab_size: int = 300) -> Any:
+    """A BPE tokenizer as Gemma's and Llama's SentencePiece ones are: spaces become '▁' and
+    start a word; ``special[0]`` is the unknown token."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE(unk_token=special[0]))
+    bpe.normalizer = normalizers.Replace(" ", "▁")
+    bpe.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
+    bpe.decoder = decoders.Replace("▁", " ")
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special)
+    bpe.train_from_iterator([text.replace(" ", "▁") for text in corpus], trainer)
+    return bpe
+
+
 def build(out_dir: Path, *, seed: int = 0) -> Path:
     import torch
     from colpali_engine.models import ColPali, ColPaliProcessor
     from safetensors.torch import load_file, save_file
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import GemmaTokenizerFast, PaliGemmaConfig, SiglipImageProcessor
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Gemma's tokenizer is a SentencePiece BPE: spaces become '▁' and start a word
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.normalizer = normalizers.Replace(" ", "▁")
-    bpe.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
-    bpe.decoder = decoders.Replace("▁", " ")
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIAL)
-    bpe.train_from_iterator([text.replace(" ", "▁") for text in CORPUS], trainer)
     tokenizer = GemmaTokenizerFast(
-        tokenizer_object=bpe,
+        tokenizer_object=sentencepiece_bpe(CORPUS, SPECIAL),
         pad_token="<pad>",
         eos_token="<eos>",
         bos_token="<bos>",

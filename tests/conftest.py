@@ -66,6 +66,11 @@ def tiny_colpali_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_colidefics2_dir() -> Path:
+    return _built("tiny-colidefics2", "make_tiny_colidefics2.py", "make_tiny_colpali.py")
+
+
+@pytest.fixture(scope="session")
 def tiny_whisper_dir() -> Path:
     """``hf/`` for transformers, ``ct2/`` for faster-whisper."""
     return _built("tiny-whisper", "make_tiny_whisper.py", made="ct2/model.bin")

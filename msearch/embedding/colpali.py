@@ -1,4 +1,4 @@
-"""colpali-engine 0.3.8's ColQwen2 and ColPali on this stack's transformers.
+"""colpali-engine 0.3.8's ColQwen2, ColPali and ColIdefics2 on this stack's transformers.
 
 0.3.8 is the colpali-engine release for torch 2.13 (Infinity 0.0.78 loads ColPali-family
 models through it), and it was written for transformers 4.47. Transformers 4.52 moved
@@ -40,14 +40,20 @@ def is_col_model(source: str) -> bool:
 
 
 def mend_colpali_engine() -> None:
-    """Make colpali-engine 0.3.8's ColQwen2, its processor and ColPali work on
-    transformers 4.57 (idempotent; nothing to do where colpali-engine is not installed)."""
+    """Make colpali-engine 0.3.8's ColQwen2, ColPali and ColIdefics2 and their processors
+    work on transformers 4.57 (idempotent; nothing to do without colpali-engine)."""
     try:
-        from colpali_engine.models import ColPali, ColQwen2, ColQwen2Processor
+        from colpali_engine.models import ColIdefics2Processor, ColPali, ColQwen2, ColQwen2Processor
+        from transformers import Idefics2Processor
         from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLModel
     except ImportError:
         return
     _mend_colpali(ColPali)
+    if ColIdefics2Processor.__init__ is not Idefics2Processor.__init__:
+        # its own __init__ only passes (*args, **kwargs) on to Idefics2Processor's, and
+        # 4.57 hands a processor only the saved settings its __init__ names: the chat
+        # template and image_seq_len were dropped, and every page failed
+        ColIdefics2Processor.__init__ = Idefics2Processor.__init__
     if not hasattr(Qwen2VLModel, "embed_tokens"):
         Qwen2VLModel.embed_tokens = property(  # type: ignore[attr-defined]
             lambda self: self.language_model.embed_tokens

@@ -130,6 +130,28 @@ async def test_a_colpali_checkpoint_loads_whole_and_infinity_equals_colpali_engi
     assert logits_rows == [1] * 4
 
 
+async def test_a_tiny_colidefics2_served_by_infinity_equals_colpali_engine(
+    tiny_colidefics2_dir: Path,
+) -> None:
+    """ColIdefics2's processor keeps its saved chat template and page length (colpali-engine
+    0.3.8's own __init__ hid them from transformers 4.57, and every page failed)."""
+    import torch
+    from colpali_engine.models import ColIdefics2, ColIdefics2Processor
+
+    queries = ["a bar chart", "saffron risotto recipe"]
+    pages, asked = await _served_by_infinity(tiny_colidefics2_dir, queries)
+
+    model = ColIdefics2.from_pretrained(str(tiny_colidefics2_dir)).eval()
+    _assert_every_weight_loaded(model, tiny_colidefics2_dir)
+    processor = ColIdefics2Processor.from_pretrained(str(tiny_colidefics2_dir))
+    assert processor.chat_template and processor.image_seq_len == 16
+    with torch.no_grad():
+        expected_pages = [model(**processor.process_images([p]))[0].numpy() for p in _pages()]
+        expected_queries = [model(**processor.process_queries([q]))[0].numpy() for q in queries]
+    _assert_equal_tokens(pages, expected_pages)
+    _assert_equal_tokens(asked, expected_queries)
+
+
 async def test_pages_are_found_through_a_page_model_beside_their_words_and_looks(
     make_settings: Callable[..., Settings],
     tiny_engine: InfinityEngine,
