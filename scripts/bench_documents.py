@@ -64,7 +64,8 @@ async def _floor(
 ) -> tuple[float, int]:
     from msearch.config import DocumentSettings, EmbeddingSettings
     from msearch.embedding.infinity import InfinityEngine
-    from msearch.media.documents import probe_document, read_pages, square
+    from msearch.media.documents import probe_document, read_pages
+    from msearch.media.images import square
 
     settings = EmbeddingSettings(model=model, device="cpu", timeout_s=600, batch_size=batch)
     engine = InfinityEngine(settings)
@@ -75,21 +76,23 @@ async def _floor(
         await reader.start()
         side = max(side, reader.input_size)
 
-    async def embed(images: list[Image.Image]) -> None:
+    async def embed(pages: list[Image.Image]) -> None:
+        # the visual model sees each page padded to a square, a page model the page itself
         await asyncio.gather(
-            engine.embed_images(images), *([reader.embed_pages(images)] if reader else [])
+            engine.embed_images([square(page) for page in pages]),
+            *([reader.embed_pages(pages)] if reader else []),
         )
 
     try:
         first = next(read_pages(paths[0], count=1, min_short=side))
-        await embed([square(first.image)])  # warm-up
+        await embed([first.image])  # warm-up
         started = time.perf_counter()
         pages = 0
         for path in paths:
             count = probe_document(path).pages
             images = []
             for page in read_pages(path, count=count, min_short=side):
-                images.append(square(page.image))
+                images.append(page.image)
                 if len(images) == batch:
                     await embed(images)
                     pages, images = pages + len(images), []

@@ -153,13 +153,3 @@ def render_page(path: Path, index: int, *, min_short: int) -> Image.Image:
         if not 0 <= index < len(pdf):
             raise CorruptMedia(f"the PDF has no page {index + 1}")
         return _page(pdf, index, min_short, MAX_RENDER_SIDE).image
-
-
-def square(image: Image.Image, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """The page padded to a square, so that a model that centre-crops sees all of it."""
-    side = max(image.size)
-    if image.width == image.height:
-        return image
-    canvas = Image.new("RGB", (side, side), fill)
-    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    return canvas

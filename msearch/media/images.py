@@ -215,3 +215,14 @@ def fit_for_model(image: Image.Image, input_size: int) -> Image.Image:
             Image.Resampling.BICUBIC,
         )
     return image
+
+
+def square(image: Image.Image, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """``image`` padded to a square (a new picture; ``image`` itself when it is one), so
+    that a model that centre-crops sees all of it."""
+    side = max(image.size)
+    if image.width == image.height:
+        return image
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return canvas

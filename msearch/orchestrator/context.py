@@ -17,10 +17,13 @@ from msearch.store.records import FileRecord, Passage, SceneRecord
 
 @dataclass
 class Frame:
-    """One picture to embed: a whole image, or the keyframe of a video's scene."""
+    """One picture to embed: a whole image, the keyframe of a video's scene, or a page."""
 
     image: Image.Image
     scene: SceneRecord | None = None
+    # every part of it matters (a document page): a model that centre-crops gets it padded
+    # to a square, a page model (a vector per token) the page as it is, as it was trained
+    whole: bool = False
 
 
 @dataclass

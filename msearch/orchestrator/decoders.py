@@ -12,12 +12,10 @@ from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 
-from PIL import Image
-
 from msearch.config import DocumentSettings, PerformanceSettings
 from msearch.errors import CorruptMedia
 from msearch.media.audio import SoundInfo, probe_sound
-from msearch.media.documents import Page, probe_document, read_pages, square
+from msearch.media.documents import Page, probe_document, read_pages
 from msearch.media.images import DecodedImage, decode_image, write_thumbnail
 from msearch.media.sound_headers import read_sound_header
 from msearch.media.video import FFmpegSceneDetector, Keyframe, VideoInfo, probe
@@ -195,8 +193,8 @@ class DecodeAudio:
 
 class DecodeDocument:
     """A PDF's pages in order, as the embed stage pulls them: each rendered (its thumbnail
-    written on the way), padded to a square so that the model sees the whole page, and its
-    text layer kept as the page's passage (found by its words). At most
+    written on the way) and marked whole (no model may crop it), and its text layer kept
+    as the page's passage (found by its words). At most
     ``documents.max_pages`` pages; a page that cannot be read ends the document there."""
 
     step = Step.DECODE
@@ -244,8 +242,8 @@ class DecodeDocument:
         start = STEP_FRACTION[Step.EMBED]
         share = STEP_FRACTION[Step.PERSIST] - start
 
-        def pages(stop: threading.Event) -> Generator[tuple[Page, Image.Image], None, None]:
-            # rendered for the model and the thumbnails alike
+        def pages(stop: threading.Event) -> Generator[Page, None, None]:
+            # rendered for the models and the thumbnails alike
             min_short = max(self._model_side, self._settings.thumbnail_size)
             done = 0
             try:
@@ -255,11 +253,8 @@ class DecodeDocument:
                         self._adapter.thumbnail_path(record.id, page.index),
                         self._settings.thumbnail_size,
                     )
-                    seen = square(page.image)
-                    if seen is not page.image:
-                        page.image.close()
                     done += 1
-                    yield page, seen
+                    yield page
             except CorruptMedia as exc:
                 if not done:
                     raise
@@ -268,13 +263,13 @@ class DecodeDocument:
                 document["partial"] = f"{exc.message}; the {done} pages before it are indexed"
 
         async with aclosing(threaded(self._executor, pages, self._queue_size)) as read:
-            async for page, seen in read:
+            async for page in read:
                 if page.text:
                     ctx.passages.append(
                         Passage(PAGE, page.index, page.number, page.number, page.text)
                     )
                 await self._progress.advance(record.id, start + share * page.number / count)
-                yield Frame(seen, SceneRecord(page.index, 0.0, 0.0, 0.0))
+                yield Frame(page.image, SceneRecord(page.index, 0.0, 0.0, 0.0), whole=True)
         document["pages_with_text"] = sum(1 for p in ctx.passages if p.kind == PAGE)
 
     def cleanup(self, ctx: ProcessingContext) -> None:

@@ -21,6 +21,7 @@ from msearch.errors import EmptyFile, FileUnreadable, UnsupportedMedia, Unsuppor
 from msearch.media.detect import detect_file, settle_container
 from msearch.media.enhance import Enhancement, ImageEnhancer
 from msearch.media.fingerprint import content_fingerprint
+from msearch.media.images import square
 from msearch.media.originals import RootsProvider, open_original
 from msearch.orchestrator.context import Frame, ProcessingContext
 from msearch.orchestrator.progress import Step
@@ -227,12 +228,17 @@ class Embed:
 
     async def _embed(self, ctx: ProcessingContext, batch: list[Frame]) -> None:
         images = [f.image for f in batch]
+        # a whole picture padded for the models that crop (the padding is all new pixels)
+        padded = [square(f.image) if f.whole else f.image for f in batch]
         try:
             embedded = await asyncio.gather(
-                *(self._one_engine(e, images) for _, e in self._engines)
+                *(
+                    self._one_engine(e, images if is_multivector(e) else padded)
+                    for _, e in self._engines
+                )
             )
         finally:
-            for image in images:
+            for image in {id(i): i for i in images + padded}.values():
                 image.close()
         for (kind, _), (vectors, pages) in zip(self._engines, embedded, strict=True):
             if pages is not None:

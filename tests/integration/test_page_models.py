@@ -18,7 +18,9 @@ from msearch.config import EmbeddingSettings, Settings
 from msearch.embedding.infinity import InfinityEngine
 from msearch.embedding.registry import EngineKind
 from msearch.errors import ModelUnavailable
-from msearch.media.documents import read_pages, square
+from msearch.media.documents import read_pages
+from msearch.media.images import square
+from msearch.store.vectors import point_id
 
 
 def _pages() -> list[Image.Image]:
@@ -183,11 +185,18 @@ async def test_pages_are_found_through_a_page_model_beside_their_words_and_looks
         engine = services.engines.get(EngineKind.DOCUMENT)
         [query] = await engine.embed_query_tokens(["saffron risotto recipe"])
         # the pictures the pipeline made of the pages: rendered as large as the largest
-        # model (or the thumbnail) needs, padded to a square
+        # model (or the thumbnail) needs; the page model sees each page as it is, the
+        # visual model (which crops) padded to a square
         side = max(tiny_engine.input_size, engine.input_size, settings.performance.thumbnail_size)
-        pages = await engine.embed_pages(
-            [square(p.image) for p in read_pages(pdf, count=3, min_short=side)]
+        rendered = [p.image for p in read_pages(pdf, count=3, min_short=side)]
+        assert all(image.height > image.width for image in rendered)
+        pages = await engine.embed_pages(rendered)
+        looks = await tiny_engine.embed_images([square(image) for image in rendered])
+        stored = await adapter._vectors.retrieve_vectors(
+            adapter.serving_collection("visual"), [point_id(record["file_id"], i) for i in range(3)]
         )
+        for i in range(3):
+            assert np.allclose(stored[point_id(record["file_id"], i)], looks[i], atol=1e-5)
         maxsim = [float((np.asarray(query) @ np.asarray(p).T).max(axis=1).mean()) for p in pages]
         reply = await client.post(
             "/api/v1/search/text",
