@@ -72,12 +72,13 @@ def mend_colpali_engine() -> None:
 
 
 # ColPali's checkpoint names (transformers 4.47's PaliGemma inside ``model``) to where
-# 4.57 keeps those weights; saving with the mapping writes the old names back.
+# 4.57 keeps those weights. Written as transformers writes its own (dots unescaped):
+# saving turns each value back into its key with the '^' stripped, as a replacement text.
 COLPALI_CHECKPOINT_NAMES = {
-    r"^model\.language_model\.model\.": "model.model.language_model.",
-    r"^model\.vision_tower\.": "model.model.vision_tower.",
-    r"^model\.multi_modal_projector\.": "model.model.multi_modal_projector.",
-    r"^model\.language_model\.lm_head\.": "model.lm_head.",
+    "^model.language_model.model": "model.model.language_model",
+    "^model.vision_tower": "model.model.vision_tower",
+    "^model.multi_modal_projector": "model.model.multi_modal_projector",
+    "^model.language_model.lm_head": "model.lm_head",
 }
 
 

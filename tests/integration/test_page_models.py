@@ -98,10 +98,11 @@ async def test_a_tiny_colqwen2_served_by_infinity_equals_colpali_engine(
 
 
 async def test_a_colpali_checkpoint_loads_whole_and_infinity_equals_colpali_engine(
-    tiny_colpali_dir: Path,
+    tiny_colpali_dir: Path, tmp_path: Path
 ) -> None:
     """A ColPali saved as the real ones are (PaliGemma's names of transformers 4.47) loads
-    every weight on this stack, and Infinity gives what colpali-engine computes."""
+    every weight on this stack, saves under those names again, and Infinity gives what
+    colpali-engine computes."""
     import torch
     from colpali_engine.models import ColPali, ColPaliProcessor
     from safetensors import safe_open
@@ -116,6 +117,10 @@ async def test_a_colpali_checkpoint_loads_whole_and_infinity_equals_colpali_engi
 
     model = ColPali.from_pretrained(str(tiny_colpali_dir)).eval()
     _assert_every_weight_loaded(model, tiny_colpali_dir)
+    model.save_pretrained(tmp_path)
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as weights:
+        # the language model's head is not tied on this stack, so it is saved as well
+        assert set(weights.keys()) == {*names, "model.language_model.lm_head.weight"}
     processor = ColPaliProcessor.from_pretrained(str(tiny_colpali_dir))
     logits_rows: list[int] = []
     model.model.lm_head.register_forward_hook(
