@@ -18,10 +18,11 @@ from PIL import Image
 from support.cli_helpers import cli_env, start_server, stop_server
 from support.media_factory import noise, png_bomb, write_broken
 from support.paths import ROOT
+from support.pdf_factory import PdfPage, text_page, write_pdf
 from support.video_factory import audio_only
 
 pytestmark = pytest.mark.slow
-PEAK_RSS_LIMIT_MB = 1024  # measured 513 MB with the tiny model (docs/benchmarks.md)
+PEAK_RSS_LIMIT_MB = 1024  # measured 663 MB with the tiny model and the PDFs (3,000 pages)
 
 
 def _hostile_corpus(folder: Path) -> dict[str, tuple[str, ...]]:
@@ -68,6 +69,14 @@ def _hostile_corpus(folder: Path) -> dict[str, tuple[str, ...]]:
     expected["random.mp4"] = ("failed:corrupt_media", "skipped:unsupported_media")
     (folder / "random-bytes.mp4").write_bytes(os.urandom(100_000))
     expected["random-bytes.mp4"] = ("skipped:unsupported_media",)
+    # documents: pages 200 inches wide, a PDF longer than documents.max_pages (its first
+    # 500 pages are indexed), a password
+    write_pdf(folder / "giant-pages.pdf", [PdfPage(width=14400, height=14400)] * 3)
+    expected["giant-pages.pdf"] = ("indexed",)
+    write_pdf(folder / "3000-pages.pdf", [text_page(f"sheet {i:04d}") for i in range(3000)])
+    expected["3000-pages.pdf"] = ("indexed",)
+    write_pdf(folder / "locked.pdf", [text_page("secret")], password="pw")
+    expected["locked.pdf"] = ("failed:encrypted_document",)
     (folder / "readme.txt").write_text("not media")
     expected["readme.txt"] = ("skipped:unsupported_type",)
     for i in range(10):
