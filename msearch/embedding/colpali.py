@@ -12,9 +12,9 @@ are the same objects and numbers, found where they now live).
 ColPali's checkpoints, saved by 4.47, say ``model.vision_tower``). Transformers maps a
 PaliGemma checkpoint's old names itself, but ColPali wraps PaliGemma and asks for no
 mapping, so a real ColPali would load as a random model with a warning. ColPali is given
-the mapping, and its forward pass asks PaliGemma for the last token's logits only: the
-logits are never used, and for every token of a page they are a 257,216-wide row each
-(about 1 GB a page in float32).
+the mapping, its language head is tied to the token embeddings again, and its forward pass
+asks PaliGemma for the last token's logits only: the logits are never used, and for every
+token of a page they are a 257,216-wide row each (about 1 GB a page in float32).
 """
 
 from __future__ import annotations
@@ -86,6 +86,12 @@ def _mend_colpali(colpali: Any) -> None:
     if getattr(colpali, "_msearch_mended", False):
         return
     colpali._checkpoint_conversion_mapping = dict(COLPALI_CHECKPOINT_NAMES)
+    # Its own tie_weights ties the Gemma inside, which on 4.57 has no head: PaliGemma's head
+    # (vocabulary × width, ~2 GB of float32 for the real model) stayed a matrix of its own,
+    # initialised at random on every load. PaliGemma ties it to the token embeddings, as
+    # the checkpoints were saved (they hold no head).
+    colpali._tied_weights_keys = ["model.lm_head.weight"]
+    colpali.tie_weights = lambda self: self.model.tie_weights()
     forward = colpali.forward
 
     def last_logits_only(self: Any, *args: Any, **kwargs: Any) -> Any:
