@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from msearch.errors import ModelUnavailable
+
 # The architectures Infinity hands to colpali-engine (its IMAGE_COL_MODELS).
 COL_ARCHITECTURES = frozenset({"ColPali", "ColQwen2", "ColIdefics2"})
 
@@ -37,6 +39,31 @@ def is_col_model(source: str) -> bool:
     except (OSError, ValueError):
         return False
     return bool(COL_ARCHITECTURES.intersection(architectures))
+
+
+def may_be_col_model(source: str, *, on_disk: bool) -> bool:
+    """Whether colpali-engine must be mended before ``source`` loads: it holds a
+    ColPali-family checkpoint, or it is still to be downloaded (``on_disk`` false), when
+    nobody can tell yet."""
+    return not on_disk or is_col_model(source)
+
+
+def refuse_adapter(source: str, setting: str) -> None:
+    """A LoRA adapter (vidore/colqwen2-v1.0, vidore/colpali-v1.3) is not a model of its
+    own: Infinity would fail on its missing config.json. Say what to use instead."""
+    folder = Path(source)
+    adapter = folder / "adapter_config.json"
+    if (folder / "config.json").is_file() or not adapter.is_file():
+        return
+    try:
+        base = json.loads(adapter.read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        base = None
+    raise ModelUnavailable(
+        f"{source} is a LoRA adapter (adapter_config.json{f', on {base}' if base else ''}), "
+        f"not a model of its own: set {setting} to a merged checkpoint, such as "
+        "vidore/colqwen2-v1.0-merged or vidore/colpali-v1.3-merged"
+    )
 
 
 def mend_colpali_engine() -> None:

@@ -26,7 +26,7 @@ from msearch.config import EmbeddingSettings
 from msearch.devices import resolve_device
 from msearch.embedding.base import EmbeddingEngine, PageTokens, QueryTokens
 from msearch.embedding.calibration import relevance_floor
-from msearch.embedding.colpali import is_col_model, mend_colpali_engine
+from msearch.embedding.colpali import may_be_col_model, mend_colpali_engine, refuse_adapter
 from msearch.embedding.containment import contain_failures, raise_contained
 from msearch.embedding.models import (
     cached_snapshot,
@@ -375,7 +375,8 @@ class InfinityEngine:
                     unreachable_model(self._settings.model, reason, self._setting)
                 )
         refuse_fused_clap(source)
-        if is_col_model(source):
+        refuse_adapter(source, self._setting)
+        if may_be_col_model(source, on_disk=not is_hub_id(source)):
             mend_colpali_engine()
         options: dict[str, Any] = {
             "model_name_or_path": source,
@@ -391,9 +392,11 @@ class InfinityEngine:
         try:
             engine = AsyncEmbeddingEngine.from_args(args)
         except Exception as exc:
+            # a download may only now show what it is
+            refuse_adapter(cached_snapshot(self._source) or source, self._setting)
             raise ModelUnavailable(
                 f"cannot load embedding model {self._settings.model!r} ({self._source}): {exc}. "
-                "Set embedding.model to a local model directory, or 'demo' (see README)."
+                f"Set {self._setting} to a local model directory, or 'demo' (see README)."
             ) from exc
         self._fix_text_truncation(engine)
         self._place_audio_models(engine)

@@ -4,6 +4,7 @@ checkpoint saved under the real models' names loaded."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from support.app import api_client, index_through_api
 from support.pdf_factory import text_page, write_pdf
 
 from msearch.config import EmbeddingSettings, Settings
+from msearch.embedding.colpali import may_be_col_model
 from msearch.embedding.infinity import InfinityEngine
 from msearch.embedding.registry import EngineKind
 from msearch.errors import ModelUnavailable
@@ -159,6 +161,38 @@ async def test_a_tiny_colidefics2_served_by_infinity_equals_colpali_engine(
         expected_queries = [model(**processor.process_queries([q]))[0].numpy() for q in queries]
     _assert_equal_tokens(pages, expected_pages)
     _assert_equal_tokens(asked, expected_queries)
+
+
+async def test_a_lora_adapter_as_page_model_is_left_out_saying_what_to_use(
+    make_settings: Callable[..., Settings], tiny_engine: InfinityEngine, tmp_path: Path
+) -> None:
+    """vidore/colqwen2-v1.0 (the name people find first) is a LoRA adapter with no
+    config.json: the page model is left out and /health says to use a merged checkpoint."""
+    adapter = tmp_path / "colqwen2-v1.0"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "vidore/colqwen2-base", "peft_type": "LORA"})
+    )
+    settings = make_settings(
+        documents={"model": str(adapter)}, audio={"enabled": False}, speech={"enabled": False}
+    )
+    async with api_client(settings, tiny_engine) as client:
+        health = (await client.get("/health")).json()
+        assert health["status"] == "ok"
+        [off] = health["engines_off"]
+        assert off["kind"] == "document"
+        assert "LoRA adapter" in off["reason"] and "vidore/colqwen2-base" in off["reason"]
+        assert "set documents.model to a merged checkpoint" in off["reason"]
+
+
+def test_colpali_engine_is_mended_before_a_model_still_to_download(
+    tiny_clip_dir: Path, tiny_colqwen2_dir: Path
+) -> None:
+    """Whether a hub id is a ColQwen2 cannot be read before it is downloaded, and loading
+    one unmended fails (or, for ColPali, gives a random model): it is mended anyway."""
+    assert may_be_col_model("vidore/colqwen2-v1.0-merged", on_disk=False)
+    assert may_be_col_model(str(tiny_colqwen2_dir), on_disk=True)
+    assert not may_be_col_model(str(tiny_clip_dir), on_disk=True)
 
 
 async def test_pages_are_found_through_a_page_model_beside_their_words_and_looks(
