@@ -6,7 +6,8 @@ Qwen2-VL's language model under ``model.language_model`` and its rope index onto
 ``Qwen2VLModel``, and 4.57's processor sets ``image_token_id``, which ColQwen2's processor
 declares read-only. Three names are given back here, before Infinity loads a model; none
 changes what is computed (the token embeddings, the rope index and the image token's id
-are the same objects and numbers, found where they now live).
+are the same objects and numbers, found where they now live). ColQwen2's decoder is no
+longer asked for the hidden states of every layer, of which it keeps the last.
 
 4.52 also nested PaliGemma's towers one level deeper (``model.model.vision_tower`` where
 ColPali's checkpoints, saved by 4.47, say ``model.vision_tower``). Transformers maps a
@@ -85,6 +86,7 @@ def mend_colpali_engine() -> None:
         Qwen2VLModel.embed_tokens = property(  # type: ignore[attr-defined]
             lambda self: self.language_model.embed_tokens
         )
+    _mend_colqwen2(ColQwen2)
     if not hasattr(ColQwen2, "get_rope_index"):
 
         def get_rope_index(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -107,6 +109,22 @@ COLPALI_CHECKPOINT_NAMES = {
     "^model.multi_modal_projector": "model.model.multi_modal_projector",
     "^model.language_model.lm_head": "model.lm_head",
 }
+
+
+def _mend_colqwen2(colqwen2: Any) -> None:
+    if getattr(colqwen2, "_msearch_mended", False):
+        return
+    inner_forward = colqwen2.inner_forward
+
+    def last_state_only(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # it asks the decoder for every layer's hidden states and keeps only the last one,
+        # which the decoder returns anyway: the others are ~140 MB a page of float32 for
+        # the real model (29 states of 780 tokens × 1,536), held until the batch ends
+        kwargs["output_hidden_states"] = False
+        return inner_forward(self, *args, **kwargs)
+
+    colqwen2.inner_forward = last_state_only
+    colqwen2._msearch_mended = True
 
 
 def _mend_colpali(colpali: Any) -> None:

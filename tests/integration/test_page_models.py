@@ -90,9 +90,16 @@ async def test_a_tiny_colqwen2_served_by_infinity_equals_colpali_engine(
     # saved as vidore/colqwen2-v1.0-merged is: Qwen2-VL's names of transformers 4.47
     _assert_every_weight_loaded(model, tiny_colqwen2_dir)
     processor = ColQwen2Processor.from_pretrained(str(tiny_colqwen2_dir))
+    asked_for_states: list[object] = []
+    model.model.language_model.register_forward_pre_hook(
+        lambda _module, _args, kwargs: asked_for_states.append(kwargs["output_hidden_states"]),
+        with_kwargs=True,
+    )
     with torch.no_grad():
         expected_pages = [model(**processor.process_images([p]))[0].numpy() for p in _pages()]
         expected_queries = [model(**processor.process_queries([q]))[0].numpy() for q in queries]
+    # the decoder kept only its last state (every layer's is hundreds of MB a page)
+    assert asked_for_states == [False] * 4
     _assert_equal_tokens(pages, expected_pages)
     # a Qwen2-VL page is as many tokens as its shape needs: the small page has fewer
     assert len(pages[1]) < len(pages[0])
