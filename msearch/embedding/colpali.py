@@ -14,8 +14,8 @@ ColPali's checkpoints, saved by 4.47, say ``model.vision_tower``). Transformers 
 PaliGemma checkpoint's old names itself, but ColPali wraps PaliGemma and asks for no
 mapping, so a real ColPali would load as a random model with a warning. ColPali is given
 the mapping, its language head is tied to the token embeddings again, and its forward pass
-asks PaliGemma for the last token's logits only: the logits are never used, and for every
-token of a page they are a 257,216-wide row each (about 1 GB a page in float32).
+computes only the last hidden state it uses, not the vocabulary's logits for every token
+(a 257,216-wide row each, about 1 GB a page in float32) nor every layer's states.
 """
 
 from __future__ import annotations
@@ -137,11 +137,21 @@ def _mend_colpali(colpali: Any) -> None:
     # the checkpoints were saved (they hold no head).
     colpali._tied_weights_keys = ["model.lm_head.weight"]
     colpali.tie_weights = lambda self: self.model.tie_weights()
-    forward = colpali.forward
-
-    def last_logits_only(self: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("logits_to_keep", 1)
-        return forward(self, *args, **kwargs)
-
-    colpali.forward = last_logits_only
+    # Its own forward runs PaliGemma whole to take the last of every layer's hidden states:
+    # the vocabulary's logits for every token (a 257,216-wide row each, ~1 GB a page of
+    # float32), ~160 MB a page of states and a key-value cache, none of them used.
+    # PaliGemma's own model gives that last state alone, the same numbers.
+    colpali.colpali_engine_forward = colpali.forward
+    colpali.forward = _colpali_forward
     colpali._msearch_mended = True
+
+
+def _colpali_forward(self: Any, *args: Any, **inputs: Any) -> Any:
+    """colpali-engine's ColPali.forward (0.3.8) computing only what it returns."""
+    inputs.pop("output_hidden_states", None)
+    if "pixel_values" in inputs:
+        inputs["pixel_values"] = inputs["pixel_values"].to(dtype=self.dtype)
+    last = self.model.model(*args, **inputs, use_cache=False).last_hidden_state
+    proj = self.custom_text_proj(last)
+    proj = proj / proj.norm(dim=-1, keepdim=True)
+    return proj * inputs["attention_mask"].unsqueeze(-1)

@@ -133,19 +133,22 @@ async def test_a_colpali_checkpoint_loads_whole_and_infinity_equals_colpali_engi
     with safe_open(str(tmp_path / "model.safetensors"), "pt") as weights:
         assert set(weights.keys()) == set(names)
     processor = ColPaliProcessor.from_pretrained(str(tiny_colpali_dir))
-    logits_rows: list[int] = []
-    model.model.lm_head.register_forward_hook(
-        lambda _module, inputs, _output: logits_rows.append(inputs[0].shape[1])
-    )
+    heads: list[object] = []
+    model.model.lm_head.register_forward_hook(lambda *_: heads.append(None))
+    inputs = [processor.process_images([p]) for p in _pages()]
+    inputs += [processor.process_queries([q]) for q in queries]
     with torch.no_grad():
-        expected_pages = [model(**processor.process_images([p]))[0].numpy() for p in _pages()]
-        expected_queries = [model(**processor.process_queries([q]))[0].numpy() for q in queries]
-    _assert_equal_tokens(pages, expected_pages)
+        mended = [model(**dict(batch))[0].numpy() for batch in inputs]
+        # colpali-engine's own forward pass: PaliGemma whole, every layer's states and
+        # the vocabulary's logits for every token
+        own = [ColPali.colpali_engine_forward(model, **dict(b))[0].numpy() for b in inputs]
+    assert len(heads) == 4  # only colpali-engine's own passes computed any logits
+    for mine, theirs in zip(mended, own, strict=True):
+        assert np.allclose(mine, theirs, atol=1e-6)
+    _assert_equal_tokens(pages, mended[:2])
     # every page is the same 16 patches after the processor's resize, plus its prompt
     assert len(pages[0]) == len(pages[1]) > 16
-    _assert_equal_tokens(asked, expected_queries)
-    # PaliGemma computed the vocabulary's logits for the last token only
-    assert logits_rows == [1] * 4
+    _assert_equal_tokens(asked, own[2:])
 
 
 async def test_a_tiny_colidefics2_served_by_infinity_equals_colpali_engine(
