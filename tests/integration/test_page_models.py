@@ -1,6 +1,6 @@
-"""ColQwen2 and ColPali through Infinity on this stack (colpali-engine 0.3.8 with msearch's
-mends): a vector per token of a page or a query, padding rows left out, every weight of a
-checkpoint saved under the real models' names loaded."""
+"""ColQwen2, ColPali and ColIdefics2 through Infinity on this stack (colpali-engine 0.3.8
+with msearch's mends): a vector per token of a page or a query, padding rows left out,
+every weight of a checkpoint saved under the real models' names loaded; adapters refused."""
 
 from __future__ import annotations
 
