@@ -77,7 +77,6 @@ def _colpali(layers: int, mended: bool) -> tuple[Any, Any]:
     text.num_attention_heads, text.num_key_value_heads, text.head_dim = 8, 1, 256
     text.vocab_size = config.vocab_size = 257_216
     config.vision_config.projection_dim = config.projection_dim = width
-    config.text_config.hidden_size = width
     return ColPali(config).eval(), processor
 
 
